@@ -52,4 +52,17 @@ execFileSync(
   ],
   { stdio: "inherit" },
 );
+// The standard health protocol: TypeScript client only (Python uses grpcio-health-checking).
+execFileSync(
+  venvPython(root),
+  [
+    "-m", "grpc_tools.protoc",
+    "-I", join(root, "proto"),
+    `--plugin=protoc-gen-ts_proto=${plugin}`,
+    `--ts_proto_out=${tsOut}`,
+    `--ts_proto_opt=${tsOpts}`,
+    "grpc/health/v1/health.proto",
+  ],
+  { stdio: "inherit" },
+);
 console.log(`generated stubs in ${tsOut} and ${join(pyOut, "projhead/v1")}`);

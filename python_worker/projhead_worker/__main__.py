@@ -1,0 +1,108 @@
+"""Command line of the worker.
+
+    python -m projhead_worker serve [--host 127.0.0.1] [--port 0] [--run-root DIR] [--data-root DIR ...]
+        [--token-file F | env PROJHEAD_TOKEN] [--tls-cert F --tls-key F [--tls-client-ca F]]
+        [--max-runs N] [--port-file F] [--insecure-no-auth]
+
+When it listens, the first line on stdout is a JSON object:
+    {"event": "ready", "port": 50051, "pid": 1234, "address": "127.0.0.1:50051"}
+(also written atomically to --port-file). Errors go to stderr; exit code 2 for bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _read(path: str | None, what: str) -> bytes | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        sys.exit(f"projhead worker: {what} {path!r}: {e.strerror}")
+
+
+def serve(args: argparse.Namespace) -> int:
+    from . import paths
+    from .jobs import JobManager
+    from .server import bind, build_server, set_serving, wait_for_termination
+
+    token = (_read(args.token_file, "--token-file") or b"").decode().strip() or os.environ.get("PROJHEAD_TOKEN", "")
+    if not _is_loopback(args.host) and not token and not args.insecure_no_auth:
+        print(f"projhead worker: refusing to listen on {args.host} without a token: anyone who reaches it could run code "
+              "on this machine. Give --token-file (or PROJHEAD_TOKEN), or --insecure-no-auth if you really mean it.",
+              file=sys.stderr)
+        return 2
+    if not _is_loopback(args.host) and token and not args.tls_cert:
+        print("projhead worker: warning: the token travels in clear text without TLS (--tls-cert/--tls-key)", file=sys.stderr)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("projhead worker: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    tls = None
+    if args.tls_cert:
+        tls = (_read(args.tls_cert, "--tls-cert"), _read(args.tls_key, "--tls-key"), _read(args.tls_client_ca, "--tls-client-ca"))
+    data_roots = [Path(p) for p in args.data_root] + paths.default_data_roots()
+
+    jobs = JobManager(Path(args.run_root), max_running=args.max_runs)
+    server, health_servicer = build_server(jobs, data_roots, token or None, tls)
+    try:
+        port = bind(server, args.host, args.port, tls)
+    except (OSError, RuntimeError) as e:
+        print(f"projhead worker: {e}", file=sys.stderr)
+        return 1
+    server.start()
+    set_serving(health_servicer, True)
+    address = f"[{args.host}]:{port}" if ":" in args.host else f"{args.host}:{port}"
+    ready = {"event": "ready", "port": port, "pid": os.getpid(), "address": address}
+    if args.port_file:
+        tmp = Path(args.port_file).with_name(f".{Path(args.port_file).name}.tmp")
+        tmp.write_text(json.dumps(ready))
+        os.replace(tmp, args.port_file)
+    print(json.dumps(ready), flush=True)
+
+    stop = threading.Event()
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, lambda *_: stop.set())
+    wait_for_termination(server, health_servicer, jobs, stop)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m projhead_worker")
+    sub = ap.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the projhead.v1.Worker gRPC service")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    s.add_argument("--port", type=int, default=0, help="port (0 = pick a free one and announce it)")
+    s.add_argument("--run-root", default=os.environ.get("PROJHEAD_RUN_ROOT", "runs"), help="where runs are kept")
+    s.add_argument("--data-root", action="append", default=[], help="directory clients may read datasets from (repeatable)")
+    s.add_argument("--token-file", help="file holding the auth token (or set PROJHEAD_TOKEN)")
+    s.add_argument("--tls-cert", help="PEM server certificate")
+    s.add_argument("--tls-key", help="PEM server key")
+    s.add_argument("--tls-client-ca", help="PEM CA: require client certificates signed by it (mTLS)")
+    s.add_argument("--max-runs", type=int, default=1, help="runs training at once; more wait as pending")
+    s.add_argument("--port-file", help="also write the ready line to this file")
+    s.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback bind without a token (dangerous)")
+    args = ap.parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

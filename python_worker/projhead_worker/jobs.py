@@ -1,0 +1,380 @@
+"""Run lifecycle on the worker: start (idempotent), resume, cancel, list, and the event stream
+that clients re-attach to. Each run trains in its own process (trainproc.py, or torchrun for
+several processes); this module tails that process's event log, keeps the events in memory for
+watchers, and turns a process that died without saying why into a named `failed` event.
+
+No gRPC here: server.py translates. Errors are raised as JobError(code, message) with a code
+from the small set below, which server.py maps to gRPC status codes in one place.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from . import eventlog
+from .config import RunConfig, SpecError
+from .eventlog import EVENTS_FILE, SPEC_FILE
+
+TERMINAL = {"finished", "failed", "cancelled"}
+STATE_OF_TERMINAL = {"finished": "finished", "failed": "failed", "cancelled": "cancelled"}
+POLL_SECONDS = 0.05
+
+
+class JobError(Exception):
+    """code: invalid_argument, not_found, already_exists, failed_precondition, resource_exhausted."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Job:
+    run_id: str
+    run_dir: Path
+    spec: dict[str, Any]
+    state: str = "pending"  # pending, running, finished, failed, cancelled, interrupted
+    created_at: float = field(default_factory=time.time)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+    proc: subprocess.Popen | None = None
+    cancel_requested: bool = False
+    killed_by_us: bool = False
+    resume: bool = False
+    stderr_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=40))
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def last_seq(self) -> int:
+        return int(self.events[-1]["seq"]) if self.events else 0
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("pending", "running")
+
+    def status(self) -> dict[str, Any]:
+        step = epoch = 0
+        for e in reversed(self.events):
+            if e["type"] in ("step", "epoch"):
+                step, epoch = int(e.get("step", 0)), int(e.get("epoch", 0))
+                break
+        return {
+            "run_id": self.run_id,
+            "state": self.state,
+            "last_seq": self.last_seq,
+            "epoch": epoch,
+            "step": step,
+            "method": self.spec.get("method", {}).get("name", ""),
+            "dataset": self.spec.get("data", {}).get("name", ""),
+            "error": self.error,
+            "created_at": self.created_at,
+        }
+
+
+class JobManager:
+    def __init__(self, run_root: Path, max_running: int = 1, python: str = sys.executable,
+                 log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)):
+        self.run_root = Path(run_root).resolve()
+        self.run_root.mkdir(parents=True, exist_ok=True)
+        self.max_running = max_running
+        self.python = python
+        self.log = log
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}
+        self._queue: collections.deque[str] = collections.deque()
+        self._closing = False
+        self._load_existing()
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> Job:
+        self._check_id(run_id)
+        with self._lock:
+            job = self._jobs.get(run_id)
+        if job is None:
+            raise JobError("not_found", f"run_id: no run {run_id!r} on this worker (run root {self.run_root})")
+        return job
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            jobs = sorted(self._jobs.values(), key=lambda j: j.created_at, reverse=True)
+        return [j.status() for j in jobs]
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.get(run_id).run_dir
+
+    # -- start / resume ------------------------------------------------------------------------
+
+    def start(self, spec: dict[str, Any], resume: bool) -> tuple[dict[str, Any], bool, int]:
+        """Returns (status, created, resumed_from_seq)."""
+        try:
+            cfg = RunConfig.from_dict(spec)
+        except SpecError as e:
+            raise JobError("invalid_argument", f"spec.{e}") from None
+        resolved = cfg.to_dict()
+        with self._lock:
+            if self._closing:
+                raise JobError("failed_precondition", "the worker is shutting down")
+            job = self._jobs.get(cfg.run_id)
+            if job is not None and job.active:
+                if _without(job.spec, "train.epochs") != _without(resolved, "train.epochs"):
+                    raise JobError("already_exists", f"run_id: run {cfg.run_id!r} is running with a different spec")
+                return job.status(), False, 0
+            if job is not None and not resume:
+                raise JobError(
+                    "already_exists",
+                    f"run_id: run {cfg.run_id!r} already exists ({job.state}); resume it or choose another id",
+                )
+            run_dir = self.run_root / cfg.run_id
+            resumed_from = 0
+            if resume:
+                if job is None:
+                    raise JobError("not_found", f"run_id: no run {cfg.run_id!r} to resume in {self.run_root}")
+                if _without(job.spec, "train.epochs") != _without(resolved, "train.epochs"):
+                    raise JobError("failed_precondition",
+                                   f"spec: differs from the stored spec of run {cfg.run_id!r} (only train.epochs may change on resume)")
+                if job.state == "finished" and resolved["train"]["epochs"] <= job.spec["train"]["epochs"]:
+                    return job.status(), False, 0
+                from . import checkpoint  # torch import deferred: the server starts fast
+
+                checkpoint.clean_temporaries(run_dir)
+                ckpt = checkpoint.latest(run_dir)
+                if ckpt is None:
+                    raise JobError("failed_precondition", f"run {cfg.run_id!r} has no checkpoint to resume from")
+                ckpt_seq = _checkpoint_seq(ckpt)
+                resumed_from = eventlog.repair(run_dir / EVENTS_FILE, keep_upto_seq=ckpt_seq)
+                job = Job(cfg.run_id, run_dir, resolved, created_at=job.created_at, resume=True,
+                          events=eventlog.read_events(run_dir / EVENTS_FILE))
+            else:
+                run_dir.mkdir(parents=True, exist_ok=False)
+                job = Job(cfg.run_id, run_dir, resolved)
+            _atomic_json(run_dir / SPEC_FILE, resolved)
+            self._jobs[cfg.run_id] = job
+            self._queue.append(cfg.run_id)
+            self._pump()
+            return job.status(), True, resumed_from
+
+    def _pump(self) -> None:
+        """Starts queued runs while fewer than max_running are running. Holds self._lock."""
+        running = sum(1 for j in self._jobs.values() if j.state == "running")
+        while self._queue and running < self.max_running:
+            job = self._jobs[self._queue.popleft()]
+            if job.state != "pending":
+                continue
+            self._launch(job)
+            running += 1
+
+    def _launch(self, job: Job) -> None:
+        nproc = int(job.spec["train"].get("nproc", 1))
+        args = ["-m", "projhead_worker.trainproc", "--run-dir", str(job.run_dir)] + (["--resume"] if job.resume else [])
+        if nproc > 1:
+            # torchrun owns rendezvous, per-rank environment and process supervision.
+            cmd = [self.python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *args]
+        else:
+            cmd = [self.python, *args]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        job.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=env, start_new_session=True,  # its own process group: signals reach every rank
+        )
+        job.state = "running"
+        threading.Thread(target=self._read_stderr, args=(job,), daemon=True, name=f"stderr-{job.run_id}").start()
+        threading.Thread(target=self._tail, args=(job,), daemon=True, name=f"tail-{job.run_id}").start()
+
+    def _read_stderr(self, job: Job) -> None:
+        assert job.proc and job.proc.stderr
+        for raw in job.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                job.stderr_tail.append(line)
+                self.log(f"[{job.run_id}] {line}")
+
+    def _tail(self, job: Job) -> None:
+        """Follows the training process's event log until it exits, then names its end."""
+        path = job.run_dir / EVENTS_FILE
+        offset = path.stat().st_size if path.exists() else 0
+        buf = b""
+        proc = job.proc
+        assert proc is not None
+        while True:
+            exited = proc.poll() is not None
+            if path.exists():
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                offset += len(chunk)
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                new = [json.loads(l) for l in lines if l.strip()]
+                if new:
+                    self._publish(job, new)
+            if exited:
+                break
+            time.sleep(POLL_SECONDS)
+        self._on_exit(job, proc.returncode)
+
+    def _publish(self, job: Job, events: list[dict[str, Any]]) -> None:
+        with job.cond:
+            job.events.extend(events)
+            for e in events:
+                if e["type"] in TERMINAL:
+                    job.state = STATE_OF_TERMINAL[e["type"]]
+                    if e["type"] == "failed":
+                        job.error = f"{e.get('cause')}: {e.get('message')}"
+            job.cond.notify_all()
+
+    def _on_exit(self, job: Job, code: int) -> None:
+        if not job.events or job.events[-1]["type"] not in TERMINAL:
+            path = job.run_dir / EVENTS_FILE
+            last = eventlog.repair(path) if path.exists() else 0
+            tail = list(job.stderr_tail)[-20:]
+            if code is not None and code < 0:
+                sig = signal.Signals(-code).name
+                if job.killed_by_us:
+                    cause, msg = "cancelled", f"training process stopped with {sig} on request"
+                elif sig == "SIGKILL":
+                    cause, msg = "crash", "training process was killed by SIGKILL (out of memory?)"
+                else:
+                    cause, msg = "crash", f"training process died of {sig}"
+            else:
+                cause, msg = "crash", f"training process exited with code {code} without a result"
+                if tail:
+                    msg += f": {tail[-1]}"
+            from . import checkpoint
+
+            ckpt = checkpoint.latest(job.run_dir)
+            ckpt_rel = str(ckpt.relative_to(job.run_dir)) if ckpt else ""
+            if cause == "cancelled":
+                event = {"seq": last + 1, "time": time.time(), "type": "cancelled", "step": job.status()["step"], "checkpoint": ckpt_rel}
+            else:
+                event = {"seq": last + 1, "time": time.time(), "type": "failed", "cause": cause, "message": msg,
+                         "stderr_tail": tail, "last_checkpoint": ckpt_rel}
+            eventlog.append(path, event)
+            self._publish(job, [event])
+        with self._lock:
+            self._pump()
+
+    # -- watch / cancel ------------------------------------------------------------------------
+
+    def watch(self, run_id: str, from_seq: int, is_active: Callable[[], bool]) -> Iterator[dict[str, Any]]:
+        """Yields events with seq > from_seq: stored ones first, then live ones. Ends after the
+        terminal event, when the run is not running any more, or when the client has gone."""
+        job = self.get(run_id)
+        next_seq = from_seq + 1
+        while is_active():
+            with job.cond:
+                # seq starts at 1 and has no gaps, so event seq s sits at index s - 1 - first + 1.
+                first = int(job.events[0]["seq"]) if job.events else 1
+                idx = max(0, next_seq - first)
+                batch = job.events[idx:]
+                if not batch:
+                    if not job.active:
+                        return
+                    job.cond.wait(timeout=0.5)
+                    continue
+            for e in batch:
+                yield e
+                next_seq = int(e["seq"]) + 1
+                if e["type"] in TERMINAL:
+                    return
+
+    def cancel(self, run_id: str, graceful: bool) -> dict[str, Any]:
+        job = self.get(run_id)
+        with self._lock:
+            if job.state == "pending":
+                self._queue = collections.deque(r for r in self._queue if r != run_id)
+                event = {"seq": job.last_seq + 1, "time": time.time(), "type": "cancelled", "step": 0, "checkpoint": ""}
+                eventlog.append(job.run_dir / EVENTS_FILE, event)
+                self._publish(job, [event])
+                return job.status()
+        if job.state == "running" and job.proc is not None and job.proc.poll() is None:
+            job.cancel_requested = True
+            if graceful:
+                _signal_group(job.proc, signal.SIGUSR1)
+            else:
+                job.killed_by_us = True
+                _signal_group(job.proc, signal.SIGKILL)
+        return job.status()
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Asks every running training process to checkpoint and stop, then waits."""
+        with self._lock:
+            self._closing = True
+            procs = [j.proc for j in self._jobs.values() if j.state == "running" and j.proc]
+        for p in procs:
+            _signal_group(p, signal.SIGTERM)
+        deadline = time.time() + timeout
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                _signal_group(p, signal.SIGKILL)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _check_id(self, run_id: str) -> None:
+        from .config import RUN_ID_RE
+
+        if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id) or ".." in run_id:
+            raise JobError("invalid_argument", f"run_id: got {run_id!r}, expected 1-128 characters of A-Z a-z 0-9 . _ -")
+
+    def _load_existing(self) -> None:
+        for spec_path in sorted(self.run_root.glob(f"*/{SPEC_FILE}")):
+            run_dir = spec_path.parent
+            try:
+                spec = json.loads(spec_path.read_text())
+                events = eventlog.read_events(run_dir / EVENTS_FILE)
+            except (OSError, ValueError) as e:
+                self.log(f"skipping {run_dir}: {e}")
+                continue
+            job = Job(run_dir.name, run_dir, spec, events=events, created_at=spec_path.stat().st_mtime)
+            last = events[-1]["type"] if events else None
+            job.state = STATE_OF_TERMINAL.get(last, "interrupted") if last else "interrupted"
+            if job.state == "interrupted":
+                job.error = "interrupted: the worker stopped while this run trained; resume it"
+            elif job.state == "failed":
+                job.error = f"{events[-1].get('cause')}: {events[-1].get('message')}"
+            self._jobs[job.run_id] = job
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _without(spec: dict[str, Any], dotted: str) -> dict[str, Any]:
+    out = json.loads(json.dumps(spec))
+    *parents, leaf = dotted.split(".")
+    d = out
+    for p in parents:
+        d = d.get(p, {})
+    d.pop(leaf, None)
+    return out
+
+
+def _checkpoint_seq(path: Path) -> int:
+    import torch
+
+    # mmap: reads the small metadata entries without loading the tensors into memory.
+    ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return int(ckpt["seq"])
+
+
+def _atomic_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,329 @@
+"""The gRPC servicer: translation between projhead.v1 messages and plain Python values, the
+health service, the auth interceptor and TLS. Training logic lives in jobs.py / train.py;
+every error becomes a status code here, in `_status_of` alone.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import os
+import queue
+import socket
+import sys
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from projhead.v1 import worker_pb2 as pb
+from projhead.v1 import worker_pb2_grpc as pb_grpc
+
+from . import __version__, paths
+from .config import SpecError
+from .jobs import JobError, JobManager
+
+SERVICE_NAME = "projhead.v1.Worker"
+MAX_RECEIVE_BYTES = 4 * 1024 * 1024  # requests are small; anything bigger is a mistake or an attack
+MAX_SEND_BYTES = 8 * 1024 * 1024
+EXPORT_CHUNK = 1024 * 1024
+
+_PRECISION = {pb.PRECISION_UNSPECIFIED: "auto", pb.PRECISION_FP32: "fp32", pb.PRECISION_BF16: "bf16"}
+_RUN_STATE = {
+    "pending": pb.RUN_STATE_PENDING, "running": pb.RUN_STATE_RUNNING, "finished": pb.RUN_STATE_FINISHED,
+    "failed": pb.RUN_STATE_FAILED, "cancelled": pb.RUN_STATE_CANCELLED, "interrupted": pb.RUN_STATE_FAILED,
+}
+_STATUS = {
+    "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
+    "not_found": grpc.StatusCode.NOT_FOUND,
+    "already_exists": grpc.StatusCode.ALREADY_EXISTS,
+    "failed_precondition": grpc.StatusCode.FAILED_PRECONDITION,
+    "resource_exhausted": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "permission_denied": grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
+def _status_of(err: Exception) -> tuple[grpc.StatusCode, str]:
+    """The one place where Python errors become gRPC status codes."""
+    if isinstance(err, JobError):
+        return _STATUS.get(err.code, grpc.StatusCode.INTERNAL), str(err)
+    if isinstance(err, paths.PathError):
+        return grpc.StatusCode.PERMISSION_DENIED, str(err)
+    if isinstance(err, SpecError):
+        return grpc.StatusCode.INVALID_ARGUMENT, f"spec.{err}"
+    if type(err).__name__ == "DatasetError":
+        return grpc.StatusCode.FAILED_PRECONDITION, str(err)
+    if isinstance(err, FileNotFoundError):
+        return grpc.StatusCode.NOT_FOUND, str(err)
+    return grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"
+
+
+def _handle(fn: Callable) -> Callable:
+    """Wraps a unary handler so every exception aborts with its mapped status."""
+
+    def wrapper(self, request, context):
+        try:
+            return fn(self, request, context)
+        except Exception as e:  # noqa: BLE001
+            code, msg = _status_of(e)
+            if code == grpc.StatusCode.INTERNAL:
+                print(f"[worker] internal error in {fn.__name__}: {msg}", file=sys.stderr, flush=True)
+            context.abort(code, msg)
+
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+def _handle_stream(fn: Callable) -> Callable:
+    def wrapper(self, request, context):
+        try:
+            yield from fn(self, request, context)
+        except Exception as e:  # noqa: BLE001
+            code, msg = _status_of(e)
+            context.abort(code, msg)
+
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+# -- translation -------------------------------------------------------------------------------
+
+def message_to_dict(msg) -> dict[str, Any]:
+    """A message as a plain dict with proto field names and Python scalars (zero values kept, so
+    the config layer applies its defaults)."""
+    out: dict[str, Any] = {}
+    for f in msg.DESCRIPTOR.fields:
+        value = getattr(msg, f.name)
+        if f.message_type is not None and not _is_repeated(f):
+            out[f.name] = message_to_dict(value) if msg.HasField(f.name) else {}
+        elif _is_repeated(f):
+            out[f.name] = [message_to_dict(v) if f.message_type else v for v in value]
+        elif f.enum_type is not None and f.enum_type.name == "Precision":
+            if value not in _PRECISION:
+                raise SpecError(f.name, value, "a known Precision enum value")
+            out[f.name] = _PRECISION[value]
+        else:
+            out[f.name] = value
+    return out
+
+
+def _is_repeated(f) -> bool:
+    # protobuf 7 removed FieldDescriptor.label; is_repeated replaces it.
+    rep = getattr(f, "is_repeated", None)
+    return rep if rep is not None else f.label == f.LABEL_REPEATED
+
+
+def _fill(msg, fields: dict[str, Any]):
+    for name, value in fields.items():
+        if name not in msg.DESCRIPTOR.fields_by_name or value is None:
+            continue
+        if isinstance(value, list):
+            getattr(msg, name).extend(value)
+        else:
+            setattr(msg, name, value)
+    return msg
+
+
+def event_to_proto(e: dict[str, Any]) -> pb.RunEvent:
+    ev = pb.RunEvent(seq=int(e["seq"]), time=float(e["time"]), run_id=e.get("run_id", ""))
+    kind, fields = e["type"], {k: v for k, v in e.items() if k not in ("seq", "time", "type", "run_id")}
+    if kind == "started":
+        fields["resolved_spec_json"] = json.dumps(fields.pop("resolved_spec", {}))
+    if kind == "finished" and isinstance(fields.get("final_loss"), float) and math.isnan(fields["final_loss"]):
+        fields["final_loss"] = float("nan")
+    target = {"evaluation": ev.evaluation}.get(kind) or getattr(ev, kind)
+    _fill(target, fields)
+    if not ev.HasField(kind):
+        target.SetInParent()
+    return ev
+
+
+def status_to_proto(s: dict[str, Any]) -> pb.RunStatus:
+    return pb.RunStatus(
+        run_id=s["run_id"], state=_RUN_STATE[s["state"]], last_seq=s["last_seq"], epoch=s["epoch"], step=s["step"],
+        method=s["method"], dataset=s["dataset"], error=s["error"], created_at=s["created_at"],
+    )
+
+
+# -- the servicer ------------------------------------------------------------------------------
+
+class WorkerServicer(pb_grpc.WorkerServicer):
+    def __init__(self, jobs: JobManager, data_roots: list[Path], auth_required: bool, tls: bool):
+        self.jobs = jobs
+        self.data_roots = data_roots
+        self.auth_required = auth_required
+        self.tls = tls
+
+    @_handle
+    def GetInfo(self, request, context):
+        from .info import worker_info
+
+        info = worker_info(self.data_roots)
+        return pb.WorkerInfo(
+            worker_version=__version__, python_version=info["python_version"], torch_version=info["torch_version"],
+            cuda_version=info["cuda_version"], grpc_version=grpc.__version__,
+            devices=[pb.Device(**d) for d in info["devices"]],
+            datasets=[pb.DatasetInfo(**d) for d in info["datasets"]],
+            methods=info["methods"], backbones=info["backbones"], hostname=socket.gethostname(),
+            run_root=str(self.jobs.run_root), pid=os.getpid(), auth_required=self.auth_required, tls=self.tls,
+        )
+
+    @_handle
+    def StartRun(self, request, context):
+        spec = message_to_dict(request.spec)
+        if spec["data"].get("root"):
+            spec["data"]["root"] = str(paths.confine(spec["data"]["root"], self.data_roots, "spec.data.root"))
+        status, created, resumed_from = self.jobs.start(spec, request.resume)
+        return pb.StartRunResponse(status=status_to_proto(status), created=created, resumed_from_seq=resumed_from)
+
+    @_handle_stream
+    def WatchRun(self, request, context):
+        self.jobs.get(request.run_id)  # NOT_FOUND before the stream starts
+        for e in self.jobs.watch(request.run_id, request.from_seq, context.is_active):
+            yield event_to_proto({**e, "run_id": request.run_id})
+
+    @_handle
+    def CancelRun(self, request, context):
+        return status_to_proto(self.jobs.cancel(request.run_id, request.graceful))
+
+    @_handle
+    def ListRuns(self, request, context):
+        return pb.ListRunsResponse(runs=[status_to_proto(s) for s in self.jobs.list()])
+
+    @_handle_stream
+    def Evaluate(self, request, context):
+        from .evaluate_job import run_evaluation
+
+        run_dir = self.jobs.run_dir(request.run_id)
+        ckpt = paths.checkpoint_in(run_dir, request.checkpoint)
+        data = message_to_dict(request.data) if request.HasField("data") else {}
+        if data.get("root"):
+            data["root"] = str(paths.confine(data["root"], self.data_roots, "data.root"))
+        out: queue.Queue = queue.Queue()
+        done = object()
+
+        def work():
+            try:
+                res = run_evaluation(run_dir, ckpt, data_override=data, layers=list(request.layers),
+                                     probe_epochs=request.probe_epochs, knn_k=request.knn_k or 200,
+                                     device=request.device or "auto",
+                                     on_layer=lambda layer: out.put(("layer", layer)),
+                                     log=lambda m: out.put(("log", m)))
+                out.put(("done", res))
+            except Exception as e:  # noqa: BLE001
+                out.put(("error", e))
+            out.put((done, None))
+
+        threading.Thread(target=work, daemon=True, name=f"eval-{request.run_id}").start()
+        while True:
+            kind, value = out.get()
+            if kind is done:
+                return
+            if kind == "error":
+                raise value
+            if kind == "log":
+                yield pb.EvaluateEvent(log=pb.LogLine(level="info", message=value))
+            elif kind == "layer":
+                yield pb.EvaluateEvent(layer=_fill(pb.LayerEval(), value))
+            else:
+                yield pb.EvaluateEvent(done=pb.EvaluateDone(
+                    layers=[_fill(pb.LayerEval(), l) for l in value["layers"]],
+                    checkpoint=str(ckpt.relative_to(run_dir)), step=value["step"], seconds=value["seconds"],
+                    train_images=value["train_images"], test_images=value["test_images"]))
+
+    @_handle_stream
+    def ExportBackbone(self, request, context):
+        from .export import export_backbone_bytes
+
+        run_dir = self.jobs.run_dir(request.run_id)
+        ckpt = paths.checkpoint_in(run_dir, request.checkpoint)
+        data, meta = export_backbone_bytes(ckpt)
+        for i in range(0, max(len(data), 1), EXPORT_CHUNK):
+            first = i == 0
+            yield pb.ExportChunk(data=data[i : i + EXPORT_CHUNK], total_bytes=len(data) if first else 0,
+                                 architecture=meta.get("architecture", "") if first else "")
+
+
+# -- auth --------------------------------------------------------------------------------------
+
+class TokenAuthInterceptor(grpc.ServerInterceptor):
+    """Requires `authorization: Bearer <token>` on every call except the health service. The
+    token travels as plain call metadata (grpcio drops call credentials on insecure channels),
+    so anything off loopback must use TLS; the comparison is constant-time."""
+
+    def __init__(self, token: str):
+        self._expected = f"Bearer {token}".encode()
+
+    def intercept_service(self, continuation, details):
+        if details.method.startswith("/grpc.health.v1.Health/"):
+            return continuation(details)
+        got = dict(details.invocation_metadata or ()).get("authorization", "")
+        if hmac.compare_digest(got.encode() if isinstance(got, str) else got, self._expected):
+            return continuation(details)
+        handler = continuation(details)
+
+        def deny(request, context):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong token (metadata 'authorization: Bearer <token>')")
+
+        if handler is None:
+            return None
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(deny, handler.request_deserializer, handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(deny, handler.request_deserializer, handler.response_serializer)
+
+
+# -- serving -----------------------------------------------------------------------------------
+
+def build_server(jobs: JobManager, data_roots: list[Path], token: str | None,
+                 tls: tuple[bytes, bytes, bytes | None] | None, max_workers: int = 64):
+    interceptors = [TokenAuthInterceptor(token)] if token else []
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),  # one thread per open stream
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+            ("grpc.max_send_message_length", MAX_SEND_BYTES),
+            # Long WatchRun streams: let clients keep them alive with pings (else GOAWAY too_many_pings).
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_ping_strikes", 0),
+            ("grpc.keepalive_time_ms", 30_000),
+        ],
+    )
+    servicer = WorkerServicer(jobs, data_roots, auth_required=bool(token), tls=tls is not None)
+    pb_grpc.add_WorkerServicer_to_server(servicer, server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    return server, health_servicer
+
+
+def set_serving(health_servicer, serving: bool) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, status)
+
+
+def bind(server, host: str, port: int, tls: tuple[bytes, bytes, bytes | None] | None) -> int:
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if tls is None:
+        bound = server.add_insecure_port(address)
+    else:
+        cert, key, client_ca = tls
+        creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
+                                            require_client_auth=client_ca is not None)
+        bound = server.add_secure_port(address, creds)
+    if not bound:
+        raise OSError(f"could not bind {address} (in use, or not an address of this machine)")
+    return bound
+
+
+def wait_for_termination(server, health_servicer, jobs: JobManager, stop: threading.Event) -> None:
+    stop.wait()
+    set_serving(health_servicer, False)
+    jobs.shutdown()
+    server.stop(grace=2).wait()
+    time.sleep(0)

@@ -1,0 +1,287 @@
+"""The training loop. It knows nothing of gRPC: it reads a RunConfig, reports plain dict events
+through `emit`, polls `should_stop` between steps, and writes checkpoints into run_dir.
+
+Reproducibility: the data order of epoch e is a permutation seeded by (seed, e) and the
+augmentations of step s are seeded by (seed, s), so a run resumed from a checkpoint at any step
+replays exactly the batches and views an uninterrupted run would have seen.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import checkpoint, dist
+from .config import RunConfig
+from .data import Augment, load_dataset
+from .evaluate import evaluate_layers, extract_features, knn_top1
+from .methods import build_method
+from .models import build_model
+from .optim import build_optimizer, lr_at
+
+Emit = Callable[..., int]  # emit(type, **fields) -> seq of the event
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+class Cancelled(Exception):
+    """Raised after the cancel checkpoint was written."""
+
+    def __init__(self, checkpoint: str, step: int):
+        super().__init__(f"cancelled at step {step}")
+        self.checkpoint = checkpoint
+        self.step = step
+
+
+@dataclass
+class Progress:
+    step: int = 0  # global steps done
+    epoch: int = 0  # current epoch index (0-based)
+    epoch_step: int = 0  # steps done inside the current epoch
+    epoch_loss_sum: float = 0.0
+    epoch_loss_count: int = 0
+    last_knn: float = -1.0
+    last_loss: float = float("nan")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device: {name!r} requested but CUDA is not available on this worker")
+    if name == "cuda" and dist.is_dist():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device(name)
+
+
+def _autocast_factory(device: torch.device, precision: str) -> Callable[[], Any]:
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _seed_for(seed: int, *parts: int) -> int:
+    # A stable mix of the run seed and a counter; stays within torch's 64-bit seed range.
+    h = seed & 0xFFFFFFFFFFFF
+    for p in parts:
+        h = (h * 1000003 + p + 0x9E3779B1) & 0x7FFFFFFFFFFFFFFF
+    return h
+
+
+def train(
+    cfg: RunConfig,
+    run_dir: Path,
+    emit: Emit,
+    should_stop: Callable[[], str | None],
+    resume_from: Path | None = None,
+    last_seq: Callable[[], int] = lambda: 0,
+) -> dict[str, Any]:
+    """Runs (or resumes) training. Returns the finished summary. Raises Cancelled when
+    should_stop() returns a reason (after writing a checkpoint)."""
+    t_start = time.time()
+    run_dir = Path(run_dir)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    device = resolve_device(cfg.train.device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    else:
+        # Bitwise-identical CPU runs for the same seed (resume is compared against this).
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.manual_seed(cfg.seed)
+
+    ds = load_dataset(cfg.data, cfg.seed)
+    out_size = cfg.data.image_size or int(ds.train_x.shape[-1])
+    world, rank = dist.world_size(), dist.rank()
+    # Each rank trains on its own slice of every global batch: per-rank batch = B / world.
+    if cfg.train.batch_size % world:
+        raise ValueError(f"train.batch_size: {cfg.train.batch_size} is not divisible by nproc={world}")
+    local_bs = cfg.train.batch_size // world
+    train_x = ds.train_x.to(device)
+    n = int(train_x.shape[0])
+    steps_per_epoch = n // cfg.train.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"train.batch_size: {cfg.train.batch_size} is larger than the {n} training images")
+    total_steps = steps_per_epoch * cfg.train.epochs
+    if cfg.train.max_steps:
+        total_steps = min(total_steps, cfg.train.max_steps)
+
+    model = build_model(cfg.model).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    method = build_method(model, cfg)
+    optimizer = build_optimizer(method.outer_parameters(), cfg.optim)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    augment = Augment(cfg.augment, out_size)
+    autocast = _autocast_factory(device, cfg.train.precision)
+    step_fn = method.train_step
+    if cfg.train.compile:
+        model.compile()
+
+    prog = Progress()
+    if resume_from is not None:
+        ckpt = checkpoint.load(resume_from, map_location=device)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        method.load_state_dict(ckpt["method"])
+        checkpoint.set_rng_state(ckpt["rng"])
+        prog = Progress(**ckpt["progress"])
+
+    def save(reason: str) -> str:
+        if not dist.is_main():
+            return ""
+        state = {
+            "spec": cfg.to_dict(),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "method": method.state_dict(),
+            "rng": checkpoint.rng_state(),
+            "progress": prog.__dict__.copy(),
+            # The checkpoint event itself gets seq last_seq()+1: a resumed run continues after it.
+            "seq": last_seq() + 1,
+        }
+        path, nbytes = checkpoint.save(run_dir, state)
+        emit("checkpoint", path=path, step=prog.step, epoch=prog.epoch, reason=reason, bytes=nbytes)
+        return path
+
+    backbone_params = sum(p.numel() for p in model.backbone.parameters())
+    head_params = sum(p.numel() for p in model.head.parameters())
+    emit(
+        "started",
+        resolved_spec=cfg.to_dict(),
+        device=str(device),
+        train_images=n,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        start_step=prog.step,
+        resumed=resume_from is not None,
+        backbone_params=backbone_params,
+        head_params=head_params,
+        world_size=world,
+    )
+
+    gen_device = device if device.type == "cuda" else torch.device("cpu")
+    aug_gen = torch.Generator(device=gen_device)
+    t_log, imgs_since_log = time.time(), 0
+    last_ckpt = ""
+    done = prog.step >= total_steps
+
+    while not done and prog.epoch < cfg.train.epochs:
+        if prog.epoch_step == 0:
+            method.on_epoch_start(prog.epoch)
+            prog.epoch_loss_sum, prog.epoch_loss_count = 0.0, 0
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+        t_epoch = time.time()
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(_seed_for(cfg.seed, 1, prog.epoch))).to(device)
+        model.train()
+        while prog.epoch_step < steps_per_epoch:
+            reason = should_stop()
+            if reason:
+                path = save(reason)
+                raise Cancelled(path, prog.step)
+            lo = prog.epoch_step * cfg.train.batch_size + rank * local_bs
+            xb = train_x[perm[lo : lo + local_bs]]
+            aug_gen.manual_seed(_seed_for(cfg.seed, 2, prog.step, rank))
+            x1 = augment(xb, aug_gen)
+            x2 = augment(xb, aug_gen)
+            if device.type == "cuda":
+                x1 = x1.contiguous(memory_format=torch.channels_last)
+                x2 = x2.contiguous(memory_format=torch.channels_last)
+            scale = lr_at(prog.step, total_steps, steps_per_epoch, cfg.optim)
+            for g, base in zip(optimizer.param_groups, base_lrs):
+                g["lr"] = base * scale
+            method.set_lr_scale(scale)
+            metrics = step_fn(x1, x2, optimizer, autocast)
+            prog.step += 1
+            prog.epoch_step += 1
+            imgs_since_log += cfg.train.batch_size
+            last_step = prog.step >= total_steps
+            if prog.step % cfg.train.log_every_steps == 0 or last_step or prog.epoch_step == steps_per_epoch:
+                vals = {k: float(v) for k, v in metrics.items()}
+                if not math.isfinite(vals["loss"]):
+                    raise NonFiniteLoss(f"loss became {vals['loss']} at step {prog.step} (epoch {prog.epoch + 1})")
+                prog.last_loss = vals["loss"]
+                prog.epoch_loss_sum += vals["loss"]
+                prog.epoch_loss_count += 1
+                now = time.time()
+                emit(
+                    "step",
+                    step=prog.step,
+                    epoch=prog.epoch + 1,
+                    loss=vals["loss"],
+                    head_loss=vals.get("head_loss", 0.0),
+                    head_loss_before=vals.get("head_loss_before", 0.0),
+                    lr=optimizer.param_groups[0]["lr"],
+                    images_per_sec=imgs_since_log / max(now - t_log, 1e-9),
+                    contrastive_acc=vals.get("acc", 0.0),
+                )
+                t_log, imgs_since_log = now, 0
+            if cfg.train.checkpoint_every_steps and prog.step % cfg.train.checkpoint_every_steps == 0 and not last_step:
+                last_ckpt = save("periodic")
+            if last_step:
+                done = True
+                break
+
+        epoch_done = prog.epoch_step >= steps_per_epoch
+        epoch_seconds = time.time() - t_epoch
+        finished_epoch = prog.epoch + 1
+        knn = -1.0
+        k_every = cfg.train.knn_every_epochs
+        if k_every and (finished_epoch % k_every == 0 or done) and dist.is_main():
+            knn = knn_monitor(model, ds, out_size, device)
+            prog.last_knn = knn
+        if epoch_done:
+            prog.epoch += 1
+            prog.epoch_step = 0
+        emit(
+            "epoch",
+            epoch=finished_epoch,
+            step=prog.step,
+            loss=prog.epoch_loss_sum / max(prog.epoch_loss_count, 1),
+            knn_top1=knn,
+            epoch_seconds=epoch_seconds,
+            images_per_sec=(steps_per_epoch * cfg.train.batch_size) / max(epoch_seconds, 1e-9),
+            peak_memory_bytes=torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0,
+        )
+        ce = cfg.train.checkpoint_every_epochs
+        if not done and ce and finished_epoch % ce == 0:
+            last_ckpt = save("epoch")
+        if prog.step >= total_steps:
+            done = True
+
+    last_ckpt = save("final")
+    if cfg.train.eval_at_end and dist.is_main():
+        evaluate_layers(model, ds, cfg, device, on_layer=lambda layer: emit("evaluation", **layer))
+    return {
+        "steps": prog.step,
+        "epochs": prog.epoch,
+        "final_loss": prog.last_loss,
+        "knn_top1": prog.last_knn,
+        "wall_seconds": time.time() - t_start,
+        "checkpoint": last_ckpt,
+    }
+
+
+# Larger training subsets make the kNN monitor slower without changing what it shows.
+KNN_MONITOR_TRAIN = 10000
+
+
+@torch.no_grad()
+def knn_monitor(model, ds, out_size: int, device: torch.device) -> float:
+    n = min(KNN_MONITOR_TRAIN, int(ds.train_x.shape[0]))
+    train_f = extract_features(model, ds.train_x[:n], out_size, device)["h"]
+    test_f = extract_features(model, ds.test_x, out_size, device)["h"]
+    return float(knn_top1(train_f, ds.train_y[:n], test_f, ds.test_y, ds.num_classes))

@@ -1,0 +1,31 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { RunDir } from "../runs/store.js";
+import { withWorker, type WorkerChoice } from "./session.js";
+
+export interface ExportOptions extends WorkerChoice {
+  checkpoint?: string;
+  signal?: AbortSignal;
+}
+
+/** Writes the run's backbone (head discarded) as a safetensors file, atomically. */
+export async function exportBackbone(runDirPath: string, out: string, opts: ExportOptions = {}): Promise<{ path: string; bytes: number; architecture: string }> {
+  const runDir = new RunDir(runDirPath);
+  if (!runDir.exists()) throw new Error(`${runDir.specPath}: not found (is ${runDirPath} a run directory?)`);
+  const choice: WorkerChoice = { ...opts, obtain: { runRoot: dirname(runDir.dir), ...opts.obtain } };
+  return withWorker(choice, async (worker) => {
+    const { data, architecture } = await worker.connection.exportBackbone(runDir.runId, opts.checkpoint ?? "", opts.signal);
+    const path = resolve(out);
+    mkdirSync(dirname(path), { recursive: true });
+    const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+    const fd = openSync(tmp, "w");
+    try {
+      writeSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+    return { path, bytes: data.length, architecture };
+  });
+}

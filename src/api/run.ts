@@ -1,0 +1,89 @@
+// Library entry points for training runs: run an experiment, resume a run.
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import type { ResolvedExperiment } from "../experiment/index.js";
+import { executeRun } from "../orchestrator/execute.js";
+import { RunDir } from "../runs/store.js";
+import type { EvalRecord, EventRecord, LayerEvalRecord, RunSummary } from "../runs/types.js";
+import { toRunSpec } from "../worker/spec.js";
+import type { RunSpec } from "../worker/types.js";
+import { withWorker, type WorkerChoice } from "./session.js";
+
+export interface RunOptions extends WorkerChoice {
+  /** Directory of run directories (default ./runs). */
+  runsRoot?: string;
+  /** Run id (default `<name>-<UTC timestamp>`). */
+  runId?: string;
+  overrides?: Record<string, unknown>;
+  onEvent?: (ev: EventRecord) => void;
+  cancelSignal?: AbortSignal;
+  killSignal?: AbortSignal;
+}
+
+export function timestampId(name: string, now = new Date()): string {
+  const t = now.toISOString().replace(/[-:]/g, "").replace(/\..*$/, "").replace("T", "-");
+  return `${name}-${t}`;
+}
+
+/** A local worker may read datasets below the experiment's data root. */
+export function localDataRoots(exp: ResolvedExperiment): string[] {
+  return exp.data.root ? [dirname(resolve(exp.data.root))] : [];
+}
+
+function specFor(exp: ResolvedExperiment, runId: string, local: boolean): RunSpec {
+  const spec = toRunSpec(exp, runId);
+  // Relative data roots mean "relative to where projhead runs" for a worker on this machine.
+  if (local && spec.data && spec.data.root && !isAbsolute(spec.data.root)) spec.data.root = resolve(spec.data.root);
+  return spec;
+}
+
+export async function runExperiment(exp: ResolvedExperiment, opts: RunOptions = {}): Promise<RunSummary> {
+  const runsRoot = resolve(opts.runsRoot ?? "runs");
+  const runId = opts.runId ?? timestampId(exp.name);
+  const choice: WorkerChoice = { ...opts, obtain: { runRoot: runsRoot, dataRoots: localDataRoots(exp), ...opts.obtain } };
+  return withWorker(choice, async (worker) => {
+    const runDir = new RunDir(join(runsRoot, runId));
+    const summary = await executeRun({
+      worker, runDir, spec: specFor(exp, runId, worker.kind === "local"), experiment: exp.name, overrides: opts.overrides,
+      onEvent: opts.onEvent, cancelSignal: opts.cancelSignal, killSignal: opts.killSignal,
+    });
+    writeEvalFromEvents(runDir);
+    return summary;
+  });
+}
+
+/** Resumes a run from its last checkpoint (on the worker that holds it). */
+export async function resumeRun(runDirPath: string, opts: Omit<RunOptions, "runId" | "runsRoot"> & { epochs?: number } = {}): Promise<RunSummary> {
+  const runDir = new RunDir(runDirPath);
+  if (!runDir.exists()) throw new Error(`${runDir.specPath}: not found (is ${runDirPath} a run directory?)`);
+  const stored = runDir.readSpec();
+  const spec = stored.spec as unknown as RunSpec;
+  if (opts.epochs && spec.train) spec.train.epochs = opts.epochs;
+  const choice: WorkerChoice = { ...opts, obtain: { runRoot: dirname(runDir.dir), dataRoots: spec.data?.root ? [dirname(spec.data.root)] : [], ...opts.obtain } };
+  return withWorker(choice, async (worker) => {
+    const summary = await executeRun({
+      worker, runDir, spec, experiment: stored.experiment, overrides: stored.overrides, resume: true,
+      onEvent: opts.onEvent, cancelSignal: opts.cancelSignal, killSignal: opts.killSignal,
+    });
+    writeEvalFromEvents(runDir);
+    return summary;
+  });
+}
+
+/** eval_at_end streams `evaluation` events; keep them as eval.json like `projhead eval` does. */
+function writeEvalFromEvents(runDir: RunDir): void {
+  const events = runDir.readEvents();
+  const layers = events.filter((e) => e.type === "evaluation").map((e) => e.data as unknown as LayerEvalRecord);
+  if (!layers.length) return;
+  const finished = events.find((e) => e.type === "finished");
+  const started = events.find((e) => e.type === "started");
+  const record: EvalRecord = {
+    runId: runDir.runId,
+    checkpoint: String(finished?.data.checkpoint ?? ""),
+    step: Number(finished?.data.steps ?? 0),
+    seconds: 0,
+    trainImages: Number(started?.data.trainImages ?? 0),
+    testImages: 0,
+    layers,
+  };
+  runDir.writeEval(record);
+}

@@ -1,0 +1,238 @@
+// The experiment schema: camelCase mirror of projhead.v1.RunSpec plus the orchestrator-only
+// sections (eval, runtime, sweep). Allowed values and ranges are those of the worker's
+// python_worker/projhead_worker/config.py, so a file that passes here is never rejected there.
+// Every check carries its own message: the "expected ..." part of an ExperimentIssue.
+import { z } from "zod";
+
+export const METHODS = ["joint", "bilevel", "no_head", "fixed_head", "directclr"] as const;
+export const BACKBONES = ["convnet", "resnet18", "resnet50"] as const;
+export const DATASETS = ["shapes", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder"] as const;
+export const OPTIMIZERS = ["sgd", "lars", "adamw"] as const;
+export const HEAD_OPTIMIZERS = ["sgd", "adamw"] as const;
+export const SCHEDULES = ["cosine", "constant"] as const;
+export const ACTIVATIONS = ["relu", "gelu", "identity"] as const;
+export const PRECISIONS = ["auto", "fp32", "bf16"] as const;
+export const RUNTIME_KINDS = ["local", "docker", "remote"] as const;
+
+/** Run ids and experiment names: what the worker accepts as a run directory name. */
+export const RUN_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+export const RUN_ID_EXPECTED = "1-128 characters of A-Z a-z 0-9 . _ -, not starting with '.' and without '..'";
+export const isRunId = (s: string): boolean => RUN_ID_RE.test(s) && !s.includes("..");
+
+// Seeds are uint64 on the wire but JS numbers here (ts-proto forceLong=number throws above 2^53).
+const MAX_SEED = Number.MAX_SAFE_INTEGER;
+
+const int = (lo: number, hi: number) => {
+  const error = `an integer in [${lo}, ${hi}]`;
+  return z.number({ error }).int({ error }).min(lo, { error }).max(hi, { error });
+};
+const num = (lo: number, hi: number) => {
+  const error = `a finite number in [${lo}, ${hi}]`;
+  return z.number({ error }).min(lo, { error }).max(hi, { error });
+};
+const bool = () => z.boolean({ error: "true or false" });
+const str = () => z.string({ error: "a string" });
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `one of ${values.join(", ")}` });
+const obj = <S extends z.ZodRawShape>(shape: S) => z.strictObject(shape, { error: "an object" });
+
+const imageSizeExpected = "0 (native) or an integer in [8, 1024]";
+const layerRe = /^(h|z|head\.[1-9][0-9]*)$/;
+
+export const DataSchema = obj({
+  name: oneOf(DATASETS),
+  root: str(),
+  trainLimit: int(0, 1e8),
+  testLimit: int(0, 1e8),
+  imageSize: z
+    .number({ error: imageSizeExpected })
+    .int({ error: imageSizeExpected })
+    .refine((v) => v === 0 || (v >= 8 && v <= 1024), { error: imageSizeExpected }),
+  syntheticSize: int(0, 1e7),
+});
+
+export const HeadSchema = obj({
+  hiddenDims: z
+    .array(int(1, 65536), { error: "a list of integers" })
+    .max(3, { error: "at most 3 hidden blocks (head depth 0..3)" }),
+  outDim: int(1, 65536),
+  batchNorm: bool(),
+  activation: oneOf(ACTIVATIONS),
+  lastBatchNorm: bool(),
+});
+
+export const ModelSchema = obj({
+  backbone: oneOf(BACKBONES),
+  cifarStem: bool(),
+  width: int(1, 1024),
+  head: HeadSchema,
+});
+
+export const BilevelSchema = obj({
+  innerSteps: int(1, 100),
+  headLr: num(0, 100),
+  headOptimizer: oneOf(HEAD_OPTIMIZERS),
+  headWeightDecay: num(0, 1),
+  headResetEvery: int(0, 1e6),
+  headInOuter: bool(),
+});
+
+export const MethodSchema = obj({
+  name: oneOf(METHODS),
+  temperature: num(1e-3, 10),
+  bilevel: BilevelSchema,
+  directclrDim: int(0, 65536),
+});
+
+export const OptimSchema = obj({
+  name: oneOf(OPTIMIZERS),
+  lr: num(1e-8, 100),
+  momentum: num(0, 0.9999),
+  nesterov: bool(),
+  weightDecay: num(0, 1),
+  warmupEpochs: num(0, 1e6),
+  schedule: oneOf(SCHEDULES),
+});
+
+const deviceExpected = "auto, cpu, cuda or cuda:N";
+export const TrainSchema = obj({
+  epochs: int(1, 100000),
+  batchSize: int(2, 65536),
+  device: z.string({ error: deviceExpected }).regex(/^(auto|cpu|cuda(:\d+)?)$/, { error: deviceExpected }),
+  precision: oneOf(PRECISIONS),
+  compile: bool(),
+  maxSteps: int(0, 1e9),
+  logEverySteps: int(1, 1e6),
+  knnEveryEpochs: int(0, 1e6),
+  checkpointEveryEpochs: int(0, 1e6),
+  checkpointEverySteps: int(0, 1e9),
+  nproc: int(1, 64),
+  evalAtEnd: bool(),
+  threads: int(0, 1024),
+});
+
+export const AugmentSchema = obj({
+  cropMinScale: num(0.01, 1),
+  jitterStrength: num(0, 2),
+  jitterP: num(0, 1),
+  grayscaleP: num(0, 1),
+  blurP: num(-1, 1),
+  flipP: num(0, 1),
+  minimal: bool(),
+});
+
+export const EvalSchema = obj({
+  probeEpochs: int(0, 100000),
+  knnK: int(1, 100000),
+  layers: z
+    .array(z.string().regex(layerRe, { error: 'a layer name: "h", "head.N" or "z"' }), { error: "a list of layer names" })
+    .optional(),
+});
+
+const addressExpected = "an address such as host:port";
+const address = () => z.string({ error: addressExpected }).regex(/^\S+$/, { error: addressExpected });
+const gpusExpected = 'a GPU count or a docker --gpus value such as "all" or "device=0,1"';
+
+export const TlsSchema = obj({
+  ca: str().optional(),
+  cert: str().optional(),
+  key: str().optional(),
+  serverName: str().optional(),
+});
+
+export const RuntimeSchema = obj({
+  kind: oneOf(RUNTIME_KINDS),
+  python: str().optional(),
+  address: address().optional(),
+  token: str().optional(),
+  tokenEnv: z
+    .string({ error: "an environment variable name" })
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "an environment variable name" })
+    .optional(),
+  tls: TlsSchema.optional(),
+  image: str().optional(),
+  gpus: z.union([int(0, 1024), z.string().min(1)], { error: gpusExpected }).optional(),
+  workers: z.array(address(), { error: "a list of worker addresses" }).optional(),
+}).superRefine((r, ctx) => {
+  // A remote runtime has nothing to start, so it must be told where the worker is.
+  if (r.kind === "remote" && !r.address && !(r.workers && r.workers.length > 0)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["address"],
+      message: `${addressExpected} (required when runtime.kind is "remote", unless runtime.workers is given)`,
+    });
+  }
+});
+
+export const SweepSchema = obj({
+  // Dotted field path -> the values to try. Paths and values are checked in grid.ts.
+  grid: z.record(z.string(), z.array(z.unknown()).min(1, { error: "a non-empty list of values" }), {
+    error: "a map of field path -> list of values",
+  }),
+  parallel: int(1, 1024).optional(),
+});
+
+export const ExperimentSchema = obj({
+  name: z.string({ error: RUN_ID_EXPECTED }).refine(isRunId, { error: RUN_ID_EXPECTED }),
+  seed: int(0, MAX_SEED),
+  data: DataSchema,
+  model: ModelSchema,
+  method: MethodSchema,
+  optim: OptimSchema,
+  train: TrainSchema,
+  augment: AugmentSchema,
+  eval: EvalSchema,
+  runtime: RuntimeSchema,
+  sweep: SweepSchema.optional(),
+});
+
+/** A fully populated experiment: every field the worker needs has a value. */
+export type ResolvedExperiment = z.infer<typeof ExperimentSchema>;
+export type MethodName = (typeof METHODS)[number];
+export type PrecisionName = (typeof PRECISIONS)[number];
+
+type DeepPartial<T> = T extends readonly unknown[]
+  ? T
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T;
+
+/** What a user writes: any subset of the resolved experiment, but always a name. */
+export type ExperimentInput = DeepPartial<Omit<ResolvedExperiment, "name">> & { name: string };
+
+// -- navigation, for error messages and sweep paths -------------------------------------------
+
+function unwrap(s: z.ZodType): z.ZodType {
+  let cur = s;
+  while (cur instanceof z.ZodOptional) cur = cur.unwrap() as z.ZodType;
+  return cur;
+}
+
+/** The schema of the field at `path` (object keys only), or undefined when there is none. */
+export function schemaAt(path: readonly (string | number)[]): z.ZodType | undefined {
+  let cur: z.ZodType = ExperimentSchema;
+  for (const seg of path) {
+    const u = unwrap(cur);
+    if (u instanceof z.ZodObject && typeof seg === "string" && Object.hasOwn(u.shape, seg)) {
+      cur = u.shape[seg] as z.ZodType;
+    } else if (u instanceof z.ZodArray && typeof seg === "number") {
+      cur = u.element as z.ZodType;
+    } else {
+      return undefined;
+    }
+  }
+  return unwrap(cur);
+}
+
+/** Field names of the object at `path`, in schema order. */
+export function fieldsAt(path: readonly (string | number)[]): string[] {
+  const s = schemaAt(path);
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
+/** Dotted paths of every non-object field, e.g. "method.bilevel.innerSteps". */
+export function leafPaths(s: z.ZodType = ExperimentSchema, prefix = ""): string[] {
+  const u = unwrap(s);
+  if (!(u instanceof z.ZodObject)) return [prefix];
+  return Object.entries(u.shape).flatMap(([k, v]) => leafPaths(v as z.ZodType, prefix ? `${prefix}.${k}` : k));
+}

@@ -1,0 +1,29 @@
+// projhead as a library for Node tooling: the same operations as the CLI, with typed results.
+//
+//   import { loadExperiment, runExperiment } from "projhead";
+//   const exp = await loadExperiment("examples/quickstart.yaml");
+//   const summary = await runExperiment(exp, { onEvent: (ev) => console.log(ev.type) });
+export { doctor, type DoctorReport } from "./api/doctor.js";
+export { runExperiment, resumeRun, timestampId, type RunOptions } from "./api/run.js";
+export { runSweep, type SweepOptions, type SweepResult } from "./api/sweep.js";
+export { evaluateRun, type EvaluateOptions } from "./api/evaluate.js";
+export { exportBackbone, type ExportOptions } from "./api/export.js";
+export { withWorker, type WorkerChoice } from "./api/session.js";
+export {
+  defineExperiment,
+  resolveExperiment,
+  loadExperiment,
+  expandSweep,
+  ExperimentError,
+  DEFAULT_EXPERIMENT,
+  type ExperimentIssue,
+  type SweepRun,
+} from "./experiment/index.js";
+export type { ResolvedExperiment, ExperimentInput } from "./experiment/schema.js";
+export { buildReport, type ReportResult } from "./report/index.js";
+export { obtainWorker, startLocalWorker, connectRemoteWorker, WorkerStartError, type RuntimeConfig, type RunningWorker } from "./runtime/index.js";
+export { RunDir } from "./runs/store.js";
+export type * from "./runs/types.js";
+export * from "./worker/errors.js";
+export type { WorkerInfo, RunStatus } from "./worker/types.js";
+export { WorkerConnection, type ConnectOptions } from "./worker/client.js";

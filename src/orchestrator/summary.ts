@@ -1,0 +1,68 @@
+// A run's summary.json, derived from its stored events and spec (never from memory), so that a
+// re-attached or resumed run gets the same summary as one watched from start to end.
+import type { RunDir } from "../runs/store.js";
+import type { EpochData, RunStateName, RunSummary, StepData } from "../runs/types.js";
+
+interface SpecShape {
+  name?: string;
+  seed?: number;
+  method?: { name?: string };
+  data?: { name?: string };
+  model?: { backbone?: string };
+}
+
+export function summarize(runDir: RunDir, experiment: string, overrides?: Record<string, unknown>): RunSummary {
+  const events = runDir.readEvents();
+  const spec = (runDir.exists() ? runDir.readSpec().spec : {}) as SpecShape;
+  let state: RunStateName = "running";
+  let finalLoss: number | null = null;
+  let knnTop1: number | null = null;
+  let steps = 0;
+  let epochs = 0;
+  let error: string | undefined;
+  let wallSeconds = 0;
+  for (const ev of events) {
+    if (ev.type === "step") {
+      const d = ev.data as unknown as StepData;
+      finalLoss = d.loss;
+      steps = d.step;
+    } else if (ev.type === "epoch") {
+      const d = ev.data as unknown as EpochData;
+      epochs = d.epoch;
+      if (d.knnTop1 >= 0) knnTop1 = d.knnTop1;
+    } else if (ev.type === "finished") {
+      state = "finished";
+      const d = ev.data as { steps: number; epochs: number; finalLoss: number; knnTop1: number; wallSeconds: number };
+      steps = d.steps;
+      epochs = d.epochs;
+      if (Number.isFinite(d.finalLoss)) finalLoss = d.finalLoss;
+      if (d.knnTop1 >= 0) knnTop1 = d.knnTop1;
+      wallSeconds = d.wallSeconds;
+    } else if (ev.type === "failed") {
+      state = "failed";
+      const d = ev.data as { cause: string; message: string };
+      error = `${d.cause}: ${d.message}`;
+    } else if (ev.type === "cancelled") {
+      state = "cancelled";
+    }
+  }
+  if (!wallSeconds && events.length > 1) wallSeconds = events[events.length - 1]!.time - events[0]!.time;
+  return {
+    runId: runDir.runId,
+    name: spec.name ?? runDir.runId,
+    experiment,
+    method: spec.method?.name ?? "",
+    dataset: spec.data?.name ?? "",
+    backbone: spec.model?.backbone ?? "",
+    seed: spec.seed ?? 0,
+    state,
+    epochs,
+    steps,
+    finalLoss,
+    knnTop1,
+    wallSeconds,
+    runDir: runDir.dir,
+    ...(error ? { error } : {}),
+    ...(overrides && Object.keys(overrides).length ? { overrides } : {}),
+  };
+}

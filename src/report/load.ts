@@ -1,0 +1,314 @@
+// Read run directories and sweep directories into a ReportData model.
+// Tolerant by design: a run that is still running or failed has no summary.json / eval.json,
+// and its events.jsonl may end in a half-written line; it must still show in the report.
+import { readFile, readdir, stat } from "node:fs/promises";
+import { basename, isAbsolute, join, resolve } from "node:path";
+import type {
+  EvalRecord,
+  EventRecord,
+  LayerEvalRecord,
+  RunRecordSpec,
+  RunStateName,
+  RunSummary,
+  SweepRecord,
+} from "../runs/types.js";
+import type { EpochPoint, ReportData, RunData, StepPoint, SweepData } from "./model.js";
+
+/** Loss curves longer than this are bucket-averaged: a 100k-step run would bloat the HTML. */
+export const MAX_CURVE_POINTS = 2000;
+
+type Json = Record<string, unknown>;
+
+async function isDir(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => null))?.isDirectory() ?? false;
+}
+
+async function exists(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => null)) !== null;
+}
+
+/** Parsed JSON object, or null when the file is absent; a warning when it is unreadable. */
+async function readJson<T>(path: string, warnings: string[]): Promise<T | null> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch {
+    return null;
+  }
+  try {
+    const v: unknown = JSON.parse(text);
+    return v && typeof v === "object" ? (v as T) : null;
+  } catch (e) {
+    warnings.push(`${path}: not valid JSON (${(e as Error).message})`);
+    return null;
+  }
+}
+
+async function readEvents(path: string, warnings: string[]): Promise<EventRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch {
+    return [];
+  }
+  const lines = text.split("\n");
+  const out: EventRecord[] = [];
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      const ev = JSON.parse(line) as EventRecord;
+      if (ev && typeof ev.type === "string") out.push({ ...ev, data: ev.data ?? {} });
+    } catch {
+      // The last line of a live run may be mid-write; anything else is worth a warning.
+      if (i < lines.length - 1 && lines.slice(i + 1).some((l) => l.trim())) {
+        warnings.push(`${path}:${i + 1}: unparseable event line skipped`);
+      }
+    }
+  });
+  return out;
+}
+
+function num(v: unknown): number | null {
+  // uint64 fields arrive as strings in proto3 JSON.
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+  return typeof n === "number" && Number.isFinite(n) ? n : null;
+}
+
+function str(v: unknown): string | null {
+  return typeof v === "string" && v !== "" ? v : null;
+}
+
+function obj(v: unknown): Json {
+  return v && typeof v === "object" && !Array.isArray(v) ? (v as Json) : {};
+}
+
+/** Average consecutive buckets so the curve keeps its shape with at most `max` points. */
+export function downsample(points: StepPoint[], max = MAX_CURVE_POINTS): StepPoint[] {
+  if (points.length <= max) return points;
+  const size = points.length / max;
+  const out: StepPoint[] = [];
+  for (let b = 0; b < max; b++) {
+    const chunk = points.slice(Math.floor(b * size), Math.floor((b + 1) * size));
+    if (!chunk.length) continue;
+    const loss = chunk.reduce((s, p) => s + p.loss, 0) / chunk.length;
+    out.push({ step: chunk[chunk.length - 1]!.step, loss });
+  }
+  return out;
+}
+
+function layerFromData(d: Json): LayerEvalRecord | null {
+  const layer = str(d.layer);
+  if (!layer) return null;
+  const sv = Array.isArray(d.singularValues) ? d.singularValues.map(Number) : [];
+  return {
+    layer,
+    index: num(d.index) ?? 0,
+    dim: num(d.dim) ?? sv.length,
+    linearTop1: num(d.linearTop1) ?? -1,
+    knnTop1: num(d.knnTop1) ?? -1,
+    effectiveRank: num(d.effectiveRank) ?? Number.NaN,
+    singularValues: sv,
+    alignment: num(d.alignment) ?? Number.NaN,
+    uniformity: num(d.uniformity) ?? Number.NaN,
+  };
+}
+
+function stateFromEvents(events: EventRecord[]): RunStateName | "unknown" {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const t = events[i]!.type;
+    if (t === "finished" || t === "failed" || t === "cancelled") return t;
+  }
+  return events.length ? "running" : "unknown";
+}
+
+/** Read one run directory. Never throws for missing files; returns null if nothing is there. */
+export async function loadRun(dir: string, warnings: string[] = []): Promise<RunData | null> {
+  const [spec, summary, evalRec, events] = await Promise.all([
+    readJson<RunRecordSpec>(join(dir, "spec.json"), warnings),
+    readJson<RunSummary>(join(dir, "summary.json"), warnings),
+    readJson<EvalRecord>(join(dir, "eval.json"), warnings),
+    readEvents(join(dir, "events.jsonl"), warnings),
+  ]);
+  if (!spec && !summary && !evalRec && !events.length) return null;
+
+  const rs = obj(spec?.spec);
+  const steps: StepPoint[] = [];
+  const epochs: EpochPoint[] = [];
+  const evalEvents = new Map<string, LayerEvalRecord>();
+  let failMsg: string | undefined;
+  for (const ev of events) {
+    const d = ev.data;
+    if (ev.type === "step") {
+      const step = num(d.step);
+      const loss = num(d.loss);
+      if (step !== null && loss !== null) steps.push({ step, loss });
+    } else if (ev.type === "epoch") {
+      const epoch = num(d.epoch);
+      const loss = num(d.loss);
+      const knn = num(d.knnTop1);
+      if (epoch !== null) {
+        epochs.push({
+          epoch,
+          step: num(d.step) ?? 0,
+          loss: loss ?? Number.NaN,
+          knnTop1: knn !== null && knn >= 0 ? knn : null,
+        });
+      }
+    } else if (ev.type === "evaluation") {
+      const l = layerFromData(d);
+      if (l) evalEvents.set(l.layer, l); // the newest evaluation of a layer wins
+    } else if (ev.type === "failed") {
+      failMsg = [str(d.cause), str(d.message)].filter(Boolean).join(": ") || "failed";
+    }
+  }
+
+  let evalData: EvalRecord | null = null;
+  let evalSource: RunData["evalSource"] = null;
+  if (evalRec && Array.isArray(evalRec.layers)) {
+    const layers = evalRec.layers
+      .map((l) => layerFromData(l as unknown as Json))
+      .filter((l): l is LayerEvalRecord => l !== null);
+    evalData = { ...evalRec, layers };
+    evalSource = "eval.json";
+  } else if (evalEvents.size) {
+    evalData = {
+      runId: "",
+      checkpoint: "",
+      step: steps.at(-1)?.step ?? 0,
+      seconds: 0,
+      trainImages: 0,
+      testImages: 0,
+      layers: [...evalEvents.values()],
+    };
+    evalSource = "events";
+  }
+
+  const lastKnn = [...epochs].reverse().find((e) => e.knnTop1 !== null)?.knnTop1 ?? null;
+  const runId = str(summary?.runId) ?? str(spec?.runId) ?? str(rs.runId) ?? basename(dir);
+  const seed = num(summary?.seed) ?? num(rs.seed);
+  const summaryKnn = num(summary?.knnTop1);
+  const model = obj(rs.model);
+  const error = str(summary?.error) ?? failMsg;
+  return {
+    runId,
+    dir: resolve(dir),
+    name: str(summary?.name) ?? str(rs.name) ?? runId,
+    experiment: str(summary?.experiment) ?? str(spec?.experiment) ?? "",
+    method: str(summary?.method) ?? str(obj(rs.method).name) ?? "unknown",
+    dataset: str(summary?.dataset) ?? str(obj(rs.data).name) ?? "",
+    backbone: str(summary?.backbone) ?? str(model.backbone) ?? "",
+    seed,
+    state: (str(summary?.state) as RunStateName | null) ?? stateFromEvents(events),
+    overrides: obj(summary?.overrides ?? spec?.overrides),
+    epochs: num(summary?.epochs) ?? epochs.at(-1)?.epoch ?? 0,
+    steps: num(summary?.steps) ?? steps.at(-1)?.step ?? epochs.at(-1)?.step ?? 0,
+    finalLoss: num(summary?.finalLoss) ?? steps.at(-1)?.loss ?? epochs.at(-1)?.loss ?? null,
+    knnTop1: summaryKnn !== null && summaryKnn >= 0 ? summaryKnn : lastKnn,
+    wallSeconds: num(summary?.wallSeconds),
+    ...(error ? { error } : {}),
+    stepCurve: downsample(steps),
+    epochCurve: epochs,
+    eval: evalData,
+    evalSource,
+  };
+}
+
+/** sweep.json's runsRoot may be absolute, relative to the cwd that created it, or to the sweep. */
+async function findRunsRoot(sweepDir: string, rec: SweepRecord): Promise<string[]> {
+  const root = rec.runsRoot ?? "";
+  const cands = isAbsolute(root)
+    ? [root]
+    : [resolve(root), resolve(sweepDir, root), resolve(sweepDir, "..", "..", root)];
+  cands.push(join(sweepDir, "runs"), resolve(sweepDir, "..", "..", "runs"));
+  const out: string[] = [];
+  for (const c of cands) if (!out.includes(c) && (await isDir(c))) out.push(c);
+  return out;
+}
+
+async function loadSweep(dir: string, warnings: string[]): Promise<[SweepData, string[]] | null> {
+  const rec = await readJson<SweepRecord>(join(dir, "sweep.json"), warnings);
+  if (!rec) return null;
+  const roots = await findRunsRoot(dir, rec);
+  const runDirs: string[] = [];
+  const missing: string[] = [];
+  for (const id of rec.runIds ?? []) {
+    let found: string | null = null;
+    for (const r of roots) {
+      if (await isDir(join(r, id))) {
+        found = join(r, id);
+        break;
+      }
+    }
+    if (found) runDirs.push(found);
+    else missing.push(id);
+  }
+  if (missing.length) {
+    warnings.push(`sweep ${rec.name}: ${missing.length} run(s) not found on disk: ${missing.join(", ")}`);
+  }
+  const sweep: SweepData = {
+    name: rec.name ?? basename(dir),
+    dir: resolve(dir),
+    experimentFile: rec.experimentFile ?? "",
+    createdAt: rec.createdAt ?? "",
+    runIds: rec.runIds ?? [],
+    missingRunIds: missing,
+  };
+  return [sweep, runDirs];
+}
+
+async function isRunDir(dir: string): Promise<boolean> {
+  for (const f of ["spec.json", "events.jsonl", "summary.json", "eval.json"]) {
+    if (await exists(join(dir, f))) return true;
+  }
+  return false;
+}
+
+/**
+ * Load every run named by `paths`: run directories, sweep directories (sweep.json), or a
+ * directory of either (e.g. the runs root). Duplicates are loaded once.
+ */
+export async function loadReportData(paths: string[], now = new Date()): Promise<ReportData> {
+  const warnings: string[] = [];
+  const sweeps: SweepData[] = [];
+  const runDirs: string[] = [];
+
+  const visit = async (p: string, depth: number): Promise<void> => {
+    if (!(await isDir(p))) {
+      warnings.push(`${p}: not a directory`);
+      return;
+    }
+    if (await exists(join(p, "sweep.json"))) {
+      const s = await loadSweep(p, warnings);
+      if (s) {
+        sweeps.push(s[0]);
+        runDirs.push(...s[1]);
+      }
+      return;
+    }
+    if (await isRunDir(p)) {
+      runDirs.push(p);
+      return;
+    }
+    if (depth > 0) return;
+    // A container of runs or sweeps: one level down, in name order for a stable report.
+    const entries = (await readdir(p, { withFileTypes: true }))
+      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+      .map((e) => e.name)
+      .sort();
+    const before = runDirs.length + sweeps.length;
+    for (const e of entries) await visit(join(p, e), depth + 1);
+    if (runDirs.length + sweeps.length === before) warnings.push(`${p}: no runs or sweeps found`);
+  };
+  for (const p of paths) await visit(resolve(p), 0);
+
+  const seen = new Set<string>();
+  const runs: RunData[] = [];
+  for (const d of runDirs) {
+    const abs = resolve(d);
+    if (seen.has(abs)) continue;
+    seen.add(abs);
+    const run = await loadRun(abs, warnings);
+    if (run) runs.push(run);
+  }
+  return { generatedAt: now.toISOString(), runs, sweeps, warnings };
+}

@@ -1,0 +1,24 @@
+import type { WorkerConnection } from "../worker/client.js";
+
+/** A worker this process can talk to, however it was obtained (local, docker, remote). */
+export interface RunningWorker {
+  kind: "local" | "docker" | "remote";
+  address: string;
+  pid?: number;
+  connection: WorkerConnection;
+  /** The worker's last stderr lines (empty for remote workers). */
+  stderrTail(): string[];
+  /** Stops what this runtime started (a remote worker is only disconnected). */
+  stop(): Promise<void>;
+}
+
+/** The worker could not be started; `stderr` holds its own last error lines. */
+export class WorkerStartError extends Error {
+  readonly stderr: string[];
+  constructor(reason: string, stderr: string[]) {
+    const tail = stderr.filter((l) => l.trim()).slice(-15);
+    super(tail.length ? `${reason}\nworker stderr:\n  ${tail.join("\n  ")}` : reason);
+    this.name = "WorkerStartError";
+    this.stderr = stderr;
+  }
+}

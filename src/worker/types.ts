@@ -1,0 +1,12 @@
+// The worker API's public types. Generated code is imported only inside src/worker; the rest of
+// the orchestrator uses these aliases and the plain records of src/runs/types.ts.
+export type {
+  RunSpec,
+  WorkerInfo,
+  Device,
+  DatasetInfo,
+  RunStatus,
+  StartRunResponse,
+  EvaluateDone,
+} from "../gen/projhead/v1/worker.js";
+export { RunState, Precision } from "../gen/projhead/v1/worker.js";

@@ -1,0 +1,154 @@
+// Well-formed run and sweep directories for the report tests (the report is a pure formatter,
+// so synthetic numbers with known means are what its tests need). Layout:
+//   <root>/runs/<id>/{spec.json,events.jsonl,summary.json,eval.json}
+//   <root>/sweeps/study/sweep.json   (runsRoot "runs", relative to <root>)
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { EvalRecord, EventRecord, LayerEvalRecord, RunSummary, SweepRecord } from "../../src/runs/types.js";
+
+export interface FixtureRun {
+  id: string;
+  method: string;
+  seed: number;
+  state: "finished" | "failed" | "running";
+  overrides?: Record<string, unknown>;
+  /** Linear probe top-1 of h; other layers and metrics derive from it. */
+  linearH?: number;
+  /** Layers evaluated; none = no eval.json. */
+  layers?: string[];
+  /** Write the evaluation as events only (eval_at_end without eval.json yet). */
+  evalInEvents?: boolean;
+}
+
+const DIMS: Record<string, number> = { h: 64, "head.1": 64, "head.2": 64, z: 32 };
+const METHOD_DECAY: Record<string, number> = { joint: 1, bilevel: 0.75, no_head: 0.6, fixed_head: 1.3 };
+
+function layerRecord(layer: string, index: number, run: FixtureRun): LayerEvalRecord {
+  const base = run.linearH ?? 0.8;
+  // The head layers lose accuracy toward z, as in the paper; z collapses to a few directions.
+  const drop = layer === "h" ? 0 : layer === "z" ? 0.1 : 0.03 * index;
+  const dim = DIMS[layer] ?? 16;
+  // Methods differ in how fast the spectrum decays (joint is the reference, factor 1).
+  const f = METHOD_DECAY[run.method] ?? 1;
+  const rate = f * (layer === "z" ? 0.35 : 0.08 + 0.02 * index);
+  const singularValues = Array.from({ length: dim }, (_, i) => (i >= dim - 2 && layer === "z" ? 0 : 5 * Math.exp(-rate * i)));
+  return {
+    layer,
+    index,
+    dim,
+    linearTop1: base - drop,
+    knnTop1: base - drop - 0.05,
+    effectiveRank: (layer === "z" ? 4 + run.seed * 0.1 : 30 - index * 3 + run.seed * 0.1) / f,
+    singularValues,
+    alignment: 0.4 + 0.1 * index,
+    uniformity: -3 + 0.2 * index,
+  };
+}
+
+export async function writeRun(root: string, run: FixtureRun): Promise<string> {
+  const dir = join(root, "runs", run.id);
+  await mkdir(dir, { recursive: true });
+  const overrides = { seed: run.seed, "method.name": run.method, ...run.overrides };
+  const spec = {
+    runId: run.id,
+    name: run.id,
+    // uint64 fields are strings in proto3 JSON.
+    seed: String(run.seed),
+    data: { name: "shapes" },
+    model: { backbone: "convnet" },
+    method: { name: run.method },
+  };
+  await writeFile(
+    join(dir, "spec.json"),
+    JSON.stringify({ runId: run.id, experiment: "study", spec, overrides, createdAt: "2026-11-27T10:00:00Z" }),
+  );
+
+  const events: EventRecord[] = [];
+  let seq = 0;
+  const push = (type: EventRecord["type"], data: Record<string, unknown>) =>
+    events.push({ seq: ++seq, time: 1_790_000_000 + seq, type, data });
+  push("started", { device: "cpu", trainImages: 512, stepsPerEpoch: 10, totalSteps: 50 });
+  const epochs = run.state === "finished" ? 5 : 3;
+  const offset = run.method === "bilevel" ? -0.2 : run.method === "no_head" ? 0.3 : 0;
+  for (let e = 1; e <= epochs; e++) {
+    for (let s = 1; s <= 10; s++) {
+      const step = (e - 1) * 10 + s;
+      const loss = 4 + offset + 2 * Math.exp(-step / 15) + 0.05 * Math.sin(step * 1.7 + run.seed);
+      push("step", { step, epoch: e, loss, headLoss: 0, headLossBefore: 0, lr: 0.1, imagesPerSec: 900, contrastiveAcc: 0.5 });
+    }
+    const knn = e % 2 === 0 || e === epochs ? (run.linearH ?? 0.8) - 0.3 * Math.exp(-e / 2) : -1;
+    push("epoch", { epoch: e, step: e * 10, loss: 4 + offset + 2 * Math.exp(-e / 1.5), knnTop1: knn, epochSeconds: 3, imagesPerSec: 900, peakMemoryBytes: 0 });
+  }
+  const layers = (run.layers ?? []).map((l, i) => layerRecord(l, i, run));
+  if (run.evalInEvents) for (const l of layers) push("evaluation", { ...l });
+  if (run.state === "failed") push("failed", { cause: "non_finite_loss", message: "loss became NaN at step 30" });
+  if (run.state === "finished") push("finished", { steps: 50, epochs: 5, finalLoss: events.filter((e) => e.type === "step").at(-1)!.data.loss, knnTop1: 0.7, wallSeconds: 83.4 });
+
+  let text = events.map((e) => JSON.stringify(e)).join("\n") + "\n";
+  // A live run is caught mid-append: the last line is cut short.
+  if (run.state === "running") text += '{"seq":999,"time":1790000999,"type":"st';
+  await writeFile(join(dir, "events.jsonl"), text);
+
+  if (run.state !== "running") {
+    const lastStep = events.filter((e) => e.type === "step").at(-1)!.data;
+    const lastKnn = events.filter((e) => e.type === "epoch" && (e.data.knnTop1 as number) >= 0).at(-1)!.data;
+    const summary: RunSummary = {
+      runId: run.id,
+      name: run.id,
+      experiment: "study",
+      method: run.method,
+      dataset: "shapes",
+      backbone: "convnet",
+      seed: run.seed,
+      state: run.state,
+      epochs,
+      steps: epochs * 10,
+      finalLoss: lastStep.loss as number,
+      knnTop1: lastKnn.knnTop1 as number,
+      wallSeconds: run.state === "finished" ? 83.4 : 41.2,
+      runDir: dir,
+      overrides,
+      ...(run.state === "failed" ? { error: "non_finite_loss: loss became NaN at step 30" } : {}),
+    };
+    await writeFile(join(dir, "summary.json"), JSON.stringify(summary, null, 2));
+  }
+  if (layers.length && !run.evalInEvents) {
+    const rec: EvalRecord = { runId: run.id, checkpoint: "checkpoints/final.pt", step: 50, seconds: 12, trainImages: 512, testImages: 256, layers: [...layers].reverse() };
+    await writeFile(join(dir, "eval.json"), JSON.stringify(rec));
+  }
+  return dir;
+}
+
+const ALL = ["h", "head.1", "head.2", "z"];
+
+/** The study: 5 methods, bilevel in two variants, a failed and a still-running run. */
+export const STUDY_RUNS: FixtureRun[] = [
+  { id: "study-joint-s1", method: "joint", seed: 1, state: "finished", linearH: 0.8, layers: ALL },
+  { id: "study-joint-s2", method: "joint", seed: 2, state: "finished", linearH: 0.82, layers: ALL },
+  { id: "study-joint-s3", method: "joint", seed: 3, state: "finished", linearH: 0.84, layers: ALL },
+  { id: "study-joint-s4", method: "joint", seed: 4, state: "failed" },
+  { id: "study-bilevel-k1-s1", method: "bilevel", seed: 1, state: "finished", linearH: 0.85, layers: ALL, overrides: { "method.bilevel.innerSteps": 1 } },
+  { id: "study-bilevel-k1-s2", method: "bilevel", seed: 2, state: "finished", linearH: 0.86, layers: ALL, overrides: { "method.bilevel.innerSteps": 1 } },
+  { id: "study-bilevel-k5-s1", method: "bilevel", seed: 1, state: "finished", linearH: 0.87, layers: ALL, overrides: { "method.bilevel.innerSteps": 5 } },
+  { id: "study-bilevel-k5-s2", method: "bilevel", seed: 2, state: "finished", linearH: 0.89, layers: ALL, overrides: { "method.bilevel.innerSteps": 5 } },
+  { id: "study-no_head-s1", method: "no_head", seed: 1, state: "finished", linearH: 0.7, layers: ["h"] },
+  { id: "study-no_head-s2", method: "no_head", seed: 2, state: "finished", linearH: 0.72, layers: ["h"] },
+  { id: "study-fixed_head-s1", method: "fixed_head", seed: 1, state: "finished", linearH: 0.78, layers: ["h", "head.1", "z"], evalInEvents: true },
+  { id: "study-directclr-s1", method: "directclr", seed: 1, state: "running" },
+];
+
+/** Writes the study under root; returns the sweep directory. */
+export async function writeStudy(root: string, runs: FixtureRun[] = STUDY_RUNS): Promise<string> {
+  for (const r of runs) await writeRun(root, r);
+  const sweepDir = join(root, "sweeps", "study");
+  await mkdir(sweepDir, { recursive: true });
+  const rec: SweepRecord = {
+    name: "study",
+    experimentFile: "examples/study.yaml",
+    runsRoot: "runs",
+    runIds: [...runs.map((r) => r.id), "study-directclr-s2"],
+    createdAt: "2026-11-27T10:00:00Z",
+  };
+  await writeFile(join(sweepDir, "sweep.json"), JSON.stringify(rec, null, 2));
+  return sweepDir;
+}

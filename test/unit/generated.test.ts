@@ -1,0 +1,31 @@
+// Generated stubs are committed; they must match what scripts/gen.mjs makes from proto/ now.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { it } from "node:test";
+import { projectRoot, venvPython } from "../../src/runtime/paths.js";
+
+const root = projectRoot();
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+it("committed stubs are up to date with proto/", { skip: !existsSync(venvPython()) && "no Python environment" }, () => {
+  const out = mkdtempSync(join(tmpdir(), "projhead-gen-"));
+  execFileSync(process.execPath, [join(root, "scripts/gen.mjs"), "--out", out], { stdio: "pipe" });
+  const pairs: [string, string][] = [
+    [join(out, "src/gen"), join(root, "src/gen")],
+    [join(out, "python_worker/projhead"), join(root, "python_worker/projhead")],
+  ];
+  for (const [fresh, committed] of pairs) {
+    const freshFiles = files(fresh).filter((f) => !f.includes("__pycache__")).map((f) => relative(fresh, f)).sort();
+    const committedFiles = files(committed).filter((f) => !f.includes("__pycache__")).map((f) => relative(committed, f)).sort();
+    assert.deepEqual(committedFiles, freshFiles, `generated file list differs in ${committed}; run npm run gen`);
+    for (const f of freshFiles) {
+      assert.equal(readFileSync(join(committed, f), "utf8"), readFileSync(join(fresh, f), "utf8"), `${join(committed, f)} is stale; run npm run gen`);
+    }
+  }
+});
