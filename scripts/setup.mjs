@@ -4,7 +4,8 @@
 //   1. Node dependencies (npm ci when package-lock.json changed),
 //   2. uv, pinned, in .tools/uv (a private venv: no global install),
 //   3. the worker's Python environment from python_worker/uv.lock (uv sync --frozen re-syncs
-//      whenever the lock changes and is a no-op otherwise),
+//      whenever the lock changes and is a no-op otherwise; bytecode is compiled at install
+//      because PYTHONDONTWRITEBYTECODE machines would otherwise recompile torch at every start),
 //   4. the TypeScript build in dist/ (the CLI's bin runs it).
 import { execFileSync } from "node:child_process";
 import { existsSync, statSync, readdirSync } from "node:fs";
@@ -64,7 +65,7 @@ if (!uvOk()) {
 
 // 3. The worker's Python environment, exactly as locked.
 say("syncing the worker's Python environment (uv sync --frozen)");
-run(uv, ["sync", "--frozen", "--project", "python_worker", ...(quiet ? ["--quiet"] : [])], {
+run(uv, ["sync", "--frozen", "--compile-bytecode", "--project", "python_worker", ...(quiet ? ["--quiet"] : [])], {
   env: { ...process.env, UV_PYTHON_DOWNLOADS: "never", UV_PYTHON: process.env.UV_PYTHON ?? findPython() },
 });
 if (!existsSync(venvPython(root))) throw new Error(`setup: ${venvPython(root)} missing after uv sync`);

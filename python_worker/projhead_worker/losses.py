@@ -37,10 +37,18 @@ def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> tuple[to
     must pass the same B)."""
     if z1.shape != z2.shape or z1.dim() != 2:
         raise ValueError(f"info_nce: z1 and z2 must both be [B, D], got {tuple(z1.shape)} and {tuple(z2.shape)}")
-    b = z1.shape[0]
+    return info_nce_stacked(torch.cat([z1, z2], dim=0), temperature)
+
+
+def info_nce_stacked(z: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """info_nce of the views stacked as z = [z1; z2] ([2B, D]), saving the split and re-concat
+    when the caller ran both views through one forward."""
+    if z.dim() != 2 or z.shape[0] % 2:
+        raise ValueError(f"info_nce_stacked: expected [2B, D], got {tuple(z.shape)}")
+    b = z.shape[0] // 2
     # Autocast would run the matmul in bf16 again even on fp32 inputs: switch it off here.
-    with torch.autocast(device_type=z1.device.type, enabled=False):
-        rows = _unit_rows(torch.cat([z1, z2], dim=0))  # [2B, D]
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        rows = _unit_rows(z)  # [2B, D] fp32
         cols = dist.gather_with_grad(rows)  # [2B*W, D]
         logits = (rows @ cols.T) * (1.0 / temperature)  # [2B, 2B*W]
         j = torch.arange(2 * b, device=rows.device)

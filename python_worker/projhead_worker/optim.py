@@ -9,7 +9,6 @@ The schedule is a factor in [0, 1] that the training loop multiplies into each g
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any, Iterable
 
@@ -136,7 +135,3 @@ def lr_at(step: int, total_steps: int, steps_per_epoch: int, cfg: OptimConfig) -
     progress = min(1.0, (step - warmup) / span)
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
-
-def with_overrides(cfg: OptimConfig, **changes: Any) -> OptimConfig:
-    """A copy of cfg with some fields replaced (e.g. the bilevel head optimizer)."""
-    return dataclasses.replace(cfg, **changes)

@@ -109,3 +109,15 @@ def test_masked_self_similarity_gives_finite_gradients():
 def test_rejects_mismatched_shapes():
     with pytest.raises(ValueError):
         info_nce(torch.randn(4, 8), torch.randn(5, 8), 0.5)
+
+
+def test_stacked_form_equals_two_view_form():
+    from projhead_worker.losses import info_nce_stacked
+
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(5, 7), torch.randn(5, 7)
+    a, acc_a = info_nce(z1, z2, 0.2)
+    b, acc_b = info_nce_stacked(torch.cat([z1, z2]), 0.2)
+    assert torch.equal(a, b) and torch.equal(acc_a, acc_b)
+    with pytest.raises(ValueError):
+        info_nce_stacked(torch.randn(5, 7), 0.2)

@@ -23,4 +23,3 @@ export { ExperimentError, formatIssue, type ExperimentErrorKind, type Experiment
 export { defineExperiment, resolveExperiment, type ResolveOptions } from "./resolve.js";
 export { loadExperiment, readExperimentFile } from "./load.js";
 export { expandSweep, sweepRunId, type SweepRun } from "./sweep.js";
-export { PRECISION_TO_PROTO, fromRunSpec, precisionName, toRunSpec } from "./toProto.js";

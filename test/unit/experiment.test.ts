@@ -31,13 +31,12 @@ import {
   SCHEDULES,
   defineExperiment,
   expandSweep,
-  fromRunSpec,
   leafPaths,
   loadExperiment,
   resolveExperiment,
-  toRunSpec,
   type ResolvedExperiment,
 } from "../../src/experiment/index.js";
+import { fromRunSpec, toRunSpec } from "../../src/worker/spec.js";
 import { schemaAt } from "../../src/experiment/schema.js";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -157,7 +156,7 @@ describe("resolveExperiment", () => {
     assert.equal(e.name, "a");
     assert.equal(e.method.bilevel.innerSteps, 3);
     assert.equal(e.method.bilevel.headOptimizer, "sgd"); // sibling kept from the defaults
-    assert.deepEqual(e.model.head.hiddenDims, []); // arrays replace, never merge
+    assert.equal(e.model.head.hiddenDims.length, 0); // arrays replace, never merge
     assert.equal(e.model.head.outDim, 128);
     assert.deepEqual(e.runtime, { kind: "local" });
     assert.equal(e.sweep, undefined);

@@ -52,14 +52,7 @@ def probe(root: Path) -> str:
 
 def decode(path: Path, size: int) -> torch.Tensor:
     """One image as uint8 [3, size, size]: shorter side resized to size, centre crop."""
-    try:
-        from torchvision.io import ImageReadMode, decode_image, read_file
-
-        img = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
-    except Exception:
-        img = _decode_pil(path)
-    if img.ndim == 4:  # animated gif: first frame
-        img = img[0]
+    img = _read_rgb(path)
     h, w = img.shape[-2:]
     s = size / min(h, w)
     nh, nw = max(size, round(h * s)), max(size, round(w * s))
@@ -70,15 +63,25 @@ def decode(path: Path, size: int) -> torch.Tensor:
     return img[:, top : top + size, left : left + size].contiguous()
 
 
-def _decode_pil(path: Path) -> torch.Tensor:
+def _read_rgb(path: Path) -> torch.Tensor:
+    """uint8 [3, H, W]. Pillow (a torchvision dependency) first: torchvision.io's decoders are
+    deprecated since 0.29; they remain the fallback where Pillow is missing."""
+    expected = "an image file (png, jpg, bmp, webp, gif)"
     try:
         from PIL import Image
+    except ImportError:
+        Image = None
+    try:
+        if Image is not None:
+            with Image.open(path) as im:  # animated images: the first frame
+                arr = np.asarray(im.convert("RGB"))
+            return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+        from torchvision.io import ImageReadMode, decode_image, read_file
 
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"))
+        img = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
+        return img[0] if img.ndim == 4 else img
     except Exception as e:
-        raise _error(path, "an image file (png, jpg, bmp, webp, gif)", f"cannot decode ({type(e).__name__}: {e})") from None
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+        raise _error(path, expected, f"cannot decode ({type(e).__name__}: {e})") from None
 
 
 def _stack(files: list[tuple[Path, int]], size: int) -> tuple[torch.Tensor, torch.Tensor]:

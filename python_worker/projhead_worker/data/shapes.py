@@ -53,7 +53,7 @@ def generate(n: int, size: int = NATIVE_SIZE, seed: int = 0) -> tuple[torch.Tens
 
 def _render(labels: torch.Tensor, u: torch.Tensor, noise: torch.Tensor, size: int) -> torch.Tensor:
     n = len(labels)
-    scale = 0.35 + 0.35 * u[:, 0]                      # shape radius, in half-image units
+    scale = 0.4 + 0.4 * u[:, 0]                        # shape radius, in half-image units
     reach = (0.95 - 0.9 * scale).clamp(min=0.0)        # keep most of the shape in frame
     cx = (u[:, 1] * 2 - 1) * reach
     cy = (u[:, 2] * 2 - 1) * reach

@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from .. import dist
 from ..config import RunConfig
-from ..losses import info_nce
+from ..losses import info_nce_stacked
 from ..models import ContrastiveModel
 
 Autocast = Callable[[], ContextManager[Any]]
@@ -77,8 +77,7 @@ class Method:
 
     def contrast(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """InfoNCE of stacked views [2B, D] (first half view 1, second half view 2)."""
-        b = v.shape[0] // 2
-        return info_nce(v[:b], v[b:], self.temperature)
+        return info_nce_stacked(v, self.temperature)
 
     @staticmethod
     def sync_grads(params: list[nn.Parameter]) -> None:

@@ -1,0 +1,34 @@
+import random
+
+import numpy as np
+import torch
+
+from projhead_worker import checkpoint, eventlog
+
+
+def test_torn_last_line_is_ignored_and_repaired(tmp_path):
+    p = tmp_path / "worker-events.jsonl"
+    p.write_text('{"seq": 1, "type": "a"}\n{"seq": 2, "type": "b"}\n{"seq": 3, "ty')
+    assert [e["seq"] for e in eventlog.read_events(p)] == [1, 2]
+    assert eventlog.repair(p) == 2
+    assert p.read_text().endswith('"b"}\n')
+    assert eventlog.repair(p, keep_upto_seq=1) == 1
+
+
+def test_checkpoint_is_atomic_and_restores_rng(tmp_path):
+    torch.manual_seed(1)
+    np.random.seed(2)
+    random.seed(3)
+    state = {"model": {"w": torch.arange(4.0)}, "rng": checkpoint.rng_state(), "seq": 9}
+    a = (torch.rand(2), np.random.rand(), random.random())
+    path, nbytes = checkpoint.save(tmp_path, state)
+    assert path == "checkpoints/last.pt" and nbytes > 0
+    # a leftover temporary file from a killed save is cleaned up, the real one is untouched
+    (tmp_path / "checkpoints" / ".last.pt.tmp-123").write_bytes(b"partial")
+    checkpoint.clean_temporaries(tmp_path)
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["last.pt"]
+    ckpt = checkpoint.load(tmp_path / path)
+    checkpoint.set_rng_state(ckpt["rng"])
+    b = (torch.rand(2), np.random.rand(), random.random())
+    assert torch.equal(a[0], b[0]) and a[1] == b[1] and a[2] == b[2]
+    assert ckpt["seq"] == 9 and torch.equal(ckpt["model"]["w"], torch.arange(4.0))

@@ -1,0 +1,307 @@
+// The docker runtime: the worker in a container (docker/Dockerfile), started with `docker run`
+// in the foreground so its READY line and stderr come back through pipes, exactly like the local
+// runtime. Inside the container the worker listens on 0.0.0.0:50051, so it always gets a token
+// (a random one when none is given) through the environment, never on the command line (argv is
+// visible to every user of the host in `ps`). The port is published on 127.0.0.1 only.
+//
+// Paths: the host run root is mounted at /runs and each host data root at /data/<i> (read-only).
+// The worker checks every path a client sends against its own (container) data roots, so an
+// experiment's data.root must be a container path for this runtime: relative to /data (the
+// image's working directory) or /data/...; `containerDataPath` maps a host path to it.
+import { execa, type ResultPromise } from "execa";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { createServer } from "node:net";
+import { isAbsolute, relative, resolve, sep } from "node:path";
+import { createInterface } from "node:readline";
+import { connectAndWait } from "./connect.js";
+import { WorkerStartError, type RunningWorker } from "./types.js";
+
+export const DEFAULT_IMAGE = "projhead-worker:latest";
+/** Where things are inside the container (fixed by docker/Dockerfile). */
+export const CONTAINER_PORT = 50051;
+export const CONTAINER_RUN_ROOT = "/runs";
+export const CONTAINER_DATA_ROOT = "/data";
+/** Seconds `docker stop` waits for the worker to checkpoint before it kills it. */
+export const STOP_TIMEOUT_S = 30;
+
+const STDERR_LINES = 60;
+
+export interface DockerWorkerOptions {
+  /** Image to run (default projhead-worker:latest). */
+  image?: string;
+  /** `--gpus` value: "all", a count, or "device=0,1"; omitted (CPU only) when unset, 0 or "none". */
+  gpus?: number | string;
+  /** Token for the worker; a random one is generated when absent. */
+  token?: string;
+  /** Host folder mounted at /runs (default ./runs; created when missing). */
+  runRoot?: string;
+  /** Host folders mounted read-only at /data/0, /data/1, ... */
+  dataRoots?: string[];
+  maxRuns?: number;
+  /** Host port published on `bindAddress` (default: a free one). */
+  hostPort?: number;
+  /** Host address the port is published on (default 127.0.0.1). */
+  bindAddress?: string;
+  /** Container name (default projhead-worker-<random>). */
+  name?: string;
+  /**
+   * `--user` for the container. Default: this process's uid:gid (POSIX), so that files the worker
+   * writes into the run root belong to the user who runs projhead; "" keeps the image's user
+   * (uid 10001). Also settable with $PROJHEAD_DOCKER_USER.
+   */
+  user?: string;
+  /** `--shm-size` (default 8g: DataLoader workers and NCCL need more than Docker's 64 MB). */
+  shmSize?: string;
+  /** The docker executable (default $PROJHEAD_DOCKER, else "docker" on PATH). */
+  docker?: string;
+  /** Milliseconds to wait for READY and SERVING (default 10 min: the first run may pull the image). */
+  startTimeoutMs?: number;
+  signal?: AbortSignal;
+  onStderr?: (line: string) => void;
+}
+
+export interface DockerRunArgsOptions {
+  image: string;
+  name: string;
+  hostPort: number;
+  /** Absolute host paths. */
+  runRoot: string;
+  dataRoots?: string[];
+  gpus?: number | string;
+  bindAddress?: string;
+  user?: string;
+  shmSize?: string;
+  maxRuns?: number;
+}
+
+/** A running containerised worker; `exited` settles when the `docker run` client exits. */
+export interface DockerWorker extends RunningWorker {
+  kind: "docker";
+  name: string;
+  hostPort: number;
+  /** The token the worker requires (generated unless one was given). */
+  token: string;
+  tokenGenerated: boolean;
+  exited: Promise<{ exitCode?: number; signal?: string }>;
+}
+
+/** The `--gpus` value, or undefined for a CPU-only container. */
+export function gpusArg(gpus: number | string | undefined): string | undefined {
+  if (gpus === undefined || gpus === null) return undefined;
+  const s = String(gpus).trim();
+  if (s === "" || s === "0" || s === "none") return undefined;
+  return s;
+}
+
+/** Host data roots (deduplicated, absolute) and where each is mounted in the container. */
+export function dataMounts(dataRoots: readonly string[] = []): { host: string; container: string }[] {
+  const unique = [...new Set(dataRoots.map((d) => resolve(d)))];
+  return unique.map((host, i) => ({ host, container: `${CONTAINER_DATA_ROOT}/${i}` }));
+}
+
+/**
+ * The container path of a host path inside one of the data roots (e.g. an experiment's
+ * data.root), or undefined when it is outside all of them. Paths already under /data and
+ * relative paths (which the worker resolves against /data) are returned unchanged.
+ */
+export function containerDataPath(hostPath: string, dataRoots: readonly string[] = []): string | undefined {
+  if (hostPath === CONTAINER_DATA_ROOT || hostPath.startsWith(`${CONTAINER_DATA_ROOT}/`) || !isAbsolute(hostPath)) return hostPath;
+  const abs = resolve(hostPath);
+  for (const m of dataMounts(dataRoots)) {
+    const rel = relative(m.host, abs);
+    if (rel === "") return m.container;
+    if (!rel.startsWith("..") && !isAbsolute(rel)) return `${m.container}/${rel.split(sep).join("/")}`;
+  }
+  return undefined;
+}
+
+function checkMountSource(path: string, what: string): void {
+  // `-v a:b:ro` splits on ':'; on Windows the drive letter is understood, elsewhere a ':' breaks it.
+  if (process.platform !== "win32" && path.includes(":")) throw new Error(`${what}: ${path} contains ':', which docker -v cannot mount`);
+}
+
+/**
+ * The `docker run` argument list (pure). Foreground (no -d) so the worker's stdout/stderr come
+ * through the client; --init so an init reaps the training subprocesses and passes SIGTERM on;
+ * the token only as `-e PROJHEAD_TOKEN` (its value comes from the client's environment).
+ */
+export function dockerRunArgs(o: DockerRunArgsOptions): string[] {
+  checkMountSource(o.runRoot, "run root");
+  const args = ["run", "--rm", "--init", "--name", o.name, "--label", "projhead.role=worker"];
+  args.push("--stop-timeout", String(STOP_TIMEOUT_S));
+  const gpus = gpusArg(o.gpus);
+  if (gpus) args.push("--gpus", gpus);
+  if (o.user) args.push("--user", o.user);
+  args.push("--shm-size", o.shmSize ?? "8g");
+  args.push("-p", `${o.bindAddress ?? "127.0.0.1"}:${o.hostPort}:${CONTAINER_PORT}`);
+  args.push("-e", "PROJHEAD_TOKEN");
+  args.push("-v", `${o.runRoot}:${CONTAINER_RUN_ROOT}`);
+  for (const m of dataMounts(o.dataRoots)) {
+    checkMountSource(m.host, "data root");
+    args.push("-v", `${m.host}:${m.container}:ro`);
+  }
+  args.push(o.image);
+  // Everything after the image goes to the entrypoint (`python -m projhead_worker serve`).
+  args.push("--host", "0.0.0.0", "--port", String(CONTAINER_PORT), "--run-root", CONTAINER_RUN_ROOT, "--data-root", CONTAINER_DATA_ROOT);
+  if (o.maxRuns) args.push("--max-runs", String(o.maxRuns));
+  return args;
+}
+
+/** A port that is free on `host` right now (the OS picks it; docker binds it a moment later). */
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((done, fail) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once("error", fail);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => (port ? done(port) : fail(new Error("could not find a free port"))));
+    });
+  });
+}
+
+export function dockerExecutable(): string {
+  return process.env.PROJHEAD_DOCKER || "docker";
+}
+
+function defaultUser(): string | undefined {
+  if (process.env.PROJHEAD_DOCKER_USER !== undefined) return process.env.PROJHEAD_DOCKER_USER || undefined;
+  return typeof process.getuid === "function" && typeof process.getgid === "function" ? `${process.getuid()}:${process.getgid()}` : undefined;
+}
+
+/** Hints for the usual ways `docker run` fails, from its stderr. */
+function hintFor(stderr: string[], image: string): string {
+  const text = stderr.join("\n");
+  if (/could not select device driver|nvidia-container|unknown or invalid runtime name: nvidia/i.test(text)) {
+    return " (GPUs need the NVIDIA Container Toolkit on the host; or leave out --gpus for a CPU-only container)";
+  }
+  if (/Unable to find image|pull access denied|manifest unknown|repository does not exist/i.test(text)) {
+    return ` (build the image first: docker build -f docker/Dockerfile -t ${image} .)`;
+  }
+  if (/Cannot connect to the Docker daemon|permission denied while trying to connect/i.test(text)) {
+    return " (is the Docker daemon running, and may this user use it?)";
+  }
+  if (/port is already allocated|address already in use/i.test(text)) return " (the host port is taken; choose another)";
+  return "";
+}
+
+export async function startDockerWorker(opts: DockerWorkerOptions = {}): Promise<DockerWorker> {
+  const image = opts.image ?? DEFAULT_IMAGE;
+  const docker = opts.docker ?? dockerExecutable();
+  const runRoot = resolve(opts.runRoot ?? "runs");
+  const dataRoots = (opts.dataRoots ?? []).map((d) => resolve(d));
+  // A missing bind-mount source would be created by the daemon, owned by root: create the run
+  // root as this user, and refuse data roots that do not exist.
+  mkdirSync(runRoot, { recursive: true });
+  for (const d of dataRoots) {
+    if (!existsSync(d) || !statSync(d).isDirectory()) throw new WorkerStartError(`data root ${d}: not a directory`, []);
+  }
+  const tokenGenerated = !opts.token;
+  const token = opts.token || randomBytes(32).toString("base64url");
+  const name = opts.name ?? `projhead-worker-${randomBytes(4).toString("hex")}`;
+  const bindAddress = opts.bindAddress ?? "127.0.0.1";
+  const hostPort = opts.hostPort || (await freePort(bindAddress === "0.0.0.0" ? "127.0.0.1" : bindAddress));
+  let args: string[];
+  try {
+    args = dockerRunArgs({
+      image, name, hostPort, runRoot, dataRoots, gpus: opts.gpus, bindAddress,
+      user: opts.user ?? defaultUser(), shmSize: opts.shmSize, maxRuns: opts.maxRuns,
+    });
+  } catch (err) {
+    throw new WorkerStartError((err as Error).message, []);
+  }
+
+  const stderr: string[] = [];
+  const child: ResultPromise = execa(docker, args, {
+    // The token reaches the container through `-e PROJHEAD_TOKEN`, i.e. from this environment.
+    env: { PROJHEAD_TOKEN: token },
+    stdin: "ignore",
+    buffer: false, // a long-lived server: ring buffer of stderr only
+    reject: false,
+    // If this process exits, execa stops the docker client, which (sig-proxy) passes SIGTERM on.
+    cleanup: true,
+    forceKillAfterDelay: (STOP_TIMEOUT_S + 10) * 1000,
+  });
+  const exited = child.then((r) => ({
+    exitCode: r.exitCode,
+    signal: r.signal,
+    spawnError: r.exitCode === undefined && !r.signal ? (r.cause instanceof Error ? r.cause.message : r.shortMessage) : undefined,
+  }));
+  createInterface({ input: child.stderr! }).on("line", (line) => {
+    stderr.push(line);
+    if (stderr.length > STDERR_LINES) stderr.shift();
+    opts.onStderr?.(line);
+  });
+
+  let stopping: Promise<void> | undefined;
+  const running = () => child.exitCode === null && child.signalCode === null;
+  const stopContainer = (): Promise<void> =>
+    (stopping ??= (async () => {
+      if (running()) {
+        const r = await execa(docker, ["stop", "-t", String(STOP_TIMEOUT_S), name], { reject: false, stdin: "ignore", timeout: (STOP_TIMEOUT_S + 15) * 1000 });
+        // The container may already be gone, or docker stop may fail: end the client instead
+        // (it passes the signal to the container).
+        if (r.exitCode !== 0 && running()) child.kill("SIGTERM");
+      }
+      await exited;
+    })());
+
+  const fail = async (reason: string): Promise<never> => {
+    await stopContainer();
+    await new Promise((r) => setImmediate(r)); // let the stderr reader drain the last lines
+    throw new WorkerStartError(reason + hintFor(stderr, image), [...stderr]);
+  };
+
+  const timeoutMs = opts.startTimeoutMs ?? 600_000;
+  const ready = await new Promise<true | string>((done) => {
+    const timer = setTimeout(() => done(`the worker container did not announce READY within ${timeoutMs / 1000} s`), timeoutMs);
+    const onAbort = () => done("aborted");
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    // Keep reading stdout for the container's whole life, so a full pipe never blocks it.
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      try {
+        const msg = JSON.parse(line) as { event?: string };
+        if (msg.event === "ready") {
+          clearTimeout(timer);
+          opts.signal?.removeEventListener("abort", onAbort);
+          done(true);
+        }
+      } catch {
+        // not the READY line
+      }
+    });
+    void exited.then((r) => {
+      clearTimeout(timer);
+      done(
+        r.spawnError
+          ? `could not run ${docker}: ${r.spawnError} (install Docker, or set PROJHEAD_DOCKER to its path)`
+          : `the worker container exited before it was ready (${r.signal ?? `exit code ${r.exitCode}`})`,
+      );
+    });
+  });
+  if (ready !== true) return fail(ready);
+
+  const address = `127.0.0.1:${hostPort}`;
+  try {
+    const conn = await connectAndWait(address, { token }, timeoutMs, opts.signal);
+    return {
+      kind: "docker",
+      address,
+      name,
+      hostPort,
+      token,
+      tokenGenerated,
+      connection: conn,
+      exited: exited.then(({ exitCode, signal }) => ({ exitCode, signal })),
+      stderrTail: () => [...stderr],
+      stop: async () => {
+        conn.close();
+        await stopContainer();
+      },
+    };
+  } catch (err) {
+    return fail(`the worker container did not become healthy: ${(err as Error).message}`);
+  }
+}
