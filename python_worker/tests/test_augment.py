@@ -95,7 +95,8 @@ def test_grayscale_p1(imgs):
 def test_one_channel_input(imgs):
     gray = imgs[:, :1]
     y = Augment(AugmentConfig(blur_p=0.5), 32)(gray, gen())
-    assert y.shape == (16, 3, 32, 32)
+    assert y.shape == (16, 3, 32, 32) and y.is_contiguous()
+    assert Augment(AugmentConfig(minimal=True), 32)(gray, gen()).is_contiguous()
     # Grayscale in, every colour operation keeps it gray.
     assert (y[:, 0] - y[:, 1]).abs().max() < 1e-4 and (y[:, 1] - y[:, 2]).abs().max() < 1e-4
     e = eval_transform(gray, 28)
@@ -158,3 +159,15 @@ def test_cuda_matches_cpu(imgs):
     assert cuda.device.type == "cuda" and (cuda.cpu() - cpu).abs().max() < 1e-3
     g = torch.Generator(device="cuda").manual_seed(5)
     assert aug(imgs.cuda(), g).shape == (16, 3, 32, 32)
+
+
+def test_unselected_samples_exactly_untouched(imgs):
+    # Coins that say "no" must leave a sample bit-identical to the crop-only pipeline.
+    kw = dict(crop_min_scale=0.5, flip_p=0.5)
+    crop_only = Augment(AugmentConfig(**{**OFF, **kw}), 32)(imgs, gen(11))
+    y = Augment(AugmentConfig(**{**OFF, **kw, "jitter_p": 0.5, "grayscale_p": 0.3, "blur_p": 0.5}), 32)(imgs, gen(11))
+    u = torch.rand(16, 31, generator=gen(11))
+    untouched = (u[:, 1] >= 0.5) & (u[:, 6] >= 0.3) & (u[:, 7] >= 0.5)
+    assert untouched.any() and (~untouched).any()
+    assert torch.equal(y[untouched], crop_only[untouched])
+    assert all(not torch.equal(y[i], crop_only[i]) for i in torch.nonzero(~untouched).flatten().tolist())

@@ -288,6 +288,8 @@ def test_imagefolder_holdout_and_default_size(tmp_path):
     for c in ("a", "b"):
         for i in range(10):
             _png(tmp_path / "train" / c / f"{i}.png", 8, 8, i)
+    assert dataset_status("imagefolder", str(tmp_path))[0]
+    assert not dataset_status("imagefolder", str(tmp_path / "train" / "a"))[0]
     ds = load_dataset(DataConfig(name="imagefolder", root=str(tmp_path)), 0)
     assert ds.train_x.shape == (18, 3, 64, 64) and ds.test_y.tolist() == [0, 1]
     again = load_dataset(DataConfig(name="imagefolder", root=str(tmp_path)), 7)

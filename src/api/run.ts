@@ -7,6 +7,8 @@ import type { EvalRecord, EventRecord, LayerEvalRecord, RunSummary } from "../ru
 import { toRunSpec } from "../worker/spec.js";
 import type { RunSpec } from "../worker/types.js";
 import { withWorker, type WorkerChoice } from "./session.js";
+import type { RunningWorker } from "../runtime/types.js";
+import type { DockerWorker } from "../runtime/docker.js";
 
 export interface RunOptions extends WorkerChoice {
   /** Directory of run directories (default ./runs). */
@@ -29,11 +31,23 @@ export function localDataRoots(exp: ResolvedExperiment): string[] {
   return exp.data.root ? [dirname(resolve(exp.data.root))] : [];
 }
 
-function specFor(exp: ResolvedExperiment, runId: string, local: boolean): RunSpec {
+/** The spec for one run, with data.root made meaningful where the worker runs. */
+export function specFor(exp: ResolvedExperiment, runId: string, worker: RunningWorker): RunSpec {
   const spec = toRunSpec(exp, runId);
-  // Relative data roots mean "relative to where projhead runs" for a worker on this machine.
-  if (local && spec.data && spec.data.root && !isAbsolute(spec.data.root)) spec.data.root = resolve(spec.data.root);
-  return spec;
+  return { ...spec, data: spec.data && { ...spec.data, root: workerDataRoot(spec.data.root, worker) } };
+}
+
+function workerDataRoot(root: string, worker: RunningWorker): string {
+  if (!root) return root;
+  // A worker on this machine: relative roots mean "relative to where projhead runs".
+  if (worker.kind === "local") return isAbsolute(root) ? root : resolve(root);
+  // A container sees host data folders at /data/<i>.
+  if (worker.kind === "docker" && "containerPath" in worker) {
+    const p = (worker as DockerWorker).containerPath(resolve(root));
+    if (!p) throw new Error(`data.root: ${root} is not inside a data folder mounted into the container`);
+    return p;
+  }
+  return root; // remote: a path on the worker's machine
 }
 
 export async function runExperiment(exp: ResolvedExperiment, opts: RunOptions = {}): Promise<RunSummary> {
@@ -43,7 +57,7 @@ export async function runExperiment(exp: ResolvedExperiment, opts: RunOptions = 
   return withWorker(choice, async (worker) => {
     const runDir = new RunDir(join(runsRoot, runId));
     const summary = await executeRun({
-      worker, runDir, spec: specFor(exp, runId, worker.kind === "local"), experiment: exp.name, overrides: opts.overrides,
+      worker, runDir, spec: specFor(exp, runId, worker), experiment: exp.name, overrides: opts.overrides,
       onEvent: opts.onEvent, cancelSignal: opts.cancelSignal, killSignal: opts.killSignal,
     });
     writeEvalFromEvents(runDir);

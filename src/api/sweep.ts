@@ -9,8 +9,7 @@ import type { RunningWorker } from "../runtime/types.js";
 import { RunDir, writeJsonAtomic } from "../runs/store.js";
 import type { EventRecord, RunSummary, SweepRecord } from "../runs/types.js";
 import { NotFoundError, UnavailableError } from "../worker/errors.js";
-import { localDataRoots } from "./run.js";
-import { toRunSpec } from "../worker/spec.js";
+import { localDataRoots, specFor } from "./run.js";
 
 export interface SweepOptions {
   experimentFile?: string;
@@ -88,8 +87,7 @@ export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {})
           const runDir = new RunDir(join(runsRoot, item.run.runId));
           opts.onRunStart?.(item.run, worker, item.resume);
           try {
-            const spec = toRunSpec(item.run.experiment, item.run.runId);
-            if (worker.kind === "local" && spec.data?.root) spec.data.root = resolve(spec.data.root);
+            const spec = specFor(item.run.experiment, item.run.runId, worker);
             let summary: RunSummary;
             try {
               summary = await executeRun({

@@ -5,9 +5,10 @@
 // visible to every user of the host in `ps`). The port is published on 127.0.0.1 only.
 //
 // Paths: the host run root is mounted at /runs and each host data root at /data/<i> (read-only).
-// The worker checks every path a client sends against its own (container) data roots, so an
-// experiment's data.root must be a container path for this runtime: relative to /data (the
-// image's working directory) or /data/...; `containerDataPath` maps a host path to it.
+// The worker checks every path a client sends against its own (container) data roots, so what
+// it is sent as data.root must be a container path (/data/<i>/..., or relative to /data, the
+// image's working directory): `containerDataPath` / `DockerWorker.containerPath` translate a
+// host path.
 import { execa, type ResultPromise } from "execa";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, statSync } from "node:fs";
@@ -84,6 +85,8 @@ export interface DockerWorker extends RunningWorker {
   token: string;
   tokenGenerated: boolean;
   exited: Promise<{ exitCode?: number; signal?: string }>;
+  /** `containerDataPath` for this container's mounts: what to send as data.root. */
+  containerPath(path: string): string | undefined;
 }
 
 /** The `--gpus` value, or undefined for a CPU-only container. */
@@ -101,18 +104,20 @@ export function dataMounts(dataRoots: readonly string[] = []): { host: string; c
 }
 
 /**
- * The container path of a host path inside one of the data roots (e.g. an experiment's
- * data.root), or undefined when it is outside all of them. Paths already under /data and
- * relative paths (which the worker resolves against /data) are returned unchanged.
+ * Where the worker in the container sees `path` (e.g. an experiment's data.root), given the host
+ * data roots it was started with: a path inside a data root becomes /data/<i>/...; a relative
+ * path is first resolved from where projhead runs (as for a local worker); a path already under
+ * /data that no data root contains is taken as a container path and kept. Otherwise undefined:
+ * the container cannot see it.
  */
-export function containerDataPath(hostPath: string, dataRoots: readonly string[] = []): string | undefined {
-  if (hostPath === CONTAINER_DATA_ROOT || hostPath.startsWith(`${CONTAINER_DATA_ROOT}/`) || !isAbsolute(hostPath)) return hostPath;
-  const abs = resolve(hostPath);
+export function containerDataPath(path: string, dataRoots: readonly string[] = []): string | undefined {
+  const abs = resolve(path);
   for (const m of dataMounts(dataRoots)) {
     const rel = relative(m.host, abs);
     if (rel === "") return m.container;
     if (!rel.startsWith("..") && !isAbsolute(rel)) return `${m.container}/${rel.split(sep).join("/")}`;
   }
+  if (path === CONTAINER_DATA_ROOT || path.startsWith(`${CONTAINER_DATA_ROOT}/`)) return path;
   return undefined;
 }
 
@@ -134,7 +139,8 @@ export function dockerRunArgs(o: DockerRunArgsOptions): string[] {
   if (gpus) args.push("--gpus", gpus);
   if (o.user) args.push("--user", o.user);
   args.push("--shm-size", o.shmSize ?? "8g");
-  args.push("-p", `${o.bindAddress ?? "127.0.0.1"}:${o.hostPort}:${CONTAINER_PORT}`);
+  const bind = o.bindAddress ?? "127.0.0.1";
+  args.push("-p", `${bind.includes(":") ? `[${bind}]` : bind}:${o.hostPort}:${CONTAINER_PORT}`);
   args.push("-e", "PROJHEAD_TOKEN");
   args.push("-v", `${o.runRoot}:${CONTAINER_RUN_ROOT}`);
   for (const m of dataMounts(o.dataRoots)) {
@@ -202,7 +208,9 @@ export async function startDockerWorker(opts: DockerWorkerOptions = {}): Promise
   const token = opts.token || randomBytes(32).toString("base64url");
   const name = opts.name ?? `projhead-worker-${randomBytes(4).toString("hex")}`;
   const bindAddress = opts.bindAddress ?? "127.0.0.1";
-  const hostPort = opts.hostPort || (await freePort(bindAddress === "0.0.0.0" ? "127.0.0.1" : bindAddress));
+  // Where this process reaches the published port: loopback when it is published everywhere.
+  const connectHost = bindAddress === "0.0.0.0" || bindAddress === "::" ? "127.0.0.1" : bindAddress;
+  const hostPort = opts.hostPort || (await freePort(connectHost));
   let args: string[];
   try {
     args = dockerRunArgs({
@@ -227,7 +235,8 @@ export async function startDockerWorker(opts: DockerWorkerOptions = {}): Promise
   const exited = child.then((r) => ({
     exitCode: r.exitCode,
     signal: r.signal,
-    spawnError: r.exitCode === undefined && !r.signal ? (r.cause instanceof Error ? r.cause.message : r.shortMessage) : undefined,
+    // no exit code and no signal: docker itself could not be started (ENOENT, EACCES)
+    spawnError: r.exitCode === undefined && !r.signal ? (r.originalMessage ?? r.shortMessage ?? "spawn failed") : undefined,
   }));
   createInterface({ input: child.stderr! }).on("line", (line) => {
     stderr.push(line);
@@ -283,7 +292,7 @@ export async function startDockerWorker(opts: DockerWorkerOptions = {}): Promise
   });
   if (ready !== true) return fail(ready);
 
-  const address = `127.0.0.1:${hostPort}`;
+  const address = connectHost.includes(":") ? `[${connectHost}]:${hostPort}` : `${connectHost}:${hostPort}`;
   try {
     const conn = await connectAndWait(address, { token }, timeoutMs, opts.signal);
     return {
@@ -295,6 +304,7 @@ export async function startDockerWorker(opts: DockerWorkerOptions = {}): Promise
       tokenGenerated,
       connection: conn,
       exited: exited.then(({ exitCode, signal }) => ({ exitCode, signal })),
+      containerPath: (path) => containerDataPath(path, dataRoots),
       stderrTail: () => [...stderr],
       stop: async () => {
         conn.close();

@@ -45,7 +45,7 @@ export async function obtainWorker(rt: RuntimeConfig, opts: ObtainOptions = {}):
     }
     case "docker": {
       const { startDockerWorker } = await import("./docker.js");
-      return startDockerWorker({ image: rt.image, gpus: rt.gpus, token: resolveToken(rt), runRoot: opts.runRoot, dataRoots: opts.dataRoots, signal: opts.signal, onStderr: opts.onStderr });
+      return startDockerWorker({ image: rt.image, gpus: rt.gpus, token: resolveToken(rt), runRoot: opts.runRoot, dataRoots: opts.dataRoots, signal: opts.signal, onStderr: opts.onStderr, maxRuns: opts.maxRuns });
     }
   }
 }

@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from ..config import DataConfig
+from ..config import DATASETS, DataConfig
 
 
 class DatasetError(Exception):
@@ -70,7 +70,7 @@ def _registry() -> dict[str, _Entry]:
     }
 
 
-DATASET_NAMES = ("shapes", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder")
+DATASET_NAMES = DATASETS
 
 
 def _entry(name: str) -> _Entry:
@@ -97,7 +97,10 @@ def _pick_root(name: str, root: str) -> tuple[Path, str]:
     cands = candidate_roots(name, root)
     first_missing = ""
     for c in cands:
-        missing = entry.probe(c)
+        try:
+            missing = entry.probe(c)
+        except OSError as e:  # e.g. a folder we may not list
+            missing = f"unreadable: {e}"
         if not missing:
             return c, ""
         first_missing = first_missing or missing

@@ -106,7 +106,7 @@ class Augment:
         cw, ch = self._crop_size(u, h, w)
         flip = u[:, _FLIP] < self.flip_p if self.flip_p > 0 else None
         x = _crop_resize(x.float(), u[:, _PX] * (w - cw), u[:, _PY] * (h - ch), cw, ch, flip, self.out_size)
-        x = x.mul_(1.0 / 255.0)
+        x = x.mul_(1.0 / 255.0).clamp_(0.0, 1.0)  # interpolation can overshoot 1 by an ulp
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
 
@@ -195,9 +195,13 @@ def _hue_matrix(angle: torch.Tensor) -> torch.Tensor:
 
 
 def _apply_colour(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Per-sample colour matrix [B,3,3] on every pixel, clamped to [0, 1]."""
-    b, c, h, w = x.shape
-    return torch.bmm(m, x.reshape(b, c, h * w)).view(b, c, h, w).clamp_(0.0, 1.0)
+    """Per-sample colour matrix [B,3,3] on every pixel, clamped to [0, 1]. Multiply-adds rather
+    than bmm: exact for identity rows (a TF32 or blocked BLAS matmul is not)."""
+    m = m[:, :, :, None, None]
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    out = m[:, :, 0] * r
+    out.addcmul_(m[:, :, 1], g).addcmul_(m[:, :, 2], b)
+    return out.clamp_(0.0, 1.0)
 
 
 def _crop_resize(x: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor, cw: torch.Tensor, ch: torch.Tensor,

@@ -42,12 +42,15 @@ def _train_dir(root: Path) -> Path:
 
 
 def probe(root: Path) -> str:
+    """Cheap: stops at the first class folder holding an image (never lists a whole tree)."""
     if not root.is_dir():
         return f"folder {root} not found"
     train = _train_dir(root)
-    if not _classes(train):
-        return f"no class folders with images in {train}"
-    return ""
+    for d in train.iterdir():
+        if d.is_dir() and not d.name.startswith("."):
+            if any(f.suffix.lower() in EXTENSIONS and f.is_file() for f in d.iterdir()):
+                return ""
+    return f"no class folders with images in {train}"
 
 
 def decode(path: Path, size: int) -> torch.Tensor:
@@ -92,10 +95,17 @@ def _stack(files: list[tuple[Path, int]], size: int) -> tuple[torch.Tensor, torc
 
 
 def load(root: Path, cfg: DataConfig, seed: int):
-    from . import ImageDataset, mix_seed
-
     if not root.is_dir():
         raise _error(root, LAYOUT, "folder not found")
+    try:
+        return _load(root, cfg)
+    except OSError as e:  # unreadable folder or file
+        raise _error(e.filename or root, LAYOUT, f"unreadable ({e.strerror or e})") from None
+
+
+def _load(root: Path, cfg: DataConfig):
+    from . import ImageDataset, mix_seed
+
     train_dir = _train_dir(root)
     train = _classes(train_dir)
     if not train:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# Bound on the [chunk, N_train] similarity block (elements), ~256 MB in float32.
+# Bound on the [chunk, N_train] similarity and [chunk, k, C] vote blocks (elements): ~256 MB.
 _SIM_BLOCK_ELEMS = 1 << 26
 
 
@@ -37,14 +37,16 @@ def knn_top1(
     labels = train_y.to(device=device, dtype=torch.long)
     test_y = test_y.to(device=device, dtype=torch.long)
     if chunk is None:
-        chunk = max(1, _SIM_BLOCK_ELEMS // n)
+        chunk = max(1, _SIM_BLOCK_ELEMS // max(n, k * num_classes))
     correct = 0
     for lo in range(0, m, chunk):
         q = F.normalize(test_f[lo : lo + chunk].to(device=device, dtype=torch.float32), dim=1)
         sim, idx = (q @ bank.T).topk(k, dim=1)
         # sim <= 1, so exp(sim / t) cannot overflow for any sensible t (t=0.1 gives <= e^10).
         weights = (sim / t).exp()
-        votes = torch.zeros(q.shape[0], num_classes, device=device, dtype=weights.dtype)
-        votes.scatter_add_(1, labels[idx], weights)
+        # Vote as a batched matmul with one-hot labels rather than scatter_add_, whose CUDA
+        # float atomics would make ties and near-ties run-to-run nondeterministic.
+        onehot = F.one_hot(labels[idx], num_classes).to(weights.dtype)  # [c, k, C]
+        votes = torch.bmm(weights.unsqueeze(1), onehot).squeeze(1)
         correct += int((votes.argmax(dim=1) == test_y[lo : lo + chunk]).sum())
     return correct / m

@@ -1,0 +1,118 @@
+"""Backbone export: the backbone's weights alone (projection head discarded) as a safetensors
+file that loads straight into torchvision (resnet18/resnet50, fc = Identity, plus the CIFAR
+stem when `cifar_stem` is "true"):
+
+    m = torchvision.models.resnet18(); m.fc = torch.nn.Identity()
+    if cifar_stem: m.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False); m.maxpool = nn.Identity()
+    m.load_state_dict(safetensors.torch.load_file(path))
+
+Checkpoints are read with torch.load(weights_only=True): checkpoint.py stores only tensors,
+numbers, strings and containers (RNG states included, as tensors), so nothing is unpickled that
+could run code. mmap=True avoids reading the optimizer state into memory when the file allows it.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "projhead.backbone.v1"
+_PREFIX = "backbone."
+
+
+def _load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as e:
+        # Old (non-zip) serialisation cannot be memory-mapped; anything else is a real error.
+        if "mmap" not in str(e):
+            raise
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict) or not isinstance(ckpt.get("spec"), dict):
+        raise ValueError(f"{path}: not a projhead checkpoint (expected a dict with 'spec' and 'model')")
+    return ckpt
+
+
+def _backbone(ckpt: dict[str, Any], path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str], int]:
+    """(tensors, metadata, feat_dim) of the checkpoint's backbone, checked by loading them
+    strictly into a freshly built backbone of the checkpoint's own architecture."""
+    from .config import RunConfig
+    from .models import build_backbone
+
+    cfg = RunConfig.from_dict(ckpt["spec"])
+    tensors = {
+        # clone: own, contiguous storage (safetensors refuses shared or strided tensors, and
+        # the mmap'ed checkpoint must not stay referenced).
+        k[len(_PREFIX):]: v.detach().to("cpu").contiguous().clone()
+        for k, v in ckpt["model"].items()
+        if k.startswith(_PREFIX)
+    }
+    if not tensors:
+        raise ValueError(f"{path}: the checkpoint's model has no '{_PREFIX}*' weights")
+    net, feat_dim = build_backbone(cfg.model.backbone, cifar_stem=cfg.model.cifar_stem, width=cfg.model.width)
+    try:
+        net.load_state_dict(tensors, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"{path}: backbone weights do not match a {cfg.model.backbone} backbone: {e}") from e
+    meta = {
+        "architecture": cfg.model.backbone,
+        "cifar_stem": "true" if cfg.model.cifar_stem else "false",
+        "format": FORMAT,
+        "feat_dim": str(feat_dim),
+    }
+    if cfg.model.backbone == "convnet":
+        meta["width"] = str(cfg.model.width)  # not a torchvision model: the width rebuilds it
+    return tensors, meta, feat_dim
+
+
+def export_backbone_bytes(checkpoint_path: str | os.PathLike) -> tuple[bytes, dict[str, str]]:
+    """The safetensors file of the checkpoint's backbone, in memory, and its metadata (for the
+    ExportBackbone RPC, which streams it in chunks)."""
+    from safetensors.torch import save
+
+    tensors, meta, _ = _backbone(_load_checkpoint(checkpoint_path), checkpoint_path)
+    return save(tensors, metadata=meta), meta
+
+
+def export_backbone(checkpoint_path: str | os.PathLike, out_path: str | os.PathLike) -> dict[str, Any]:
+    """Writes the checkpoint's backbone to `out_path` as safetensors, atomically (temporary file
+    in the same folder, fsync, rename, fsync of the folder). Returns architecture, cifar_stem,
+    feat_dim and bytes."""
+    data, meta = export_backbone_bytes(checkpoint_path)
+    _atomic_write(Path(out_path), data)
+    return {
+        "architecture": meta["architecture"],
+        "cifar_stem": meta["cifar_stem"] == "true",
+        "feat_dim": int(meta["feat_dim"]),
+        "bytes": len(data),
+    }
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    # A unique temporary name (mkstemp): two exports to the same path from threads of one
+    # process must not write the same temporary file. A reader sees the old file or the new one.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; an exported model is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dfd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)  # the rename itself survives a crash
+    except OSError:
+        pass  # some filesystems cannot fsync a directory
+    finally:
+        os.close(dfd)

@@ -1,0 +1,275 @@
+"""Layer-wise evaluation: each metric against a known answer or an independent reference, then
+evaluate_layers end to end on a tiny real model and the embedded dataset."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from projhead_worker.config import RunConfig
+from projhead_worker.data import eval_transform, load_dataset
+from projhead_worker.evaluate import (
+    DEFAULT_PROBE_WEIGHT_DECAY,
+    align_uniform,
+    evaluate_layers,
+    extract_features,
+    knn_top1,
+    linear_probe,
+    spectrum,
+)
+from projhead_worker.models import build_model
+
+sklearn_lm = pytest.importorskip("sklearn.linear_model")
+
+
+# -- linear probe -------------------------------------------------------------------------------
+
+def _sklearn_top1(xtr, ytr, xte, yte, wd=DEFAULT_PROBE_WEIGHT_DECAY):
+    """The same objective in sklearn: standardised features, mean CE + wd/2 |W|^2
+    <=> sum CE + 1/(2C) |W|^2 with C = 1 / (wd * N)."""
+    xtr, xte = xtr.double().numpy(), xte.double().numpy()
+    mean, std = xtr.mean(0), xtr.std(0)
+    std[std <= 1e-8] = 1.0
+    clf = sklearn_lm.LogisticRegression(C=1.0 / (wd * len(xtr)), max_iter=3000, tol=1e-7)
+    clf.fit((xtr - mean) / std, ytr.numpy())
+    return float(clf.score((xte - mean) / std, yte.numpy()))
+
+
+def _blobs(n_train=3000, n_test=1500, d=256, c=10, seed=0):
+    # Overlapping classes (top-1 well below 100%), anisotropic scales and an offset so that the
+    # standardisation matters, and a few dead (constant) dimensions.
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(c, d, generator=g) * 0.09
+    scale = torch.rand(d, generator=g) * 3 + 0.05
+    scale[:4] = 0.0
+
+    def draw(n):
+        y = torch.randint(0, c, (n,), generator=g)
+        return (centers[y] + torch.randn(n, d, generator=g)) * scale + 2.0, y
+
+    return (*draw(n_train), *draw(n_test))
+
+
+def test_linear_probe_matches_sklearn_on_overlapping_blobs():
+    xtr, ytr, xte, yte = _blobs()
+    ours = linear_probe(xtr, ytr, xte, yte, 10)
+    ref = _sklearn_top1(xtr, ytr, xte, yte)
+    assert 0.3 < ref < 0.95, ref  # non-trivial
+    assert abs(ours - ref) <= 0.01, (ours, ref)
+
+
+@pytest.fixture(scope="module")
+def digits_features():
+    """Real images (sklearn's bundled 8x8 digits, no download) through a random-init conv net:
+    correlated, non-Gaussian, partly dead-ReLU features like a real backbone's."""
+    from sklearn.datasets import load_digits
+
+    from projhead_worker.models import build_backbone
+
+    digits = load_digits()
+    x = torch.from_numpy(digits.images).float().div(16.0).unsqueeze(1).expand(-1, 3, -1, -1)
+    y = torch.from_numpy(digits.target).long()
+    torch.manual_seed(0)
+    net, _ = build_backbone("convnet", cifar_stem=True, width=24)
+    net.eval()
+    with torch.no_grad():
+        f = net((x - 0.5) / 0.5)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(1))
+    tr, te = perm[:1200], perm[1200:]
+    return f[tr], y[tr], f[te], y[te]
+
+
+def test_linear_probe_matches_sklearn_on_real_features(digits_features):
+    xtr, ytr, xte, yte = digits_features
+    ours = linear_probe(xtr, ytr, xte, yte, 10)
+    ref = _sklearn_top1(xtr, ytr, xte, yte)
+    assert ref > 0.5
+    assert abs(ours - ref) <= 0.01, (ours, ref)
+
+
+def test_linear_probe_is_deterministic_and_leaves_inputs_alone(digits_features):
+    xtr, ytr, xte, yte = digits_features
+    before = xtr.clone()
+    a = linear_probe(xtr, ytr, xte, yte, 10, epochs=20)
+    b = linear_probe(xtr, ytr, xte, yte, 10, epochs=20, seed=7)
+    assert a == b
+    assert torch.equal(xtr, before)
+
+
+# -- kNN -----------------------------------------------------------------------------------------
+
+def _knn_reference(train_f, train_y, test_f, num_classes, k, t):
+    """Straightforward per-row numpy version of the weighted vote."""
+    tr = train_f.numpy() / np.linalg.norm(train_f.numpy(), axis=1, keepdims=True)
+    te = test_f.numpy() / np.linalg.norm(test_f.numpy(), axis=1, keepdims=True)
+    preds = []
+    for q in te:
+        sim = tr @ q
+        nn_idx = np.argsort(-sim, kind="stable")[:k]
+        votes = np.zeros(num_classes)
+        for i in nn_idx:
+            votes[train_y[i]] += math.exp(sim[i] / t)
+        preds.append(int(np.argmax(votes)))
+    return np.array(preds)
+
+
+def test_knn_weighting_and_temperature():
+    # One very similar neighbour of class 0 against two less similar ones of class 1.
+    train_f = torch.tensor([[1.0, 0.0], [0.5, math.sqrt(0.75)], [0.5, -math.sqrt(0.75)], [-1.0, 0.0]])
+    train_y = torch.tensor([0, 1, 1, 2])
+    test_f = torch.tensor([[2.0, 0.0]])  # cosine 1 with row 0, 0.5 with rows 1 and 2
+    test0, test1 = torch.tensor([0]), torch.tensor([1])
+    # t = 0.1: e^10 > 2 e^5, the close neighbour wins; t = 10: e^0.1 < 2 e^0.05, the majority.
+    assert knn_top1(train_f, train_y, test_f, test0, 3, k=3, t=0.1) == 1.0
+    assert knn_top1(train_f, train_y, test_f, test1, 3, k=3, t=10.0) == 1.0
+    # k=1 is plain nearest neighbour; k larger than N is clipped (all 4 rows vote).
+    assert knn_top1(train_f, train_y, test_f, test0, 3, k=1) == 1.0
+    assert knn_top1(train_f, train_y, test_f, test0, 3, k=200) == 1.0
+
+
+def test_knn_matches_reference_and_chunking():
+    g = torch.Generator().manual_seed(0)
+    centers = torch.randn(5, 16, generator=g)
+    train_y = torch.randint(0, 5, (400,), generator=g)
+    test_y = torch.randint(0, 5, (150,), generator=g)
+    train_f = centers[train_y] + 1.2 * torch.randn(400, 16, generator=g)
+    test_f = centers[test_y] + 1.2 * torch.randn(150, 16, generator=g)
+    for k, t in ((20, 0.1), (200, 0.5)):
+        ref = float((_knn_reference(train_f, train_y, test_f, 5, k, t) == test_y.numpy()).mean())
+        assert knn_top1(train_f, train_y, test_f, test_y, 5, k=k, t=t) == pytest.approx(ref, abs=1.5 / 150)
+        assert knn_top1(train_f, train_y, test_f, test_y, 5, k=k, t=t, chunk=7) == knn_top1(train_f, train_y, test_f, test_y, 5, k=k, t=t)
+    assert 0.3 < ref < 1.0
+
+
+# -- spectrum --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_spectrum_of_rank_k_features(k):
+    g = torch.Generator().manual_seed(k)
+    d = 32
+    basis = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))[0][:, :k]
+    # k equal-variance directions (whitened coefficients), an offset, fp32 like real features.
+    coef = torch.randn(4000, k, generator=g, dtype=torch.float64)
+    coef = (coef - coef.mean(0)) @ torch.linalg.inv(torch.linalg.cholesky(torch.cov(coef.T).reshape(k, k))).T
+    f = (coef @ basis.T + 3.0).float()
+    values, erank = spectrum(f)
+    assert len(values) == d and values == sorted(values, reverse=True)
+    assert erank == pytest.approx(k, abs=0.02)
+    assert values[k - 1] == pytest.approx(1.0, rel=1e-3)
+    assert all(v < 1e-5 for v in values[k:])
+
+
+def test_spectrum_full_collapse_and_isotropy():
+    same = torch.randn(1, 16).expand(500, -1).contiguous()
+    values, erank = spectrum(same)
+    assert erank == 1.0 and max(values) == 0.0
+    line = torch.randn(500, 1) * torch.randn(1, 16) + torch.randn(1, 16)
+    assert spectrum(line)[1] == pytest.approx(1.0, abs=1e-3)
+    iso = torch.randn(20000, 16, generator=torch.Generator().manual_seed(0))
+    assert spectrum(iso)[1] > 15.8
+
+
+# -- alignment / uniformity --------------------------------------------------------------------------
+
+def test_align_uniform_sanity():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(1000, 64, generator=g)
+    align, unif = align_uniform(f, f * 3.0)  # same directions: normalisation removes the scale
+    assert align == pytest.approx(0.0, abs=1e-6)
+    assert align_uniform(f, -f)[0] == pytest.approx(4.0, abs=1e-5)
+    # Spread over a 64-d sphere: squared distances concentrate at 2, so about log(e^-4) = -4.
+    assert -4.2 < unif < -3.5
+    collapsed = torch.ones(1000, 64)
+    assert align_uniform(collapsed, collapsed) == (pytest.approx(0.0, abs=1e-6), pytest.approx(0.0, abs=1e-6))
+    # Two clusters: in between.
+    two = torch.cat([torch.ones(500, 64), -torch.ones(500, 64)])
+    same_pairs, cross_pairs = 2 * (500 * 499 // 2), 500 * 500  # d^2 = 0 and d^2 = 4
+    expected = math.log((same_pairs + cross_pairs * math.exp(-8)) / (same_pairs + cross_pairs))
+    assert align_uniform(two, two, max_rows=1000)[1] == pytest.approx(expected, abs=1e-5)
+
+
+def test_align_uniform_subsamples_deterministically():
+    f = torch.randn(5000, 32, generator=torch.Generator().manual_seed(0))
+    a = align_uniform(f, f + 0.1, max_rows=512)
+    assert a == align_uniform(f, f + 0.1, max_rows=512)
+    assert a[1] == pytest.approx(align_uniform(f, f + 0.1)[1], abs=0.05)
+
+
+# -- end to end --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny():
+    cfg = RunConfig.from_dict({
+        "seed": 3,
+        "data": {"name": "shapes", "synthetic_size": 400, "image_size": 16},
+        "model": {"backbone": "convnet", "width": 4, "head": {"hidden_dims": [24, 20], "out_dim": 12}},
+    })
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    ds = load_dataset(cfg.data, cfg.seed)
+    return cfg, model, ds
+
+
+def test_extract_features_matches_forward_and_restores_modes(tiny):
+    cfg, model, ds = tiny
+    model.train()
+    model.head.eval()  # e.g. a method that keeps its head in eval mode
+    feats = extract_features(model, ds.test_x, 16, "cpu", batch_size=33)
+    assert list(feats) == ["h", "head.1", "head.2", "z"]
+    assert [f.shape for f in feats.values()] == [(80, 32), (80, 24), (80, 20), (80, 12)]
+    assert all(f.dtype == torch.float32 and not f.requires_grad for f in feats.values())
+    assert model.training and model.backbone.training and not model.head.training
+    assert not any(m.training for m in model.head.modules())
+    model.eval()
+    with torch.no_grad():
+        h, z = model(eval_transform(ds.test_x, 16))
+    torch.testing.assert_close(feats["h"], h, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(feats["z"], z, rtol=1e-5, atol=1e-5)
+    only = extract_features(model, ds.test_x[:5], 16, "cpu", layers=["z"])
+    assert list(only) == ["z"]
+
+
+def test_evaluate_layers_end_to_end(tiny):
+    cfg, model, ds = tiny
+    model.train()
+    streamed = []
+    rows = evaluate_layers(model, ds, cfg, "cpu", on_layer=streamed.append, probe_epochs=30, knn_k=0)
+    assert model.training  # mode restored
+    assert streamed == rows
+    assert [r["layer"] for r in rows] == ["h", "head.1", "head.2", "z"]
+    assert [r["index"] for r in rows] == [0, 1, 2, 3]
+    assert [r["dim"] for r in rows] == [32, 24, 20, 12]
+    keys = {"layer", "index", "dim", "linear_top1", "knn_top1", "effective_rank", "singular_values", "alignment", "uniformity"}
+    for r in rows:
+        assert set(r) == keys
+        assert 0.0 <= r["linear_top1"] <= 1.0 and 0.0 <= r["knn_top1"] <= 1.0
+        assert len(r["singular_values"]) == r["dim"] and 1.0 <= r["effective_rank"] <= r["dim"]
+        assert 0.0 <= r["alignment"] <= 4.0 and -4.5 < r["uniformity"] <= 0.0
+        assert all(isinstance(v, float) for v in r["singular_values"])
+    # The numbers are those of the metric functions on the frozen features (the shapes dataset
+    # is built so that a random-init backbone sits near chance, so no accuracy bar here).
+    feats = extract_features(model, ds.train_x, 16, "cpu")
+    test = extract_features(model, ds.test_x, 16, "cpu")
+    assert rows[2]["knn_top1"] == knn_top1(feats["head.2"], ds.train_y, test["head.2"], ds.test_y, 10)
+    assert rows[2]["linear_top1"] == linear_probe(feats["head.2"], ds.train_y, test["head.2"], ds.test_y, 10, epochs=30)
+    assert rows[2]["effective_rank"] == spectrum(feats["head.2"])[1]
+
+    again = evaluate_layers(model, ds, cfg, "cpu", layers=["z", "h"], probe_epochs=30)
+    assert [r["layer"] for r in again] == ["h", "z"] and [r["index"] for r in again] == [0, 3]
+    assert again[0] == rows[0] and again[1] == rows[3]  # deterministic, independent of the subset
+
+    with pytest.raises(ValueError, match="unknown layer"):
+        evaluate_layers(model, ds, cfg, "cpu", layers=["head.7"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_metrics_on_cuda_match_cpu(digits_features):
+    xtr, ytr, xte, yte = digits_features
+    cpu = linear_probe(xtr, ytr, xte, yte, 10)
+    gpu = linear_probe(xtr.cuda(), ytr.cuda(), xte.cuda(), yte.cuda(), 10)
+    assert abs(cpu - gpu) <= 0.01
+    assert knn_top1(xtr.cuda(), ytr, xte.cuda(), yte, 10) == pytest.approx(knn_top1(xtr, ytr, xte, yte, 10), abs=0.005)
+    assert spectrum(xtr.cuda())[1] == pytest.approx(spectrum(xtr)[1], rel=1e-4)

@@ -1,0 +1,168 @@
+// docker/Dockerfile, docker/compose.yaml and .dockerignore, checked as text (no Docker engine
+// here): the properties the docker runtime and the docs rely on.
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { parse } from "yaml";
+import { projectRoot } from "../../src/runtime/paths.js";
+
+const ROOT = projectRoot();
+
+interface Instruction {
+  op: string;
+  args: string;
+}
+
+/** Instructions of a Dockerfile: comments dropped, `\` continuations joined. */
+function parseDockerfile(text: string): Instruction[] {
+  const out: Instruction[] = [];
+  let pending = "";
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!pending && (line === "" || line.startsWith("#"))) continue;
+    if (pending && line.startsWith("#")) continue; // comment lines inside a continuation
+    pending += (pending ? " " : "") + line.replace(/\\$/, "").trim();
+    if (line.endsWith("\\")) continue;
+    const m = /^(\w+)\s+([\s\S]*)$/.exec(pending);
+    if (m) out.push({ op: m[1]!.toUpperCase(), args: m[2]! });
+    pending = "";
+  }
+  return out;
+}
+
+const ins = parseDockerfile(readFileSync(join(ROOT, "docker/Dockerfile"), "utf8"));
+const froms = ins.map((x, i) => ({ ...x, i })).filter((x) => x.op === "FROM");
+const finalStage = ins.slice(froms[froms.length - 1]!.i);
+const all = (op: string, stage = ins) => stage.filter((x) => x.op === op).map((x) => x.args);
+const last = (op: string, stage = finalStage) => all(op, stage).at(-1);
+
+/** ARG defaults declared before the first FROM (the only ones FROM may use). */
+const globalArgs = new Map(
+  ins.slice(0, froms[0]!.i).filter((x) => x.op === "ARG").map((x) => {
+    const [k, v = ""] = x.args.split("=");
+    return [k!.trim(), v.trim().replace(/^"|"$/g, "")] as const;
+  }),
+);
+const expand = (s: string) => s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => globalArgs.get((a ?? b)!) ?? "");
+const jsonForm = (s: string | undefined): string[] => {
+  assert.ok(s, "instruction missing");
+  const v = JSON.parse(s) as unknown;
+  assert.ok(Array.isArray(v), `not exec (JSON) form: ${s}`);
+  return v as string[];
+};
+
+describe("docker/Dockerfile", () => {
+  it("builds on an official PyTorch CUDA runtime image whose CUDA major matches the locked torch", () => {
+    const image = expand(froms.at(-1)!.args.split(/\s+/)[0]!);
+    const m = /^pytorch\/pytorch:(\d+\.\d+\.\d+)-cuda(\d+)\.(\d+)-cudnn\d+-runtime$/.exec(image);
+    assert.ok(m, `final stage FROM ${image}`);
+    // The lock's torch brings CUDA wheels (cuda-toolkit x.y); keep the base on the same major.
+    const lock = readFileSync(join(ROOT, "python_worker/uv.lock"), "utf8");
+    const majors = [...lock.matchAll(/name = "cuda-toolkit", version = "(\d+)\./g)].map((x) => x[1]);
+    assert.ok(majors.length > 0, "uv.lock pins cuda-toolkit");
+    assert.ok(majors.includes(m[2]), `base CUDA ${m[2]} vs locked cuda-toolkit ${majors.join(", ")}`);
+  });
+
+  it("installs the worker from the lockfile, frozen, without dev dependencies, with the pinned uv", () => {
+    const runs = all("RUN", finalStage);
+    const syncs = runs.filter((r) => /\buv sync\b/.test(r));
+    assert.ok(syncs.length > 0, "uv sync");
+    for (const s of syncs) {
+      assert.match(s, /--frozen/);
+      assert.match(s, /--no-dev/);
+    }
+    assert.ok(all("COPY", finalStage).some((c) => c.includes("python_worker/uv.lock")), "uv.lock is copied in");
+    assert.ok(all("COPY", finalStage).some((c) => /python_worker\/projhead(\s|$)/.test(c)), "generated stubs are copied in");
+    const setupUv = /UV_VERSION = "([\d.]+)"/.exec(readFileSync(join(ROOT, "scripts/setup.mjs"), "utf8"))?.[1];
+    const uvImage = expand(froms[0]!.args.split(/\s+/)[0]!);
+    assert.equal(uvImage, `ghcr.io/astral-sh/uv:${setupUv}`, "the image's uv is the project's pinned uv");
+  });
+
+  it("runs as a non-root user", () => {
+    const user = last("USER");
+    assert.ok(user, "USER");
+    const name = user.split(":")[0]!;
+    assert.notEqual(name, "root");
+    assert.notEqual(name, "0");
+  });
+
+  it("exposes 50051 and declares the data and runs volumes", () => {
+    assert.ok(all("EXPOSE", finalStage).some((e) => e.split(/\s+/).includes("50051")));
+    const vols = all("VOLUME", finalStage).flatMap((v) => (v.startsWith("[") ? (JSON.parse(v) as string[]) : v.split(/\s+/)));
+    assert.ok(vols.includes("/data") && vols.includes("/runs"), vols.join(" "));
+  });
+
+  it("checks health through the gRPC health service", () => {
+    const hc = last("HEALTHCHECK");
+    assert.ok(hc, "HEALTHCHECK");
+    const cmd = jsonForm(hc.replace(/^.*?\bCMD\s+/, ""));
+    assert.deepEqual(cmd.slice(0, 3), ["python", "-m", "projhead_worker.healthcheck"]);
+    const src = readFileSync(join(ROOT, "python_worker/projhead_worker/healthcheck.py"), "utf8");
+    assert.match(src, /grpc_health\.v1/);
+    assert.match(src, /SERVING/);
+  });
+
+  it("starts the worker with an exec-form ENTRYPOINT and safe default arguments", () => {
+    assert.deepEqual(jsonForm(last("ENTRYPOINT")), ["python", "-m", "projhead_worker", "serve"]);
+    const cmd = jsonForm(last("CMD"));
+    const flag = (f: string) => cmd[cmd.indexOf(f) + 1];
+    assert.equal(flag("--host"), "0.0.0.0");
+    assert.equal(flag("--port"), "50051");
+    assert.equal(flag("--run-root"), "/runs");
+    assert.equal(flag("--data-root"), "/data");
+    assert.ok(cmd.includes("--token-file"), "a non-loopback bind needs a token");
+    assert.ok(!cmd.includes("--insecure-no-auth"));
+  });
+});
+
+describe(".dockerignore", () => {
+  it("keeps heavy, local and secret folders out of the build context", () => {
+    const lines = readFileSync(join(ROOT, ".dockerignore"), "utf8").split("\n").map((l) => l.trim());
+    for (const p of ["node_modules", ".tools", "python_worker/.venv", "runs", "sweeps", "dist", ".git", "docker/secrets"]) {
+      assert.ok(lines.includes(p), `${p} is ignored`);
+    }
+  });
+});
+
+describe("docker/compose.yaml", () => {
+  const compose = parse(readFileSync(join(ROOT, "docker/compose.yaml"), "utf8")) as {
+    services: Record<string, Record<string, unknown>>;
+    secrets: Record<string, { file?: string }>;
+  };
+  const worker = compose.services.worker as {
+    build: { context: string; dockerfile: string };
+    init?: boolean;
+    ports: string[];
+    secrets: string[];
+    volumes: { type: string; source: string; target: string; read_only?: boolean }[];
+    healthcheck?: unknown;
+    deploy: { resources: { reservations: { devices: { driver: string; count: string | number; capabilities: string[] }[] } } };
+  };
+
+  it("builds docker/Dockerfile from the repository root", () => {
+    assert.ok(existsSync(join(ROOT, "docker", worker.build.context, worker.build.dockerfile)));
+  });
+
+  it("reserves the GPUs through the nvidia driver", () => {
+    const [dev] = worker.deploy.resources.reservations.devices;
+    assert.equal(dev?.driver, "nvidia");
+    assert.equal(dev?.count, "all");
+    assert.deepEqual(dev?.capabilities, ["gpu"]);
+  });
+
+  it("gives the token as a secret, at the path the image's CMD reads", () => {
+    assert.deepEqual(worker.secrets, ["projhead_token"]);
+    assert.equal(compose.secrets.projhead_token?.file, "./secrets/projhead_token");
+  });
+
+  it("runs under an init, publishes 50051, mounts data read-only and runs writable, inherits the healthcheck", () => {
+    assert.equal(worker.init, true);
+    assert.ok(worker.ports.some((p) => String(p).endsWith(":50051")));
+    const data = worker.volumes.find((v) => v.target === "/data");
+    const runs = worker.volumes.find((v) => v.target === "/runs");
+    assert.equal(data?.read_only, true);
+    assert.ok(runs && !runs.read_only);
+    assert.equal(worker.healthcheck, undefined);
+  });
+});
