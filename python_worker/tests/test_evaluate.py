@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from projhead_worker.config import RunConfig
 from projhead_worker.data import eval_transform, load_dataset
@@ -23,6 +22,18 @@ from projhead_worker.evaluate import (
 from projhead_worker.models import build_model
 
 sklearn_lm = pytest.importorskip("sklearn.linear_model")
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # These problems are small: one thread avoids the many-fold slowdown that oversubscribed
+    # OpenMP/BLAS pools suffer on a busy 2-core machine, in torch and in sklearn's numpy alike.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpoolctl.threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
 
 
 # -- linear probe -------------------------------------------------------------------------------
@@ -33,7 +44,7 @@ def _sklearn_top1(xtr, ytr, xte, yte, wd=DEFAULT_PROBE_WEIGHT_DECAY):
     xtr, xte = xtr.double().numpy(), xte.double().numpy()
     mean, std = xtr.mean(0), xtr.std(0)
     std[std <= 1e-8] = 1.0
-    clf = sklearn_lm.LogisticRegression(C=1.0 / (wd * len(xtr)), max_iter=3000, tol=1e-7)
+    clf = sklearn_lm.LogisticRegression(C=1.0 / (wd * len(xtr)), max_iter=3000, tol=1e-6)
     clf.fit((xtr - mean) / std, ytr.numpy())
     return float(clf.score((xte - mean) / std, yte.numpy()))
 

@@ -14,6 +14,15 @@ from projhead_worker.export import FORMAT, export_backbone, export_backbone_byte
 from projhead_worker.models import build_model
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Small convolutions: one thread avoids oversubscribed OpenMP pools on a busy 2-core machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _checkpoint(tmp_path, backbone="resnet18", cifar_stem=True, extra=None):
     cfg = RunConfig.from_dict({"model": {"backbone": backbone, "cifar_stem": cifar_stem, "width": 4}})
     torch.manual_seed(0)
