@@ -147,6 +147,8 @@ class RunConfig:
     def validate(self) -> None:
         if not RUN_ID_RE.match(self.run_id) or ".." in self.run_id:
             raise SpecError("run_id", self.run_id, "1-128 characters of A-Z a-z 0-9 . _ -, not starting with '.'")
+        if len(self.name) > 256 or any(ord(c) < 32 for c in self.name):
+            raise SpecError("name", self.name[:64] + ("..." if len(self.name) > 64 else ""), "at most 256 printable characters")
         _choice("data.name", self.data.name, DATASETS)
         _choice("model.backbone", self.model.backbone, BACKBONES)
         _choice("model.head.activation", self.model.head.activation, ACTIVATIONS)

@@ -12,6 +12,10 @@ from typing import Iterable
 import torch
 import torch.distributed as td
 
+# A gloo group for small CPU-side agreements (stop flags, barriers) when the main group is NCCL;
+# None means the default group (already gloo).
+_CONTROL = None
+
 
 def is_dist() -> bool:
     """True when a process group is initialised (world size may still be 1)."""
@@ -34,16 +38,43 @@ def is_main() -> bool:
     return rank() == 0
 
 
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums the gradients of every rank into each rank's slice:
+    forward [b, ...] -> [W*b, ...] (rank order); backward: reduce-scatter of the incoming
+    gradient (NCCL), or all_reduce + own slice (gloo has no reduce-scatter)."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        t = t.contiguous()
+        w = td.get_world_size()
+        out = torch.empty((w * t.shape[0], *t.shape[1:]), dtype=t.dtype, device=t.device)
+        if td.get_backend() == "nccl":
+            td.all_gather_into_tensor(out, t)
+        else:
+            td.all_gather(list(out.chunk(w)), t)
+        return out
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        g = g.contiguous()
+        w, r = td.get_world_size(), td.get_rank()
+        if td.get_backend() == "nccl":
+            gx = torch.empty((g.shape[0] // w, *g.shape[1:]), dtype=g.dtype, device=g.device)
+            td.reduce_scatter_tensor(gx, g)
+            return gx
+        g = g.clone()
+        td.all_reduce(g)  # SUM
+        return g.chunk(w)[r].contiguous()
+
+
 def gather_with_grad(t: torch.Tensor) -> torch.Tensor:
     """Concatenates `t` from all ranks along dim 0, rank order; every rank must pass the same
-    shape. The backward pass sums the incoming gradients of all ranks into each rank's slice
-    (torch.distributed.nn.functional.all_gather), which is what makes a local-mean loss under
-    DDP's gradient averaging equal the global-batch gradient (see losses.info_nce)."""
+    shape. The backward pass sums the incoming gradients of all ranks into each rank's slice,
+    which is what makes a local-mean loss under DDP's gradient averaging equal the
+    global-batch gradient (see losses.info_nce)."""
     if world_size() == 1:
         return t
-    from torch.distributed.nn.functional import all_gather
-
-    return torch.cat(all_gather(t.contiguous()), dim=0)
+    return _GatherWithGrad.apply(t)
 
 
 def all_reduce_mean_(tensors: Iterable[torch.Tensor]) -> None:
@@ -88,18 +119,32 @@ def init_from_env(backend: str | None = None) -> bool:
         # Each process drives one GPU; set it before NCCL creates its communicator.
         torch.cuda.set_device(local_rank())
     td.init_process_group(backend=backend, init_method="env://")
+    global _CONTROL
+    if backend == "nccl":
+        _CONTROL = td.new_group(backend="gloo")  # collective: every rank creates it
     return True
 
 
 def cleanup() -> None:
+    global _CONTROL
     if is_dist():
         td.destroy_process_group()
+    _CONTROL = None
 
 
 def barrier() -> None:
+    """Waits for every rank (a CPU-side gloo barrier, so no CUDA stream is synchronised)."""
     if not is_dist():
         return
-    if td.get_backend() == "nccl":
-        td.barrier(device_ids=[torch.cuda.current_device()])
-    else:
-        td.barrier()
+    td.barrier(group=_CONTROL)
+
+
+def max_over_ranks(value: int) -> int:
+    """The largest of every rank's `value` (a CPU all_reduce on the control group). The training
+    loop uses it to agree on stopping: all ranks must leave the step loop at the same step, or
+    the ones that go on wait forever in the next collective."""
+    if world_size() == 1:
+        return int(value)
+    t = torch.tensor([int(value)], dtype=torch.int64)
+    td.all_reduce(t, op=td.ReduceOp.MAX, group=_CONTROL)
+    return int(t.item())

@@ -50,6 +50,8 @@ class Job:
     cancel_requested: bool = False
     killed_by_us: bool = False
     resume: bool = False
+    resumed_from: int = 0  # seq the current (resumed) incarnation continues after
+    tail_thread: threading.Thread | None = None
     stderr_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=40))
     cond: threading.Condition = field(default_factory=threading.Condition)
 
@@ -116,11 +118,22 @@ class JobManager:
 
     def start(self, spec: dict[str, Any], resume: bool) -> tuple[dict[str, Any], bool, int]:
         """Returns (status, created, resumed_from_seq)."""
+        if not isinstance(spec, dict) or not spec.get("run_id"):
+            raise JobError("invalid_argument", "spec.run_id: got '', expected 1-128 characters of A-Z a-z 0-9 . _ - (required)")
         try:
             cfg = RunConfig.from_dict(spec)
         except SpecError as e:
             raise JobError("invalid_argument", f"spec.{e}") from None
         resolved = cfg.to_dict()
+        if resume:
+            # A training process of this run that outlived its worker (it checkpoints and stops
+            # when it notices) must be gone before anything of the run is touched. Waited for
+            # outside the lock: it may take seconds.
+            with self._lock:
+                current = self._jobs.get(cfg.run_id)
+                ours = current is not None and current.active
+            if not ours:
+                _wait_for_training_lock(self.run_root / cfg.run_id, timeout=60.0)
         with self._lock:
             if self._closing:
                 raise JobError("failed_precondition", "the worker is shutting down")
@@ -128,7 +141,8 @@ class JobManager:
             if job is not None and job.active:
                 if _without(job.spec, "train.epochs") != _without(resolved, "train.epochs"):
                     raise JobError("already_exists", f"run_id: run {cfg.run_id!r} is running with a different spec")
-                return job.status(), False, 0
+                # A retried resume (its first answer was lost) learns where the run continues.
+                return job.status(), False, job.resumed_from if resume else 0
             if job is not None and not resume:
                 raise JobError(
                     "already_exists",
@@ -150,12 +164,14 @@ class JobManager:
                 ckpt = checkpoint.latest(run_dir)
                 if ckpt is None:
                     raise JobError("failed_precondition", f"run {cfg.run_id!r} has no checkpoint to resume from")
-                ckpt_seq = _checkpoint_seq(ckpt)
-                resumed_from = eventlog.repair(run_dir / EVENTS_FILE, keep_upto_seq=ckpt_seq)
-                job = Job(cfg.run_id, run_dir, resolved, created_at=job.created_at, resume=True,
+                resumed_from = eventlog.repair(run_dir / EVENTS_FILE, keep_upto_seq=_resume_point(run_dir, ckpt))
+                job = Job(cfg.run_id, run_dir, resolved, created_at=job.created_at, resume=True, resumed_from=resumed_from,
                           events=eventlog.read_events(run_dir / EVENTS_FILE))
             else:
-                run_dir.mkdir(parents=True, exist_ok=False)
+                # No job, so no worker-spec.json here: a folder left by a client or by a start
+                # that died before writing the spec. Its stale worker log must not number events.
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / EVENTS_FILE).unlink(missing_ok=True)
                 job = Job(cfg.run_id, run_dir, resolved)
             _atomic_json(run_dir / SPEC_FILE, resolved)
             self._jobs[cfg.run_id] = job
@@ -181,14 +197,20 @@ class JobManager:
             cmd = [self.python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *args]
         else:
             cmd = [self.python, *args]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROJHEAD_WORKER_PID": str(os.getpid())}
+        if nproc > 1:
+            env.update(TORCHRUN_ENV)
+        # Where tailing starts is fixed before the process exists: it may write at once.
+        path = job.run_dir / EVENTS_FILE
+        offset = path.stat().st_size if path.exists() else 0
         job.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=env, start_new_session=True,  # its own process group: signals reach every rank
+            env=env, start_new_session=True,  # its own process group (torchrun's ranks get their own: _signal_group)
         )
         job.state = "running"
         threading.Thread(target=self._read_stderr, args=(job,), daemon=True, name=f"stderr-{job.run_id}").start()
-        threading.Thread(target=self._tail, args=(job,), daemon=True, name=f"tail-{job.run_id}").start()
+        job.tail_thread = threading.Thread(target=self._tail, args=(job, offset), daemon=True, name=f"tail-{job.run_id}")
+        job.tail_thread.start()
 
     def _read_stderr(self, job: Job) -> None:
         assert job.proc and job.proc.stderr
@@ -198,10 +220,9 @@ class JobManager:
                 job.stderr_tail.append(line)
                 self.log(f"[{job.run_id}] {line}")
 
-    def _tail(self, job: Job) -> None:
+    def _tail(self, job: Job, offset: int) -> None:
         """Follows the training process's event log until it exits, then names its end."""
         path = job.run_dir / EVENTS_FILE
-        offset = path.stat().st_size if path.exists() else 0
         buf = b""
         proc = job.proc
         assert proc is not None
@@ -306,18 +327,22 @@ class JobManager:
         return job.status()
 
     def shutdown(self, timeout: float = 30.0) -> None:
-        """Asks every running training process to checkpoint and stop, then waits."""
+        """Asks every running training process to checkpoint and stop, then waits for it and
+        for its last events to be published (so that watchers get them before the server stops)."""
         with self._lock:
             self._closing = True
-            procs = [j.proc for j in self._jobs.values() if j.state == "running" and j.proc]
-        for p in procs:
-            _signal_group(p, signal.SIGTERM)
+            running = [j for j in self._jobs.values() if j.state == "running" and j.proc]
+        for j in running:
+            _signal_group(j.proc, signal.SIGTERM)
         deadline = time.time() + timeout
-        for p in procs:
+        for j in running:
             try:
-                p.wait(timeout=max(0.1, deadline - time.time()))
+                j.proc.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
-                _signal_group(p, signal.SIGKILL)
+                _signal_group(j.proc, signal.SIGKILL)
+        for j in running:
+            if j.tail_thread is not None:
+                j.tail_thread.join(timeout=max(1.0, deadline - time.time()))
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -346,11 +371,59 @@ class JobManager:
             self._jobs[job.run_id] = job
 
 
+# torchrun starts every rank in a session of its own, so a signal to torchrun's process group
+# does not reach them. torchrun forwards SIGTERM/SIGINT to the ranks by itself; SIGUSR1 (cancel)
+# would kill it (default action) unless it is told to forward that too. It waits this long for
+# the ranks (they agree on the step, rank 0 checkpoints) before it SIGKILLs them.
+# PET_* are torchrun's flags as environment variables; TORCHELASTIC_SIGNALS_TO_HANDLE is what
+# older torchruns read directly.
+TORCHRUN_ENV = {
+    "PET_SIGNALS_TO_HANDLE": "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
+    "TORCHELASTIC_SIGNALS_TO_HANDLE": "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
+    "TORCH_ELASTIC_SHUTDOWN_TIMEOUT": "60",
+    "PET_SHUTDOWN_TIMEOUT": "60",
+}
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """Signals the training process's group and, for SIGKILL, every descendant too: torchrun's
+    ranks live in sessions of their own and would outlive a killed torchrun otherwise (they are
+    listed before torchrun dies, since they are re-parented afterwards)."""
+    descendants = _descendants(proc.pid) if sig == signal.SIGKILL else []
     try:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
         pass
+    for pid in descendants:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every descendant of pid, from /proc (Linux; elsewhere none are found)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return []
+    for e in entries:
+        try:
+            with open(f"/proc/{e}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # fields after the command name in parentheses (which may contain spaces): state ppid ...
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(e))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
 
 
 def _without(spec: dict[str, Any], dotted: str) -> dict[str, Any]:
@@ -367,8 +440,45 @@ def _checkpoint_seq(path: Path) -> int:
     import torch
 
     # mmap: reads the small metadata entries without loading the tensors into memory.
-    ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    return int(ckpt["seq"])
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return int(ckpt["seq"])
+    except Exception as e:  # noqa: BLE001 - a checkpoint we cannot read cannot be resumed from
+        raise JobError("failed_precondition", f"checkpoint {path}: unreadable ({type(e).__name__}: {e})") from None
+
+
+def _resume_point(run_dir: Path, ckpt: Path) -> int:
+    """The last seq a run resumed from `ckpt` keeps. The checkpoint holds the seq of its own
+    `checkpoint` event; when the process died between the rename and that event, whatever has
+    that seq now (e.g. a `failed` event written for the crash) belongs to the dead attempt."""
+    seq = _checkpoint_seq(ckpt)
+    at = [e for e in eventlog.read_events(run_dir / EVENTS_FILE) if int(e["seq"]) == seq]
+    return seq if at and at[0].get("type") == "checkpoint" else seq - 1
+
+
+def _wait_for_training_lock(run_dir: Path, timeout: float) -> None:
+    """Waits until no training process holds run_dir/train.lock (see trainproc.py)."""
+    import fcntl
+
+    path = run_dir / "train.lock"
+    if not path.exists():
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pid = path.read_text().strip() or "?"
+                    raise JobError("failed_precondition",
+                                   f"run {run_dir.name!r} is still being trained by process {pid} (not started by this worker)") from None
+                time.sleep(0.1)
+    finally:
+        os.close(fd)
 
 
 def _atomic_json(path: Path, obj: Any) -> None:

@@ -49,6 +49,8 @@ def checkpoint_in(run_dir: Path, rel: str) -> Path:
     p = (run_dir / rel).resolve()
     if not _inside(p, run_dir):
         raise PathError(f"checkpoint: {rel!r} leaves the run directory")
+    if not _inside(p, run_dir / "checkpoints") or p.suffix != ".pt":
+        raise PathError(f"checkpoint: {rel!r} is not a checkpoint of run {run_dir.name!r} (expected checkpoints/<name>.pt)")
     if not p.is_file():
         raise FileNotFoundError(f"checkpoint: {rel!r} not found in run {run_dir.name!r}")
     return p

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import queue
+import re
 import socket
 import sys
 import threading
@@ -47,8 +48,14 @@ _STATUS = {
 }
 
 
+class MalformedRequest(Exception):
+    """The request bytes did not parse as the method's message (see RequestGuardInterceptor)."""
+
+
 def _status_of(err: Exception) -> tuple[grpc.StatusCode, str]:
     """The one place where Python errors become gRPC status codes."""
+    if isinstance(err, MalformedRequest):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(err)
     if isinstance(err, JobError):
         return _STATUS.get(err.code, grpc.StatusCode.INTERNAL), str(err)
     if isinstance(err, paths.PathError):
@@ -92,19 +99,19 @@ def _handle_stream(fn: Callable) -> Callable:
 
 # -- translation -------------------------------------------------------------------------------
 
-def message_to_dict(msg) -> dict[str, Any]:
+def message_to_dict(msg, prefix: str = "") -> dict[str, Any]:
     """A message as a plain dict with proto field names and Python scalars (zero values kept, so
-    the config layer applies its defaults)."""
+    the config layer applies its defaults). `prefix` is the dotted path of msg, for errors."""
     out: dict[str, Any] = {}
     for f in msg.DESCRIPTOR.fields:
         value = getattr(msg, f.name)
         if f.message_type is not None and not _is_repeated(f):
-            out[f.name] = message_to_dict(value) if msg.HasField(f.name) else {}
+            out[f.name] = message_to_dict(value, f"{prefix}{f.name}.") if msg.HasField(f.name) else {}
         elif _is_repeated(f):
-            out[f.name] = [message_to_dict(v) if f.message_type else v for v in value]
+            out[f.name] = [message_to_dict(v, f"{prefix}{f.name}[{i}].") if f.message_type else v for i, v in enumerate(value)]
         elif f.enum_type is not None and f.enum_type.name == "Precision":
             if value not in _PRECISION:
-                raise SpecError(f.name, value, "a known Precision enum value")
+                raise SpecError(prefix + f.name, value, "a known Precision: 0 (unspecified), 1 (fp32) or 2 (bf16)")
             out[f.name] = _PRECISION[value]
         else:
             out[f.name] = value
@@ -198,9 +205,10 @@ class WorkerServicer(pb_grpc.WorkerServicer):
     def Evaluate(self, request, context):
         from .evaluate_job import run_evaluation
 
+        _check_evaluate(request)
         run_dir = self.jobs.run_dir(request.run_id)
         ckpt = paths.checkpoint_in(run_dir, request.checkpoint)
-        data = message_to_dict(request.data) if request.HasField("data") else {}
+        data = message_to_dict(request.data, "data.") if request.HasField("data") else {}
         if data.get("root"):
             data["root"] = str(paths.confine(data["root"], self.data_roots, "data.root"))
         out: queue.Queue = queue.Queue()
@@ -248,6 +256,67 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                                  architecture=meta.get("architecture", "") if first else "")
 
 
+_LAYER_RE = re.compile(r"^(h|z|head\.[1-9][0-9]{0,2})$")
+_DEVICE_RE = re.compile(r"^(|auto|cpu|cuda(:\d{1,3})?)$")
+
+
+def _check_evaluate(request) -> None:
+    """Evaluate's own fields (the run and checkpoint are checked where they are resolved)."""
+    def bad(field: str, value: Any, expected: str) -> JobError:
+        return JobError("invalid_argument", f"{field}: got {value!r}, expected {expected}")
+
+    if request.probe_epochs > 100_000:
+        raise bad("probe_epochs", request.probe_epochs, "an integer in [0, 100000] (0 = default)")
+    if request.knn_k > 100_000:
+        raise bad("knn_k", request.knn_k, "an integer in [0, 100000] (0 = 200)")
+    if not _DEVICE_RE.match(request.device):
+        raise bad("device", request.device[:64], "auto, cpu, cuda or cuda:N")
+    if len(request.layers) > 64:
+        raise bad("layers", f"{len(request.layers)} names", "at most 64 layer names")
+    for i, layer in enumerate(request.layers):
+        if not _LAYER_RE.match(layer):
+            raise bad(f"layers[{i}]", layer[:64], 'a layer name: "h", "head.N" or "z"')
+
+
+# -- request guard -----------------------------------------------------------------------------
+
+class _Undecodable:
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+class RequestGuardInterceptor(grpc.ServerInterceptor):
+    """Bytes that do not parse as the method's request message (wrong wire types, invalid UTF-8
+    in a string, truncated data) become INVALID_ARGUMENT naming the method, instead of grpcio's
+    INTERNAL "Exception deserializing request!"."""
+
+    def intercept_service(self, continuation, details):
+        handler = continuation(details)
+        if handler is None or handler.request_streaming or handler.request_deserializer is None:
+            return handler
+        parse, method = handler.request_deserializer, details.method
+
+        def safe_parse(data: bytes):
+            try:
+                return parse(data)
+            except Exception as e:  # noqa: BLE001 - any parse failure is the client's
+                return _Undecodable(e)
+
+        def guard(behavior):
+            def checked(request, context):
+                if isinstance(request, _Undecodable):
+                    code, msg = _status_of(MalformedRequest(
+                        f"request: not a valid request message for {method} ({type(request.error).__name__}: {request.error})"))
+                    context.abort(code, msg)
+                return behavior(request, context)
+
+            return checked
+
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(guard(handler.unary_stream), safe_parse, handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(guard(handler.unary_unary), safe_parse, handler.response_serializer)
+
+
 # -- auth --------------------------------------------------------------------------------------
 
 class TokenAuthInterceptor(grpc.ServerInterceptor):
@@ -280,7 +349,8 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
 
 def build_server(jobs: JobManager, data_roots: list[Path], token: str | None,
                  tls: tuple[bytes, bytes, bytes | None] | None, max_workers: int = 64):
-    interceptors = [TokenAuthInterceptor(token)] if token else []
+    # Auth first: an unauthenticated caller learns nothing, not even whether its bytes parse.
+    interceptors = ([TokenAuthInterceptor(token)] if token else []) + [RequestGuardInterceptor()]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),  # one thread per open stream
         interceptors=interceptors,

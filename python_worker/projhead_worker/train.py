@@ -69,6 +69,25 @@ def _autocast_factory(device: torch.device, precision: str) -> Callable[[], Any]
     return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+# TEST-ONLY fault injection, for the end-to-end tests of named failures. Never set it in real
+# use. PROJHEAD_FAULT=nan_loss_at_step:N fills the model's first parameter with NaN just before
+# global step N (1-based), so that step's loss is NaN and the run must end as non_finite_loss
+# with its last good checkpoint kept.
+FAULT_ENV = "PROJHEAD_FAULT"
+
+
+def fault_nan_step(value: str | None = None) -> int:
+    """The step named by PROJHEAD_FAULT=nan_loss_at_step:N, else 0."""
+    value = os.environ.get(FAULT_ENV, "") if value is None else value
+    kind, _, arg = value.partition(":")
+    if kind != "nan_loss_at_step":
+        return 0
+    try:
+        return max(0, int(arg))
+    except ValueError:
+        return 0
+
+
 def _seed_for(seed: int, *parts: int) -> int:
     # A stable mix of the run seed and a counter; stays within torch's 64-bit seed range.
     h = seed & 0xFFFFFFFFFFFF
@@ -139,7 +158,21 @@ def train(
         checkpoint.set_rng_state(ckpt["rng"])
         prog = Progress(**ckpt["progress"])
 
+    last_metrics: dict[str, Any] = {}
+
+    def check_finite() -> None:
+        # Never write a checkpoint that is not a "last good" one: the loss is only read on the
+        # steps that log it, so look at the newest loss and at the weights before saving.
+        if "loss" in last_metrics:
+            loss = float(last_metrics["loss"])
+            if not math.isfinite(loss):
+                raise NonFiniteLoss(f"loss became {loss} by step {prog.step} (epoch {prog.epoch + 1})")
+        params = [p.detach() for p in model.parameters()]
+        if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+            raise NonFiniteLoss(f"model weights became non-finite by step {prog.step} (epoch {prog.epoch + 1})")
+
     def save(reason: str) -> str:
+        check_finite()
         if not dist.is_main():
             return ""
         state = {
@@ -172,6 +205,7 @@ def train(
         world_size=world,
     )
 
+    nan_at = fault_nan_step()
     gen_device = device if device.type == "cuda" else torch.device("cpu")
     aug_gen = torch.Generator(device=gen_device)
     t_log, imgs_since_log = time.time(), 0
@@ -188,9 +222,10 @@ def train(
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(_seed_for(cfg.seed, 1, prog.epoch))).to(device)
         model.train()
         while prog.epoch_step < steps_per_epoch:
-            reason = should_stop()
+            reason = _agreed_stop(should_stop()) if world > 1 else should_stop()
             if reason:
-                path = save(reason)
+                path = save(reason)  # rank 0 only
+                dist.barrier()  # the other ranks wait for the checkpoint, then all stop here
                 raise Cancelled(path, prog.step)
             lo = prog.epoch_step * cfg.train.batch_size + rank * local_bs
             xb = train_x[perm[lo : lo + local_bs]]
@@ -204,13 +239,17 @@ def train(
             for g, base in zip(optimizer.param_groups, base_lrs):
                 g["lr"] = base * scale
             method.set_lr_scale(scale)
+            if nan_at and prog.step + 1 == nan_at:  # TEST-ONLY fault injection (see FAULT_ENV)
+                with torch.no_grad():
+                    next(model.parameters()).fill_(float("nan"))
             metrics = step_fn(x1, x2, optimizer, autocast)
+            last_metrics = metrics
             prog.step += 1
             prog.epoch_step += 1
             imgs_since_log += cfg.train.batch_size
             last_step = prog.step >= total_steps
             if prog.step % cfg.train.log_every_steps == 0 or last_step or prog.epoch_step == steps_per_epoch:
-                vals = {k: float(v) for k, v in metrics.items()}
+                vals = _global_mean(metrics, device) if world > 1 else {k: float(v) for k, v in metrics.items()}
                 if not math.isfinite(vals["loss"]):
                     raise NonFiniteLoss(f"loss became {vals['loss']} at step {prog.step} (epoch {prog.epoch + 1})")
                 prog.last_loss = vals["loss"]
@@ -241,7 +280,7 @@ def train(
         knn = -1.0
         k_every = cfg.train.knn_every_epochs
         if k_every and (finished_epoch % k_every == 0 or done) and dist.is_main():
-            knn = knn_monitor(model, ds, out_size, device)
+            knn = knn_monitor(model, ds, out_size, device)  # no collectives inside: plain modules
             prog.last_knn = knn
         if epoch_done:
             prog.epoch += 1
@@ -259,6 +298,11 @@ def train(
         ce = cfg.train.checkpoint_every_epochs
         if not done and ce and finished_epoch % ce == 0:
             last_ckpt = save("epoch")
+        if world > 1 and not done:
+            # Rank 0 may have spent a while on the kNN monitor and the checkpoint; the others
+            # wait here rather than inside a training collective (whose timeout is the same
+            # but whose failure would look like a training error).
+            dist.barrier()
         if prog.step >= total_steps:
             done = True
 
@@ -273,6 +317,31 @@ def train(
         "wall_seconds": time.time() - t_start,
         "checkpoint": last_ckpt,
     }
+
+
+# Stop reasons in the order a disagreement resolves them (a user's cancel wins over a signal).
+_STOP_REASONS = ("", "signal", "cancel")
+
+
+def _agreed_stop(reason: str | None) -> str | None:
+    """Every rank's should_stop() combined: all ranks stop at the same step when any rank was
+    asked to (a signal reaches the ranks at slightly different times). Rank 0 keeps its own
+    reason string for the checkpoint when it has one."""
+    code = 0 if not reason else _STOP_REASONS.index(reason) if reason in _STOP_REASONS else 1
+    agreed = dist.max_over_ranks(code)
+    if not agreed:
+        return None
+    return reason or _STOP_REASONS[agreed]
+
+
+def _global_mean(metrics: dict[str, Any], device: torch.device) -> dict[str, float]:
+    """The mean over ranks of this step's metrics (each rank's are over its own rows): the logged
+    loss is then the global-batch loss, and every rank sees the same values (a non-finite loss
+    stops all ranks, not one)."""
+    keys = list(metrics)
+    t = torch.stack([torch.as_tensor(metrics[k], dtype=torch.float32).to(device).reshape(()) for k in keys])
+    dist.all_reduce_mean_([t])
+    return dict(zip(keys, t.tolist()))
 
 
 # Larger training subsets make the kNN monitor slower without changing what it shows.

@@ -6,14 +6,21 @@ Reads DIR/worker-spec.json, runs train.train, and appends every event as one JSO
 DIR/worker-events.jsonl (rank 0 only). The worker's job manager tails that file; it is also the
 persisted log that lets clients re-attach. Signals: SIGUSR1 = cancel (checkpoint, then stop),
 SIGTERM / SIGINT = checkpoint, then stop. Exit codes are in EXIT below.
+
+The process outlives nothing: when the worker that started it dies (even by SIGKILL) it notices
+within a second (its parent pid changes, or $PROJHEAD_WORKER_PID is gone under torchrun),
+checkpoints and stops as on SIGTERM. While it runs, rank 0 holds an exclusive lock on
+DIR/train.lock (holding its pid), so a restarted worker never trains the same run twice at once.
 """
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -22,7 +29,85 @@ from . import checkpoint, dist
 from .config import RunConfig, SpecError
 from .eventlog import EVENTS_FILE, SPEC_FILE, last_seq_in
 
-EXIT = {"finished": 0, "crash": 1, "cancelled": 3, "non_finite_loss": 4, "dataset": 5, "invalid_spec": 6, "out_of_memory": 7}
+EXIT = {"finished": 0, "crash": 1, "cancelled": 3, "non_finite_loss": 4, "dataset": 5, "invalid_spec": 6, "out_of_memory": 7,
+        "locked": 8}
+LOCK_FILE = "train.lock"
+PARENT_POLL_SECONDS = 0.5
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """Host or device memory ran out: MemoryError, torch's (CUDA) OutOfMemoryError, or the CPU
+    allocator's RuntimeError."""
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return True
+    msg = str(e).lower()
+    return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
+
+
+def classify_failure(e: BaseException) -> tuple[str, str]:
+    """(cause, message) of an exception that ended training: the causes of RunFailed.cause."""
+    from .data import DatasetError
+    from .train import NonFiniteLoss
+
+    if isinstance(e, NonFiniteLoss):
+        return "non_finite_loss", str(e)
+    if isinstance(e, DatasetError):
+        return "dataset", str(e)
+    if isinstance(e, SpecError):
+        return "invalid_spec", str(e)
+    if is_out_of_memory(e):
+        first = (str(e).strip().splitlines() or [""])[0]
+        return "out_of_memory", f"{type(e).__name__}: {first}" if first else f"{type(e).__name__}: out of memory"
+    if isinstance(e, ValueError):
+        return "invalid_spec", str(e)
+    return "crash", f"{type(e).__name__}: {e}"
+
+
+def acquire_run_lock(run_dir: Path, timeout: float = 60.0) -> int | None:
+    """Exclusive flock on run_dir/train.lock (released by the kernel when this process dies,
+    however it dies); writes our pid into it. Waits up to `timeout` for a previous training
+    process of the run that is still checkpointing. Returns the fd, or None on timeout."""
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.1)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def watch_parent(on_gone) -> None:
+    """Calls on_gone() once when the worker that started this process is gone: our parent pid
+    changed (we were re-parented), or the pid in $PROJHEAD_WORKER_PID no longer exists (under
+    torchrun our parent is torchrun, not the worker)."""
+    ppid = os.getppid()
+    worker = int(os.environ.get("PROJHEAD_WORKER_PID", "0") or 0)
+
+    def gone() -> bool:
+        if os.getppid() != ppid:
+            return True
+        if worker and worker != ppid:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                pass
+        return False
+
+    def loop():
+        while not gone():
+            time.sleep(PARENT_POLL_SECONDS)
+        on_gone()
+
+    threading.Thread(target=loop, daemon=True, name="parent-watch").start()
 
 
 class Emitter:
@@ -57,6 +142,19 @@ def main(argv: list[str] | None = None) -> int:
     for s in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):
         signal.signal(s, on_signal)
 
+    def on_parent_gone():
+        # Nobody reads our stderr pipe any more: writes to it would raise BrokenPipeError in
+        # the middle of the checkpoint. Send it to /dev/null, then stop as on SIGTERM.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        stop["reason"] = stop["reason"] or "signal"
+
+    watch_parent(on_parent_gone)
+    if int(os.environ.get("RANK", "0")) == 0 and acquire_run_lock(run_dir) is None:
+        print(f"another training process holds {run_dir / LOCK_FILE}; not starting a second one", file=sys.stderr)
+        return EXIT["locked"]
+
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # torchrun started this process as one rank of several
         import torch
@@ -75,8 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, ValueError, OSError) as e:
         return fail("invalid_spec", str(e))
 
-    from .data import DatasetError  # imported late: torch import is the slow part of start-up
-    from .train import Cancelled, NonFiniteLoss, train
+    from .train import Cancelled, train  # imported late: torch import is the slow part of start-up
 
     resume_from = None
     if args.resume:
@@ -87,19 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     except Cancelled as c:
         emit("cancelled", step=c.step, checkpoint=c.checkpoint)
         return EXIT["cancelled"]
-    except NonFiniteLoss as e:
-        return fail("non_finite_loss", str(e))
-    except DatasetError as e:
-        return fail("dataset", str(e))
-    except SpecError as e:
-        return fail("invalid_spec", str(e))
-    except Exception as e:  # noqa: BLE001 - every failure must end as a named event
-        if type(e).__name__ == "OutOfMemoryError" or "out of memory" in str(e).lower():
-            return fail("out_of_memory", str(e).splitlines()[0])
-        traceback.print_exc()
-        if isinstance(e, ValueError):
-            return fail("invalid_spec", str(e))
-        return fail("crash", f"{type(e).__name__}: {e}")
+    except Exception as e:  # noqa: BLE001 - every failure must end as a named event (MemoryError included)
+        cause, message = classify_failure(e)
+        if cause in ("crash", "out_of_memory"):
+            traceback.print_exc()
+        return fail(cause, message)
     finally:
         dist.cleanup()
     emit("finished", **summary)

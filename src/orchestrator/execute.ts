@@ -27,11 +27,41 @@ export interface ExecuteOptions {
 
 export class RunInterruptedError extends Error {}
 
+const TERMINAL = new Set(["finished", "failed", "cancelled"]);
+
 export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
   const { worker, runDir, spec } = opts;
   const conn = worker.connection;
-  const started = await conn.startRun(spec, opts.resume ?? false);
-  if (opts.resume) {
+  const reconnectForMs = opts.reconnectForMs ?? 60_000;
+  let unreachableSince: number | null = null;
+  // Decides whether a failed call is worth another try (the worker is only unreachable for now)
+  // and waits before it; rethrows otherwise.
+  const beforeRetry = async (err: unknown): Promise<void> => {
+    if (opts.killSignal?.aborted || !(err instanceof UnavailableError)) throw err;
+    if (worker.alive && !worker.alive()) {
+      const tail = worker.stderrTail().filter((l) => l.trim()).slice(-10);
+      throw new UnavailableError("UNAVAILABLE", `the worker at ${worker.address} exited while run ${spec.runId} was in progress; resume it with \`projhead resume ${runDir.dir}\`${tail.length ? `\nworker stderr:\n  ${tail.join("\n  ")}` : ""}`);
+    }
+    unreachableSince ??= Date.now();
+    if (Date.now() - unreachableSince > reconnectForMs) throw err;
+    await new Promise((r) => setTimeout(r, 500));
+  };
+
+  // StartRun is idempotent on the run id, so a start whose answer was lost is simply sent again.
+  let started;
+  for (;;) {
+    try {
+      started = await conn.startRun(spec, opts.resume ?? false);
+      break;
+    } catch (err) {
+      await beforeRetry(err);
+    }
+  }
+  unreachableSince = null;
+  // Events after the checkpoint the run resumed from are replayed by the worker: drop ours. (A
+  // resume that found the run already going says where that incarnation continued, or 0 when
+  // it is not a resumed one: then what we hold is still valid.)
+  if (opts.resume && (started.created || started.resumedFromSeq > 0)) {
     runDir.truncateAfter(started.resumedFromSeq);
   }
   if (!runDir.exists()) {
@@ -39,20 +69,19 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
   }
 
   let cancelSent = false;
-  const sendCancel = (graceful: boolean) => {
-    conn.cancelRun(spec.runId, graceful).catch(() => undefined); // the stream reports the outcome
-  };
+  let killSent: Promise<unknown> | null = null;
   const onCancel = () => {
-    if (!cancelSent) sendCancel(true);
+    if (!cancelSent) conn.cancelRun(spec.runId, true).catch(() => undefined); // the stream reports the outcome
     cancelSent = true;
   };
-  const onKill = () => sendCancel(false);
+  const onKill = () => {
+    killSent = conn.cancelRun(spec.runId, false).catch(() => undefined);
+  };
   opts.cancelSignal?.addEventListener("abort", onCancel, { once: true });
   opts.killSignal?.addEventListener("abort", onKill, { once: true });
   if (opts.cancelSignal?.aborted) onCancel();
+  if (opts.killSignal?.aborted) onKill();
 
-  const reconnectForMs = opts.reconnectForMs ?? 60_000;
-  let unreachableSince: number | null = null;
   let terminal: EventRecord | null = null;
   try {
     while (!terminal) {
@@ -60,9 +89,16 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
         for await (const ev of conn.watchRun(spec.runId, runDir.lastSeq(), opts.killSignal)) {
           unreachableSince = null;
           if (runDir.appendEvent(ev)) opts.onEvent?.(ev);
-          if (ev.type === "finished" || ev.type === "failed" || ev.type === "cancelled") terminal = ev;
+          if (TERMINAL.has(ev.type)) terminal = ev;
         }
         if (!terminal) {
+          // Nothing after what we hold: when that ends with the terminal event, we have it all.
+          const stored = runDir.readEvents();
+          const last = stored[stored.length - 1];
+          if (last && TERMINAL.has(last.type)) {
+            terminal = last;
+            break;
+          }
           // The stream ended without a terminal event: the worker no longer runs this run.
           const status = (await conn.listRuns()).find((r) => r.runId === spec.runId);
           if (!status || (status.state !== RunState.RUN_STATE_RUNNING && status.state !== RunState.RUN_STATE_PENDING)) {
@@ -70,11 +106,12 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
           }
         }
       } catch (err) {
-        if (opts.killSignal?.aborted) throw err;
-        if (!(err instanceof UnavailableError)) throw err;
-        unreachableSince ??= Date.now();
-        if (Date.now() - unreachableSince > reconnectForMs) throw err;
-        await new Promise((r) => setTimeout(r, 500));
+        if (opts.killSignal?.aborted) {
+          // Stop at once, but make sure the worker heard it (within a few seconds) before we go.
+          await Promise.race([killSent, new Promise((r) => setTimeout(r, 5_000))]);
+          throw err;
+        }
+        await beforeRetry(err);
       }
     }
   } finally {

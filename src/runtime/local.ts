@@ -104,7 +104,11 @@ export async function startLocalWorker(opts: LocalWorkerOptions = {}): Promise<R
   const address = `${opts.host ?? "127.0.0.1"}:${ready.port}`;
   try {
     const conn = await connectAndWait(address, { token: opts.token }, timeoutMs, opts.signal);
-    return { kind: "local", address, pid: ready.pid, connection: conn, stderrTail: () => [...stderr], stop: async () => { conn.close(); await stop(); } };
+    return {
+      kind: "local", address, pid: ready.pid, connection: conn, stderrTail: () => [...stderr],
+      alive: () => child.exitCode === null && child.signalCode === null,
+      stop: async () => { conn.close(); await stop(); },
+    };
   } catch (err) {
     return fail(`the worker did not become healthy: ${(err as Error).message}`);
   }

@@ -8,6 +8,9 @@ export interface RunningWorker {
   connection: WorkerConnection;
   /** The worker's last stderr lines (empty for remote workers). */
   stderrTail(): string[];
+  /** False once a worker this runtime started has exited (absent where it cannot be known):
+   *  callers stop waiting for an unreachable worker that will not come back. */
+  alive?(): boolean;
   /** Stops what this runtime started (a remote worker is only disconnected). */
   stop(): Promise<void>;
 }
