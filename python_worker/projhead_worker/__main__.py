@@ -49,6 +49,9 @@ def serve(args: argparse.Namespace) -> int:
               "on this machine. Give --token-file (or PROJHEAD_TOKEN), or --insecure-no-auth if you really mean it.",
               file=sys.stderr)
         return 2
+    if not _is_loopback(args.host) and not token:
+        print(f"projhead worker: WARNING: --insecure-no-auth: listening on {args.host} WITHOUT AUTHENTICATION; anyone who "
+              "can reach this port can run code on this machine", file=sys.stderr, flush=True)
     if not _is_loopback(args.host) and token and not args.tls_cert:
         print("projhead worker: warning: the token travels in clear text without TLS (--tls-cert/--tls-key)", file=sys.stderr)
     if bool(args.tls_cert) != bool(args.tls_key):

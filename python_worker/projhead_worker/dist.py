@@ -106,6 +106,12 @@ def broadcast_(tensors: Iterable[torch.Tensor], src: int = 0) -> None:
             t.copy_(s)
 
 
+def backend_for(device: str) -> str:
+    """The process-group backend for a train.device value: nccl when the run trains on CUDA,
+    gloo on the CPU (also on a machine that has GPUs)."""
+    return "nccl" if device != "cpu" and torch.cuda.is_available() else "gloo"
+
+
 def init_from_env(backend: str | None = None) -> bool:
     """Initialises the default process group from torchrun's environment variables when
     WORLD_SIZE > 1. backend None = nccl when CUDA is available, else gloo. Returns is_dist()."""

@@ -9,6 +9,7 @@ from the small set below, which server.py maps to gRPC status codes in one place
 from __future__ import annotations
 
 import collections
+import fcntl
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ from .eventlog import EVENTS_FILE, SPEC_FILE
 TERMINAL = {"finished", "failed", "cancelled"}
 STATE_OF_TERMINAL = {"finished": "finished", "failed": "failed", "cancelled": "cancelled"}
 POLL_SECONDS = 0.05
+TRAIN_LOCK = "train.lock"  # held by a run's training process while it lives (see _launch)
 
 
 class JobError(Exception):
@@ -138,6 +140,8 @@ class JobManager:
             if self._closing:
                 raise JobError("failed_precondition", "the worker is shutting down")
             job = self._jobs.get(cfg.run_id)
+            if job is None and resume and (self.run_root / cfg.run_id / SPEC_FILE).is_file():
+                job = self._load_one(self.run_root / cfg.run_id)  # stored by another worker on this run root
             if job is not None and job.active:
                 if _without(job.spec, "train.epochs") != _without(resolved, "train.epochs"):
                     raise JobError("already_exists", f"run_id: run {cfg.run_id!r} is running with a different spec")
@@ -162,11 +166,11 @@ class JobManager:
 
                 checkpoint.clean_temporaries(run_dir)
                 ckpt = checkpoint.latest(run_dir)
-                if ckpt is None:
-                    raise JobError("failed_precondition", f"run {cfg.run_id!r} has no checkpoint to resume from")
-                resumed_from = eventlog.repair(run_dir / EVENTS_FILE, keep_upto_seq=_resume_point(run_dir, ckpt))
-                job = Job(cfg.run_id, run_dir, resolved, created_at=job.created_at, resume=True, resumed_from=resumed_from,
-                          events=eventlog.read_events(run_dir / EVENTS_FILE))
+                # Without a checkpoint (it stopped before its first one) the run starts over:
+                # resumed_from 0 tells the client to drop every event it stored.
+                resumed_from = eventlog.repair(run_dir / EVENTS_FILE, keep_upto_seq=_resume_point(run_dir, ckpt) if ckpt else 0)
+                job = Job(cfg.run_id, run_dir, resolved, created_at=job.created_at, resume=ckpt is not None,
+                          resumed_from=resumed_from, events=eventlog.read_events(run_dir / EVENTS_FILE))
             else:
                 # No job, so no worker-spec.json here: a folder left by a client or by a start
                 # that died before writing the spec. Its stale worker log must not number events.
@@ -186,7 +190,14 @@ class JobManager:
             job = self._jobs[self._queue.popleft()]
             if job.state != "pending":
                 continue
-            self._launch(job)
+            try:
+                self._launch(job)
+            except Exception as e:  # noqa: BLE001 - a run that cannot start fails by name, the others go on
+                event = {"seq": job.last_seq + 1, "time": time.time(), "type": "failed", "cause": "internal",
+                         "message": f"could not start the training process: {e}", "stderr_tail": [], "last_checkpoint": ""}
+                eventlog.append(job.run_dir / EVENTS_FILE, event)
+                self._publish(job, [event])
+                continue
             running += 1
 
     def _launch(self, job: Job) -> None:
@@ -197,16 +208,31 @@ class JobManager:
             cmd = [self.python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *args]
         else:
             cmd = [self.python, *args]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROJHEAD_WORKER_PID": str(os.getpid())}
-        if nproc > 1:
-            env.update(TORCHRUN_ENV)
-        # Where tailing starts is fixed before the process exists: it may write at once.
-        path = job.run_dir / EVENTS_FILE
-        offset = path.stat().st_size if path.exists() else 0
-        job.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=env, start_new_session=True,  # its own process group (torchrun's ranks get their own: _signal_group)
-        )
+        # The run is locked before its process exists and the lock is handed down to it: the
+        # kernel releases it only when that process is gone (whatever becomes of this worker),
+        # so a restarted worker never resumes a run whose old process still writes to it.
+        lock_fd = os.open(job.run_dir / TRAIN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise JobError("failed_precondition", f"run {job.run_id!r} is being trained by another process") from None
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROJHEAD_WORKER_PID": str(os.getpid()),
+                   "PROJHEAD_LOCK_FD": str(lock_fd)}
+            if nproc > 1:
+                env.update(TORCHRUN_ENV)
+            # Where tailing starts is fixed before the process exists: it may write at once.
+            path = job.run_dir / EVENTS_FILE
+            offset = path.stat().st_size if path.exists() else 0
+            job.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                env=env, start_new_session=True,  # its own process group (torchrun's ranks get their own: _signal_group)
+                pass_fds=(lock_fd,),
+            )
+            os.ftruncate(lock_fd, 0)
+            os.pwrite(lock_fd, f"{job.proc.pid}\n".encode(), 0)
+        finally:
+            os.close(lock_fd)  # the child's copy keeps the lock
         job.state = "running"
         threading.Thread(target=self._read_stderr, args=(job,), daemon=True, name=f"stderr-{job.run_id}").start()
         job.tail_thread = threading.Thread(target=self._tail, args=(job, offset), daemon=True, name=f"tail-{job.run_id}")
@@ -354,21 +380,28 @@ class JobManager:
 
     def _load_existing(self) -> None:
         for spec_path in sorted(self.run_root.glob(f"*/{SPEC_FILE}")):
-            run_dir = spec_path.parent
-            try:
-                spec = json.loads(spec_path.read_text())
-                events = eventlog.read_events(run_dir / EVENTS_FILE)
-            except (OSError, ValueError) as e:
-                self.log(f"skipping {run_dir}: {e}")
-                continue
-            job = Job(run_dir.name, run_dir, spec, events=events, created_at=spec_path.stat().st_mtime)
-            last = events[-1]["type"] if events else None
-            job.state = STATE_OF_TERMINAL.get(last, "interrupted") if last else "interrupted"
-            if job.state == "interrupted":
-                job.error = "interrupted: the worker stopped while this run trained; resume it"
-            elif job.state == "failed":
-                job.error = f"{events[-1].get('cause')}: {events[-1].get('message')}"
-            self._jobs[job.run_id] = job
+            self._load_one(spec_path.parent)
+
+    def _load_one(self, run_dir: Path) -> Job | None:
+        """Registers the run stored in run_dir (not running here). Also used for a run that
+        appeared after start-up: another worker sharing this run root created it (a sweep over
+        several local workers moves a dead worker's run to another one)."""
+        spec_path = run_dir / SPEC_FILE
+        try:
+            spec = json.loads(spec_path.read_text())
+            events = eventlog.read_events(run_dir / EVENTS_FILE)
+        except (OSError, ValueError) as e:
+            self.log(f"skipping {run_dir}: {e}")
+            return None
+        job = Job(run_dir.name, run_dir, spec, events=events, created_at=spec_path.stat().st_mtime)
+        last = events[-1]["type"] if events else None
+        job.state = STATE_OF_TERMINAL.get(last, "interrupted") if last else "interrupted"
+        if job.state == "interrupted":
+            job.error = "interrupted: the worker stopped while this run trained; resume it"
+        elif job.state == "failed":
+            job.error = f"{events[-1].get('cause')}: {events[-1].get('message')}"
+        self._jobs[job.run_id] = job
+        return job
 
 
 # torchrun starts every rank in a session of its own, so a signal to torchrun's process group
@@ -458,9 +491,7 @@ def _resume_point(run_dir: Path, ckpt: Path) -> int:
 
 def _wait_for_training_lock(run_dir: Path, timeout: float) -> None:
     """Waits until no training process holds run_dir/train.lock (see trainproc.py)."""
-    import fcntl
-
-    path = run_dir / "train.lock"
+    path = run_dir / TRAIN_LOCK
     if not path.exists():
         return
     fd = os.open(path, os.O_RDWR)

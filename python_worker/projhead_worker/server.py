@@ -206,11 +206,11 @@ class WorkerServicer(pb_grpc.WorkerServicer):
         from .evaluate_job import run_evaluation
 
         _check_evaluate(request)
-        run_dir = self.jobs.run_dir(request.run_id)
-        ckpt = paths.checkpoint_in(run_dir, request.checkpoint)
         data = message_to_dict(request.data, "data.") if request.HasField("data") else {}
         if data.get("root"):
             data["root"] = str(paths.confine(data["root"], self.data_roots, "data.root"))
+        run_dir = self.jobs.run_dir(request.run_id)
+        ckpt = paths.checkpoint_in(run_dir, request.checkpoint)
         out: queue.Queue = queue.Queue()
         done = object()
 

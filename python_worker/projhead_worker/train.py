@@ -54,11 +54,12 @@ class Progress:
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"train.device: {name!r} requested but CUDA is not available on this worker")
-    if name == "cuda" and dist.is_dist():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if name.startswith("cuda") and dist.world_size() > 1:
+        # one GPU per rank: torchrun's LOCAL_RANK picks it (a cuda:N index does not apply)
+        return torch.device("cuda", dist.local_rank())
     return torch.device(name)
 
 

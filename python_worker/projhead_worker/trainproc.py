@@ -7,10 +7,11 @@ DIR/worker-events.jsonl (rank 0 only). The worker's job manager tails that file;
 persisted log that lets clients re-attach. Signals: SIGUSR1 = cancel (checkpoint, then stop),
 SIGTERM / SIGINT = checkpoint, then stop. Exit codes are in EXIT below.
 
-The process outlives nothing: when the worker that started it dies (even by SIGKILL) it notices
-within a second (its parent pid changes, or $PROJHEAD_WORKER_PID is gone under torchrun),
-checkpoints and stops as on SIGTERM. While it runs, rank 0 holds an exclusive lock on
-DIR/train.lock (holding its pid), so a restarted worker never trains the same run twice at once.
+The process does not outlive its worker: when the worker dies (even by SIGKILL) it notices
+within a tenth of a second (its parent pid changes, or $PROJHEAD_WORKER_PID is gone under
+torchrun), checkpoints and stops as on SIGTERM. While it lives it holds an exclusive lock on
+DIR/train.lock (taken by the worker before the start and handed down; the file holds the pid),
+so a restarted worker never trains the same run twice at once.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from .eventlog import EVENTS_FILE, SPEC_FILE, last_seq_in
 EXIT = {"finished": 0, "crash": 1, "cancelled": 3, "non_finite_loss": 4, "dataset": 5, "invalid_spec": 6, "out_of_memory": 7,
         "locked": 8}
 LOCK_FILE = "train.lock"
-PARENT_POLL_SECONDS = 0.5
+PARENT_POLL_SECONDS = 0.1
 
 
 def is_out_of_memory(e: BaseException) -> bool:
@@ -64,9 +65,20 @@ def classify_failure(e: BaseException) -> tuple[str, str]:
 
 
 def acquire_run_lock(run_dir: Path, timeout: float = 60.0) -> int | None:
-    """Exclusive flock on run_dir/train.lock (released by the kernel when this process dies,
-    however it dies); writes our pid into it. Waits up to `timeout` for a previous training
-    process of the run that is still checkpointing. Returns the fd, or None on timeout."""
+    """Exclusive flock on run_dir/train.lock, released by the kernel when its holder dies, however
+    it dies. The worker takes it before it starts this process and hands it down (fd number in
+    $PROJHEAD_LOCK_FD), so the run is locked from the first instant; run by hand, we take it
+    ourselves, waiting up to `timeout` for a previous training process of the run. Returns the
+    fd, or None when the lock stayed taken."""
+    inherited = os.environ.get("PROJHEAD_LOCK_FD")
+    if inherited:
+        try:
+            fd = int(inherited)
+            os.fstat(fd)
+            return fd
+        except (ValueError, OSError):
+            # torchrun holds the inherited lock; its ranks do not get the fd.
+            return -1
     fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + timeout
     while True:
@@ -84,22 +96,25 @@ def acquire_run_lock(run_dir: Path, timeout: float = 60.0) -> int | None:
 
 
 def watch_parent(on_gone) -> None:
-    """Calls on_gone() once when the worker that started this process is gone: our parent pid
-    changed (we were re-parented), or the pid in $PROJHEAD_WORKER_PID no longer exists (under
-    torchrun our parent is torchrun, not the worker)."""
-    ppid = os.getppid()
+    """Calls on_gone() once when the worker that started this process is gone. Started by the
+    worker itself, our parent must stay $PROJHEAD_WORKER_PID (we are re-parented when it dies,
+    even before this runs); under torchrun (our parent is torchrun) that pid must exist. Run by
+    hand, our parent must stay the one we started with."""
     worker = int(os.environ.get("PROJHEAD_WORKER_PID", "0") or 0)
+    under_torchrun = "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_WORLD_SIZE" in os.environ
+    first_parent = os.getppid()
 
     def gone() -> bool:
-        if os.getppid() != ppid:
+        if not worker:
+            return os.getppid() != first_parent
+        if not under_torchrun:
+            return os.getppid() != worker
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
             return True
-        if worker and worker != ppid:
-            try:
-                os.kill(worker, 0)
-            except ProcessLookupError:
-                return True
-            except PermissionError:
-                pass
+        except PermissionError:
+            pass
         return False
 
     def loop():
@@ -156,10 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT["locked"]
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        # torchrun started this process as one rank of several
-        import torch
-
-        dist.init_from_env("nccl" if torch.cuda.is_available() else "gloo")
+        # torchrun started this process as one rank of several; gloo for CPU training, nccl on GPUs
+        try:
+            device = str(json.loads((run_dir / SPEC_FILE).read_text())["train"]["device"])
+        except (OSError, ValueError, KeyError, TypeError):
+            device = "auto"  # a bad spec is reported below, as one failed event from rank 0
+        dist.init_from_env(dist.backend_for(device))
     emit = Emitter(run_dir / EVENTS_FILE, last_seq_in(run_dir / EVENTS_FILE))
 
     def fail(cause: str, message: str) -> int:

@@ -1,6 +1,8 @@
 """Two gloo processes on CPU reproduce the single-process global-batch result: the InfoNCE
 loss and gradients under DDP, and whole joint / bilevel steps (negatives gathered across
-ranks with gradients, DDP averaging, head gradients averaged by hand)."""
+ranks with gradients, DDP averaging, head gradients averaged by hand): the gradients each
+optimizer is about to apply, the logged (all-reduced) loss and the weights after two steps.
+Also the loop's rank agreements: every rank stops at the same step, logs the same metrics."""
 import contextlib
 import os
 import socket
@@ -16,6 +18,7 @@ from projhead_worker.losses import info_nce
 from projhead_worker.methods import build_method
 from projhead_worker.models import ContrastiveModel, ProjectionHead
 from projhead_worker.optim import build_optimizer
+from projhead_worker.train import _agreed_stop, _global_mean
 
 WORLD, B, DIM = 2, 6, 12  # global batch B split over WORLD ranks
 
@@ -47,6 +50,25 @@ def run_method(name: str, x1, x2, steps: int = 2, **bilevel):
     model = tiny_model()
     m = build_method(model, cfg)
     opt = build_optimizer(m.outer_parameters(), cfg.optim)
+    # The gradients each optimizer applies on its first step (the outer one, and bilevel's inner
+    # head optimizer), recorded just before the step.
+    names = {id(p): n for n, p in model.named_parameters()}
+    grads = {}
+
+    def record(o, tag):
+        step = o.step
+
+        def wrapped(*a, **k):
+            if tag not in grads:
+                grads[tag] = {names[id(p)]: p.grad.detach().clone()
+                              for g in o.param_groups for p in g["params"] if p.grad is not None}
+            return step(*a, **k)
+
+        o.step = wrapped
+
+    record(opt, "outer")
+    if hasattr(m, "head_optimizer"):
+        record(m.head_optimizer, "inner")
     losses = []
     for _ in range(steps):
         out = m.train_step(x1, x2, opt, contextlib.nullcontext)
@@ -55,7 +77,9 @@ def run_method(name: str, x1, x2, steps: int = 2, **bilevel):
             td.all_reduce(loss)
             loss /= dist.world_size()
         losses.append(loss)
-    return {"losses": torch.stack(losses), **{k: v.detach().clone() for k, v in model.state_dict().items()}}
+    assert grads["outer"], "the outer step saw gradients"
+    return {"losses": torch.stack(losses), "grads": grads,
+            **{k: v.detach().clone() for k, v in model.state_dict().items()}}
 
 
 CASES = {
@@ -94,6 +118,12 @@ def _worker(rank: int, port: int, out_dir: str):
         x1, x2 = batch()
         lo, hi = rank * B // WORLD, (rank + 1) * B // WORLD
         res = compute_all(x1[lo:hi], x2[lo:hi])
+        # The loop's agreements: a stop asked of one rank stops all at the same step, with the
+        # stronger reason; logged metrics are the mean over ranks, identical on every rank.
+        res["stop"] = [_agreed_stop(r) for r in (None, "cancel" if rank == 1 else None,
+                                                  "signal" if rank == 0 else None,
+                                                  "signal" if rank == 0 else "cancel")]
+        res["mean"] = _global_mean({"loss": torch.tensor(float(rank)), "acc": 0.5}, torch.device("cpu"))
         torch.save(res, os.path.join(out_dir, f"rank{rank}.pt"))
         dist.barrier()
     finally:
@@ -119,7 +149,12 @@ def test_two_gloo_ranks_equal_single_process(tmp_path):
     reference = compute_all(*batch())
     mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
     for r in range(WORLD):
-        _close(reference, torch.load(tmp_path / f"rank{r}.pt"), f"rank{r}")
+        got = torch.load(tmp_path / f"rank{r}.pt")
+        assert got.pop("stop") == [None, "cancel", "signal", "signal" if r == 0 else "cancel"]
+        assert got.pop("mean") == {"loss": 0.5, "acc": 0.5}
+        _close(reference, got, f"rank{r}")
+    assert set(reference["bilevel"]["grads"]) == {"outer", "inner"}
+    assert set(reference["joint"]["grads"]["outer"]) >= {"backbone.weight", "head.blocks.0.0.weight"}
     # sanity: the methods actually trained (the comparison is not between untouched weights)
     init = tiny_model().state_dict()
     assert not torch.equal(init["backbone.weight"], reference["joint"]["backbone.weight"])

@@ -1,6 +1,7 @@
 // Library entry points for training runs: run an experiment, resume a run.
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import type { ResolvedExperiment } from "../experiment/index.js";
+import { ExperimentError, type ResolvedExperiment } from "../experiment/index.js";
+import { RUN_ID_EXPECTED, isRunId } from "../experiment/schema.js";
 import { executeRun } from "../orchestrator/execute.js";
 import { RunDir } from "../runs/store.js";
 import type { EvalRecord, EventRecord, LayerEvalRecord, RunSummary } from "../runs/types.js";
@@ -50,9 +51,17 @@ function workerDataRoot(root: string, worker: RunningWorker): string {
   return root; // remote: a path on the worker's machine
 }
 
+/** Throws the usage error for a run id the worker would refuse (path separators, "..", ...). */
+export function checkRunId(runId: string): void {
+  if (!isRunId(runId)) {
+    throw new ExperimentError({ kind: "invalid", source: "run", issues: [{ path: "runId", value: runId, expected: RUN_ID_EXPECTED }] });
+  }
+}
+
 export async function runExperiment(exp: ResolvedExperiment, opts: RunOptions = {}): Promise<RunSummary> {
   const runsRoot = resolve(opts.runsRoot ?? "runs");
   const runId = opts.runId ?? timestampId(exp.name);
+  checkRunId(runId); // before any worker starts or anything is written
   const choice: WorkerChoice = { ...opts, obtain: { runRoot: runsRoot, dataRoots: localDataRoots(exp), ...opts.obtain } };
   return withWorker(choice, async (worker) => {
     const runDir = new RunDir(join(runsRoot, runId));
@@ -84,7 +93,7 @@ export async function resumeRun(runDirPath: string, opts: Omit<RunOptions, "runI
 }
 
 /** eval_at_end streams `evaluation` events; keep them as eval.json like `projhead eval` does. */
-function writeEvalFromEvents(runDir: RunDir): void {
+export function writeEvalFromEvents(runDir: RunDir): void {
   const events = runDir.readEvents();
   const layers = events.filter((e) => e.type === "evaluation").map((e) => e.data as unknown as LayerEvalRecord);
   if (!layers.length) return;

@@ -1,6 +1,13 @@
 // Sweeps: expand the grid, run every run not finished yet over a pool of workers (one local
-// worker by default), and record the sweep in sweeps/<name>/sweep.json. A worker that dies
-// mid-run has its run resumed from the last checkpoint on the next free worker.
+// worker by default), and record the sweep in sweeps/<name>/sweep.json.
+//
+// Scheduling: each run goes to the next free worker. A worker that becomes unreachable
+// mid-run (UNAVAILABLE for longer than reconnectForMs) is dropped from the pool and its run is
+// queued again, first in line, as a resume: the next free worker continues it from its last
+// checkpoint. That needs the checkpoint where the new worker looks: local workers sharing one
+// run root (the default) find it; a worker that never saw the run (another machine) answers
+// NOT_FOUND and the run starts over there. Idle workers wait while runs are still in flight on
+// other workers, since a lost worker may hand its run back to the queue.
 import { join, resolve } from "node:path";
 import { expandSweep, type ResolvedExperiment, type SweepRun } from "../experiment/index.js";
 import { executeRun } from "../orchestrator/execute.js";
@@ -9,23 +16,30 @@ import type { RunningWorker } from "../runtime/types.js";
 import { RunDir, writeJsonAtomic } from "../runs/store.js";
 import type { EventRecord, RunSummary, SweepRecord } from "../runs/types.js";
 import { NotFoundError, UnavailableError } from "../worker/errors.js";
-import { localDataRoots, specFor } from "./run.js";
+import { localDataRoots, specFor, writeEvalFromEvents } from "./run.js";
 
 export interface SweepOptions {
   experimentFile?: string;
   runsRoot?: string;
   sweepsRoot?: string;
-  /** Workers to use; default: obtain `parallel` workers from the experiment's runtime. */
+  /** Workers to use (not stopped afterwards); default: obtain them from the runtime. */
   workers?: RunningWorker[];
   /** Runtime to obtain workers from (default: the experiment's). */
   runtime?: RuntimeConfig;
   /** Runs at once (default: sweep.parallel, else 1). */
   parallel?: number;
+  /**
+   * How long a run keeps re-attaching to a worker that stopped answering before the worker is
+   * given up and the run moves to another one. Default: 3 s when other workers are left to take
+   * it over, else 60 s (a lone worker may just be restarting).
+   */
+  reconnectForMs?: number;
   onRunStart?: (run: SweepRun, worker: RunningWorker, resumed: boolean) => void;
   onEvent?: (run: SweepRun, ev: EventRecord) => void;
   onRunEnd?: (run: SweepRun, summary: RunSummary) => void;
   onSkip?: (run: SweepRun, summary: RunSummary) => void;
-  onWorkerLost?: (worker: RunningWorker, err: Error) => void;
+  /** A worker given up: unreachable mid-run (its run moves on), or not reachable at the start. */
+  onWorkerLost?: (worker: Pick<RunningWorker, "kind" | "address">, err: Error) => void;
   cancelSignal?: AbortSignal;
   killSignal?: AbortSignal;
 }
@@ -36,11 +50,19 @@ export interface SweepResult {
   summaries: RunSummary[];
 }
 
+const RECONNECT_WITH_SPARE_WORKERS_MS = 3_000;
+const RECONNECT_ALONE_MS = 60_000;
+
 function isDone(runDir: RunDir, needsEval: boolean): RunSummary | null {
   const s = runDir.readSummary();
   if (!s || s.state !== "finished") return null;
   if (needsEval && !runDir.readEval()) return null;
   return s;
+}
+
+export interface QueueItem {
+  run: SweepRun;
+  resume: boolean;
 }
 
 export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {}): Promise<SweepResult> {
@@ -51,7 +73,7 @@ export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {})
   writeJsonAtomic(join(sweepDir, "sweep.json"), record);
 
   const summaries = new Map<string, RunSummary>();
-  const queue: { run: SweepRun; resume: boolean }[] = [];
+  const queue: QueueItem[] = [];
   for (const run of runs) {
     const runDir = new RunDir(join(runsRoot, run.runId));
     const done = isDone(runDir, run.experiment.train.evalAtEnd);
@@ -66,65 +88,124 @@ export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {})
   const parallel = Math.max(1, opts.parallel ?? exp.sweep?.parallel ?? 1);
   const owned: RunningWorker[] = [];
   let workers = opts.workers ?? [];
-  if (!workers.length && queue.length) {
-    const rt = (opts.runtime ?? exp.runtime) as RuntimeConfig;
-    const addresses = rt.kind === "remote" && rt.workers?.length ? rt.workers : null;
-    const count = addresses ? addresses.length : Math.min(parallel, queue.length);
-    const dataRoots = [...new Set(runs.flatMap((r) => localDataRoots(r.experiment)))];
-    for (let i = 0; i < count; i++) {
-      const w = await obtainWorker(addresses ? { ...rt, address: addresses[i] } : rt, { runRoot: runsRoot, dataRoots });
-      owned.push(w);
-    }
-    workers = owned;
-  }
-
   try {
-    await Promise.all(
-      workers.map(async (worker) => {
-        while (queue.length) {
-          if (opts.cancelSignal?.aborted) return;
-          const item = queue.shift()!;
-          const runDir = new RunDir(join(runsRoot, item.run.runId));
-          opts.onRunStart?.(item.run, worker, item.resume);
-          try {
-            const spec = specFor(item.run.experiment, item.run.runId, worker);
-            let summary: RunSummary;
-            try {
-              summary = await executeRun({
-                worker, runDir, spec, experiment: exp.name, overrides: item.run.overrides, resume: item.resume,
-                onEvent: (ev) => opts.onEvent?.(item.run, ev), cancelSignal: opts.cancelSignal, killSignal: opts.killSignal,
-                reconnectForMs: 10_000,
-              });
-            } catch (err) {
-              // A worker that never saw this run (another machine) cannot resume it: start over.
-              if (!(item.resume && err instanceof NotFoundError)) throw err;
-              runDir.truncateAfter(0);
-              summary = await executeRun({
-                worker, runDir, spec, experiment: exp.name, overrides: item.run.overrides,
-                onEvent: (ev) => opts.onEvent?.(item.run, ev), cancelSignal: opts.cancelSignal, killSignal: opts.killSignal,
-              });
-            }
-            summaries.set(item.run.runId, summary);
-            opts.onRunEnd?.(item.run, summary);
-          } catch (err) {
-            if (err instanceof UnavailableError && workers.length > 1) {
-              // This worker is gone: hand its run to the others, resumed from its checkpoint.
-              queue.unshift({ run: item.run, resume: true });
-              opts.onWorkerLost?.(worker, err);
-              return;
-            }
-            throw err;
-          }
-        }
-      }),
-    );
+    if (!workers.length && queue.length) {
+      const rt = (opts.runtime ?? exp.runtime) as RuntimeConfig;
+      const addresses = rt.kind === "remote" && rt.workers?.length ? rt.workers : null;
+      const count = addresses ? addresses.length : Math.min(parallel, queue.length);
+      const dataRoots = [...new Set(runs.flatMap((r) => localDataRoots(r.experiment)))];
+      if (addresses) {
+        // Workers started elsewhere: sweep over those that answer; say which do not.
+        const tries = await Promise.allSettled(addresses.map((address) => obtainWorker({ ...rt, address }, { runRoot: runsRoot, dataRoots })));
+        tries.forEach((t, i) => {
+          if (t.status === "fulfilled") owned.push(t.value);
+          else opts.onWorkerLost?.({ kind: "remote", address: addresses[i]! }, t.reason as Error);
+        });
+        if (!owned.length) throw (tries[0] as PromiseRejectedResult).reason;
+      } else {
+        for (let i = 0; i < count; i++) owned.push(await obtainWorker(rt, { runRoot: runsRoot, dataRoots }));
+      }
+      workers = owned;
+    }
+    await scheduleRuns(workers, queue, (item, worker, reconnectForMs) => runOne(exp, item, worker, runsRoot, reconnectForMs, opts), opts, (item, s) => {
+      summaries.set(item.run.runId, s);
+      opts.onRunEnd?.(item.run, s);
+    });
   } finally {
-    await Promise.all(owned.map((w) => w.stop()));
+    await Promise.all(owned.map((w) => w.stop().catch(() => undefined)));
   }
-  if (queue.length && !opts.cancelSignal?.aborted) throw new Error(`sweep ${exp.name}: ${queue.length} runs left and no worker to run them`);
   return {
     sweepDir,
     runDirs: runs.map((r) => join(runsRoot, r.runId)),
     summaries: runs.map((r) => summaries.get(r.runId)).filter((s): s is RunSummary => Boolean(s)),
   };
+}
+
+/** One run on one worker, to its end. A resume that the worker cannot serve starts over. */
+async function runOne(exp: ResolvedExperiment, item: QueueItem, worker: RunningWorker, runsRoot: string, reconnectForMs: number, opts: SweepOptions): Promise<RunSummary> {
+  const runDir = new RunDir(join(runsRoot, item.run.runId));
+  const spec = specFor(item.run.experiment, item.run.runId, worker);
+  const common = {
+    worker, runDir, spec, experiment: exp.name, overrides: item.run.overrides,
+    onEvent: (ev: EventRecord) => opts.onEvent?.(item.run, ev), cancelSignal: opts.cancelSignal, killSignal: opts.killSignal,
+    reconnectForMs,
+  };
+  let summary: RunSummary;
+  try {
+    summary = await executeRun({ ...common, resume: item.resume });
+  } catch (err) {
+    // A worker that never saw this run (another machine, another run root) cannot resume it:
+    // start over there, dropping the events stored for the lost attempt.
+    if (!(item.resume && err instanceof NotFoundError)) throw err;
+    runDir.truncateAfter(0);
+    summary = await executeRun({ ...common, resume: false });
+  }
+  writeEvalFromEvents(runDir);
+  return summary;
+}
+
+/**
+ * Runs the queue over the workers: each worker takes the next item when it is free. A worker
+ * that fails with UnavailableError is dropped and its item goes back to the front of the queue
+ * as a resume, unless no other worker is left. Other errors stop the scheduling of new runs; the
+ * runs in flight are awaited, then the first error is thrown.
+ */
+export async function scheduleRuns(
+  workers: RunningWorker[],
+  queue: QueueItem[],
+  run: (item: QueueItem, worker: RunningWorker, reconnectForMs: number) => Promise<RunSummary>,
+  opts: Pick<SweepOptions, "reconnectForMs" | "onRunStart" | "onWorkerLost" | "cancelSignal">,
+  onDone: (item: QueueItem, summary: RunSummary) => void,
+): Promise<void> {
+  let alive = workers.length;
+  let inFlight = 0;
+  let fatal: unknown = null;
+  let wake: () => void = () => undefined;
+  let changed = new Promise<void>((r) => (wake = r));
+  const notify = () => {
+    wake();
+    changed = new Promise<void>((r) => (wake = r));
+  };
+  const onAbort = () => notify();
+  opts.cancelSignal?.addEventListener("abort", onAbort, { once: true });
+
+  const loop = async (worker: RunningWorker): Promise<void> => {
+    for (;;) {
+      if (fatal || opts.cancelSignal?.aborted) return;
+      const item = queue.shift();
+      if (!item) {
+        if (inFlight === 0) return;
+        await changed; // a run in flight elsewhere may come back to the queue
+        continue;
+      }
+      inFlight++;
+      const reconnectForMs = opts.reconnectForMs ?? (alive > 1 ? RECONNECT_WITH_SPARE_WORKERS_MS : RECONNECT_ALONE_MS);
+      try {
+        opts.onRunStart?.(item.run, worker, item.resume);
+        onDone(item, await run(item, worker, reconnectForMs));
+      } catch (err) {
+        if (err instanceof UnavailableError && alive > 1 && !opts.cancelSignal?.aborted) {
+          // This worker is gone: hand its run to the others, resumed from its checkpoint.
+          alive--;
+          queue.unshift({ run: item.run, resume: true });
+          opts.onWorkerLost?.(worker, err);
+          return;
+        }
+        fatal ??= err;
+        return;
+      } finally {
+        inFlight--;
+        notify();
+      }
+    }
+  };
+  try {
+    await Promise.all(workers.map((w) => loop(w)));
+  } finally {
+    opts.cancelSignal?.removeEventListener("abort", onAbort);
+  }
+  if (fatal) throw fatal;
+  if (queue.length && !opts.cancelSignal?.aborted) {
+    throw new Error(`sweep: ${queue.length} run(s) left (${queue.map((q) => q.run.runId).join(", ")}) and no worker to run them`);
+  }
 }

@@ -1,10 +1,10 @@
 import type { Command } from "commander";
-import { relative } from "node:path";
-import { resumeRun, runExperiment } from "../api/run.js";
-import { EXIT, printJson, reportError } from "../cli/output.js";
+import { join, relative } from "node:path";
+import { checkRunId, resumeRun, runExperiment, timestampId } from "../api/run.js";
+import { errorJson, EXIT, printJson, reportError } from "../cli/output.js";
 import { RunProgress } from "../cli/progress.js";
 import { handleInterrupts } from "../cli/signals.js";
-import { loadExperiment } from "../experiment/index.js";
+import { ExperimentError, loadExperiment } from "../experiment/index.js";
 import type { RunSummary } from "../runs/types.js";
 import { addRuntimeFlags, runtimeFromFlags, type RuntimeFlags } from "./runtimeFlags.js";
 
@@ -33,8 +33,23 @@ export function summaryText(s: RunSummary): string {
   return rows.map(([k, v]) => `  ${k!.padEnd(15)} ${v}`).join("\n") + "\n";
 }
 
+/** `projhead resume <dir>` as the user can type it from here. */
+function resumeCommand(runDir: string): string {
+  return `projhead resume ${relative(process.cwd(), runDir) || runDir}`;
+}
+
+/** --epochs: an integer in the schema's range, or a usage error naming train.epochs. */
+function epochsFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isInteger(n) || n < 1 || n > 100000) {
+    throw new ExperimentError({ kind: "invalid", source: "--epochs", issues: [{ path: "train.epochs", value: v, expected: "an integer in [1, 100000]" }] });
+  }
+  return n;
+}
+
 /** Shared by run and resume: progress, Ctrl-C, result printing and exit codes. */
-async function drive(label: string, json: boolean, go: (h: { onEvent: RunProgress["onEvent"]; cancel: AbortSignal; kill: AbortSignal }) => Promise<RunSummary>): Promise<void> {
+async function drive(label: string, json: boolean, runDir: string, go: (h: { onEvent: RunProgress["onEvent"]; cancel: AbortSignal; kill: AbortSignal }) => Promise<RunSummary>): Promise<void> {
   const progress = new RunProgress(label);
   const interrupts = handleInterrupts(() => process.stderr.write("\ncancelling: the worker writes a checkpoint first (Ctrl-C again to stop at once)\n"));
   try {
@@ -43,14 +58,25 @@ async function drive(label: string, json: boolean, go: (h: { onEvent: RunProgres
     if (json) printJson({ ...s, finalLoss: s.finalLoss, knnTop1: s.knnTop1 });
     else process.stdout.write(summaryText(s));
     if (s.state === "cancelled" || interrupts.cancel.aborted) {
-      process.stderr.write(`cancelled; continue with: projhead resume ${relative(process.cwd(), s.runDir) || s.runDir}\n`);
+      process.stderr.write(`cancelled; continue with: ${resumeCommand(s.runDir)}\n`);
       process.exitCode = EXIT.interrupted;
+    } else if (s.state === "finished") {
+      process.exitCode = EXIT.ok;
     } else {
-      process.exitCode = s.state === "finished" ? EXIT.ok : EXIT.failure;
+      const ckpt = s.lastCheckpoint ? `; last good checkpoint ${s.lastCheckpoint}` : "";
+      process.stderr.write(`projhead: run ${s.runId} ${s.state}: ${s.error ?? "no reason given"}${ckpt}\n`);
+      process.exitCode = EXIT.failure;
     }
   } catch (err) {
     progress.stop();
-    process.exitCode = interrupts.kill.aborted ? EXIT.interrupted : reportError(err, json);
+    if (interrupts.cancel.aborted || interrupts.kill.aborted) {
+      // Stopped by the user: the run keeps its last checkpoint and can go on from there.
+      if (json) printJson(errorJson(err));
+      process.stderr.write(`stopped; continue with: ${resumeCommand(runDir)}\n`);
+      process.exitCode = EXIT.interrupted;
+    } else {
+      process.exitCode = reportError(err, json);
+    }
   } finally {
     interrupts.dispose();
   }
@@ -67,15 +93,19 @@ export function registerRun(program: Command): void {
       .option("--epochs <n>", "override train.epochs"),
   ).action(async (file: string, o: RunFlags) => {
     let exp;
+    let runId: string;
     try {
       exp = await loadExperiment(file);
-      if (o.epochs) exp.train.epochs = Number(o.epochs);
+      const epochs = epochsFlag(o.epochs);
+      if (epochs) exp.train.epochs = epochs;
+      runId = o.runId ?? timestampId(exp.name);
+      checkRunId(runId);
     } catch (err) {
       process.exitCode = reportError(err, Boolean(o.json));
       return;
     }
-    await drive(exp.name, Boolean(o.json), (h) =>
-      runExperiment(exp, { runsRoot: o.runs, runId: o.runId, runtime: runtimeFromFlags(o, exp.runtime), onEvent: h.onEvent, cancelSignal: h.cancel, killSignal: h.kill }),
+    await drive(exp.name, Boolean(o.json), join(o.runs ?? "runs", runId), (h) =>
+      runExperiment(exp, { runsRoot: o.runs, runId, runtime: runtimeFromFlags(o, exp.runtime), onEvent: h.onEvent, cancelSignal: h.cancel, killSignal: h.kill }),
     );
   });
 
@@ -86,8 +116,15 @@ export function registerRun(program: Command): void {
       .option("--json", "print a JSON summary as the last stdout line")
       .option("--epochs <n>", "train up to this many epochs in total (may grow)"),
   ).action(async (runDir: string, o: RunFlags) => {
-    await drive(runDir, Boolean(o.json), (h) =>
-      resumeRun(runDir, { runtime: runtimeFromFlags(o), epochs: o.epochs ? Number(o.epochs) : undefined, onEvent: h.onEvent, cancelSignal: h.cancel, killSignal: h.kill }),
+    let epochs: number | undefined;
+    try {
+      epochs = epochsFlag(o.epochs);
+    } catch (err) {
+      process.exitCode = reportError(err, Boolean(o.json));
+      return;
+    }
+    await drive(runDir, Boolean(o.json), runDir, (h) =>
+      resumeRun(runDir, { runtime: runtimeFromFlags(o), epochs, onEvent: h.onEvent, cancelSignal: h.cancel, killSignal: h.kill }),
     );
   });
 }

@@ -29,9 +29,14 @@ export function addRuntimeFlags(cmd: Command): Command {
     .option("--python <path>", "Python interpreter for a local worker");
 }
 
+/** The TLS settings the --tls-* flags ask for (undefined: plaintext). */
+export function tlsFromFlags(o: RuntimeFlags): RuntimeConfig["tls"] {
+  return o.tlsCa || o.tlsCert ? { ca: o.tlsCa, cert: o.tlsCert, key: o.tlsKey, serverName: o.tlsServerName } : undefined;
+}
+
 /** The runtime the flags ask for, or `fallback` (the experiment's) when they ask for none. */
 export function runtimeFromFlags(o: RuntimeFlags, fallback?: RuntimeConfig): RuntimeConfig {
-  const tls = o.tlsCa || o.tlsCert ? { ca: o.tlsCa, cert: o.tlsCert, key: o.tlsKey, serverName: o.tlsServerName } : undefined;
+  const tls = tlsFromFlags(o);
   if (o.worker) return { kind: "remote", address: o.worker, tokenEnv: o.tokenEnv, tls };
   if (o.docker) return { kind: "docker", image: o.image, gpus: o.gpus, tokenEnv: o.tokenEnv };
   if (o.python) return { kind: "local", python: o.python };

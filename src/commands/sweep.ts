@@ -5,7 +5,7 @@ import { RunProgress } from "../cli/progress.js";
 import { handleInterrupts } from "../cli/signals.js";
 import { loadExperiment, type ResolvedExperiment } from "../experiment/index.js";
 import { buildReport } from "../report/index.js";
-import { addRuntimeFlags, runtimeFromFlags, type RuntimeFlags } from "./runtimeFlags.js";
+import { addRuntimeFlags, runtimeFromFlags, tlsFromFlags, type RuntimeFlags } from "./runtimeFlags.js";
 
 export interface SweepFlags extends RuntimeFlags {
   json?: boolean;
@@ -23,7 +23,7 @@ export async function sweepAndReport(exp: ResolvedExperiment, file: string, o: S
   let result: SweepResult;
   try {
     const runtime = o.workers
-      ? { kind: "remote" as const, workers: o.workers.split(",").map((s) => s.trim()), tokenEnv: o.tokenEnv }
+      ? { kind: "remote" as const, workers: o.workers.split(",").map((s) => s.trim()).filter(Boolean), tokenEnv: o.tokenEnv, tls: tlsFromFlags(o) }
       : runtimeFromFlags(o, exp.runtime);
     result = await runSweep(exp, {
       experimentFile: file, runsRoot: o.runs, sweepsRoot: o.sweeps, runtime,
@@ -35,7 +35,7 @@ export async function sweepAndReport(exp: ResolvedExperiment, file: string, o: S
         if (!json && resumed) process.stderr.write(`${run.runId}: resuming on ${w.address}\n`);
       },
       onEvent: (run, ev) => (json ? undefined : progress.get(run.runId)?.onEvent(ev)),
-      onWorkerLost: (w, err) => process.stderr.write(`worker ${w.address} lost (${err.message}); its run moves to another worker\n`),
+      onWorkerLost: (w, err) => process.stderr.write(`worker ${w.address} lost (${err.message}); the sweep goes on with the other workers (an interrupted run resumes from its last checkpoint)\n`),
     });
   } catch (err) {
     process.exitCode = interrupts.kill.aborted ? EXIT.interrupted : reportError(err, json);

@@ -20,6 +20,8 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
   let steps = 0;
   let epochs = 0;
   let error: string | undefined;
+  let cause: string | undefined;
+  let lastCheckpoint: string | undefined;
   let wallSeconds = 0;
   for (const ev of events) {
     if (ev.type === "step") {
@@ -40,12 +42,15 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
       wallSeconds = d.wallSeconds;
     } else if (ev.type === "failed") {
       state = "failed";
-      const d = ev.data as { cause: string; message: string };
+      const d = ev.data as { cause: string; message: string; lastCheckpoint?: string };
       error = `${d.cause}: ${d.message}`;
+      cause = d.cause;
+      lastCheckpoint = d.lastCheckpoint ?? "";
     } else if (ev.type === "cancelled") {
       state = "cancelled";
     }
   }
+  if (state !== "failed") error = cause = lastCheckpoint = undefined; // e.g. failed, then resumed and finished
   if (!wallSeconds && events.length > 1) wallSeconds = events[events.length - 1]!.time - events[0]!.time;
   return {
     runId: runDir.runId,
@@ -63,6 +68,7 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
     wallSeconds,
     runDir: runDir.dir,
     ...(error ? { error } : {}),
+    ...(cause ? { cause, lastCheckpoint: lastCheckpoint ?? "" } : {}),
     ...(overrides && Object.keys(overrides).length ? { overrides } : {}),
   };
 }

@@ -4,7 +4,7 @@
 // checkpoints once and every process exits; the run then resumes under torchrun and finishes.
 import assert from "node:assert/strict";
 import { execaSync } from "execa";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -14,6 +14,7 @@ import { startLocalWorker } from "../../src/runtime/local.js";
 import type { RunningWorker } from "../../src/runtime/types.js";
 import { RunDir } from "../../src/runs/store.js";
 import type { EventRecord } from "../../src/runs/types.js";
+import { RunState } from "../../src/worker/types.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "projhead-multiproc-"));
 const runsRoot = join(tmp, "runs");
@@ -58,7 +59,7 @@ describe("train.nproc = 2 under torchrun (gloo, CPU)", { timeout: 300_000 }, () 
   });
   after(async () => {
     await w?.stop();
-    if (process.env.MP_DEBUG) console.error(stderr.join("\n"));
+    if (process.env.PROJHEAD_TEST_DEBUG) console.error(stderr.join("\n")); // the worker's log, torchrun included
     rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -119,5 +120,38 @@ describe("train.nproc = 2 under torchrun (gloo, CPU)", { timeout: 300_000 }, () 
     const steps = all.filter((e) => e.type === "step").map((e) => Number(e.data.step));
     assert.deepEqual(steps, steps.map((_, i) => i + 1), "resumed steps continue where the cancel stopped");
     await waitGone(runDir.dir);
+  });
+
+  it("a hard stop (kill) ends torchrun and every rank, not just torchrun", async () => {
+    const exp = resolveExperiment(tiny("mp-kill", 50));
+    const kill = new AbortController();
+    const runDir = new RunDir(join(runsRoot, "mp-kill"));
+    let ranksSeen = 0;
+    await assert.rejects(
+      runExperiment(exp, {
+        worker: w, runsRoot, runId: "mp-kill", killSignal: kill.signal,
+        onEvent: (e) => {
+          if (e.type === "step" && Number(e.data.step) === 2) {
+            ranksSeen = trainingProcesses(runDir.dir).length;
+            kill.abort();
+          }
+        },
+      }),
+    );
+    assert.ok(ranksSeen >= 3, `torchrun and two ranks were running (${ranksSeen})`);
+    await waitGone(runDir.dir, 10_000);
+    // the worker names the end of the run: cancelled on request, after the last stored event
+    const end = Date.now() + 10_000;
+    let state: RunState | undefined;
+    while (Date.now() < end) {
+      state = (await w.connection.listRuns()).find((r) => r.runId === "mp-kill")?.state;
+      if (state !== RunState.RUN_STATE_RUNNING) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(state, RunState.RUN_STATE_CANCELLED);
+    // no rank outlived the kill to write after the worker's closing event
+    const log = readFileSync(join(runDir.dir, "worker-events.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { seq: number; type: string });
+    assert.deepEqual(log.map((e) => e.seq), log.map((_, i) => i + 1));
+    assert.equal(log.at(-1)!.type, "cancelled");
   });
 });
