@@ -15,16 +15,19 @@
 //   training only: the worker's own `started` -> `finished` event times (time.time() in the
 //     training process; the same events and the same code in both cases).
 // Pairs run in ABBA order (orch, inproc, inproc, orch, ...) after one untimed import warm-up, and
-// the medians of the per-pair ratios are reported.
+// the medians of the per-pair ratios are reported. On a shared machine the wall times are noisy;
+// the CPU seconds the orchestration itself spends (worker server + Node client) are not, and bound
+// what it can cost on a machine that training keeps busy.
 import { execa } from "execa";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { runExperiment } from "../src/api/run.js";
+import { localDataRoots, runExperiment } from "../src/api/run.js";
 import { resolveExperiment } from "../src/experiment/index.js";
 import { RunDir } from "../src/runs/store.js";
+import { startLocalWorker } from "../src/runtime/local.js";
 import { projectRoot, venvPython } from "../src/runtime/paths.js";
 
 const ROOT = projectRoot();
@@ -82,6 +85,21 @@ interface Timing {
   runId: string;
   wallSeconds: number; // including start-up
   trainSeconds: number; // started -> finished event
+  /** orchestrated: CPU seconds of the worker server process and of this Node process over the
+   * whole run (the orchestration's own cost; the training process is not in it). in-process: CPU
+   * seconds of the Python driver in all and between started and finished. */
+  cpu: Record<string, number>;
+}
+
+/** utime + stime of a live process from /proc (Linux), 0 when it cannot be read. */
+function procCpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(")").pop()!.trim().split(/\s+/);
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
 }
 
 const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
@@ -92,14 +110,26 @@ let specPath = "";
 async function orchestrated(pair: number): Promise<Timing> {
   const runId = `orch-${pair}`;
   const t0 = performance.now();
-  await runExperiment(experiment, { runsRoot, runId });
+  const cpu0 = process.cpuUsage();
+  // What runExperiment does with runtime "local" (withWorker: obtain, run, stop), with the worker
+  // obtained here so that its CPU time can be read before it stops.
+  const worker = await startLocalWorker({ runRoot: runsRoot, dataRoots: localDataRoots(experiment) });
+  let serverCpu = 0;
+  try {
+    await runExperiment(experiment, { runsRoot, runId, worker });
+    serverCpu = procCpuSeconds(worker.pid);
+  } finally {
+    await worker.stop();
+  }
   const wallSeconds = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(cpu0);
+  const nodeCpu = (c.user + c.system) / 1e6;
   const events = new RunDir(join(runsRoot, runId)).readEvents();
   const started = events.find((e) => e.type === "started");
   const finished = events.find((e) => e.type === "finished");
   if (!started || !finished) throw new Error(`${runId}: no started/finished events (run failed?)`);
   specPath ||= join(runsRoot, runId, "worker-spec.json");
-  return { kind: "orchestrated", pair, runId, wallSeconds, trainSeconds: finished.time - started.time };
+  return { kind: "orchestrated", pair, runId, wallSeconds, trainSeconds: finished.time - started.time, cpu: { workerServer: serverCpu, node: nodeCpu } };
 }
 
 async function inProcess(pair: number): Promise<Timing> {
@@ -114,8 +144,11 @@ async function inProcess(pair: number): Promise<Timing> {
   const wallSeconds = (performance.now() - t0) / 1000;
   if (r.exitCode !== 0) throw new Error(`in-process run failed (exit ${r.exitCode}):\n${String(r.stderr).split("\n").slice(-20).join("\n")}`);
   const lines = String(r.stdout).trim().split("\n");
-  const res = JSON.parse(lines[lines.length - 1]!) as { started: number; finished: number };
-  return { kind: "inprocess", pair, runId, wallSeconds, trainSeconds: res.finished - res.started };
+  const res = JSON.parse(lines[lines.length - 1]!) as { started: number; finished: number; train_cpu_seconds: number; process_cpu_seconds: number };
+  return {
+    kind: "inprocess", pair, runId, wallSeconds, trainSeconds: res.finished - res.started,
+    cpu: { process: res.process_cpu_seconds, training: res.train_cpu_seconds },
+  };
 }
 
 const median = (xs: number[]): number => {
@@ -167,6 +200,10 @@ async function main(): Promise<void> {
       orchestratedTrainMedian: pick("orchestrated", "trainSeconds"),
       inprocessTrainMedian: pick("inprocess", "trainSeconds"),
       wallRatioMedian: median(ratios.map((r) => r.wall)),
+      // The orchestration's own CPU (worker server + Node client, whole run) relative to the
+      // in-process run's CPU in all: robust to other load, unlike the wall-time ratios.
+      orchestrationCpuSecondsMedian: median(timings.filter((t) => t.kind === "orchestrated").map((t) => t.cpu.workerServer! + t.cpu.node!)),
+      inprocessCpuSecondsMedian: median(timings.filter((t) => t.kind === "inprocess").map((t) => t.cpu.process!)),
       trainRatioMedian: median(ratios.map((r) => r.train)),
       startupOverheadSecondsMedian: median(ratios.map((r) => r.startupOverheadSeconds)),
     },
@@ -181,6 +218,7 @@ async function main(): Promise<void> {
       `including start-up    ${s.orchestratedWallMedian.toFixed(2).padStart(10)} s ${s.inprocessWallMedian.toFixed(2).padStart(10)} s   ${s.wallRatioMedian.toFixed(3)}`,
       `training only         ${s.orchestratedTrainMedian.toFixed(2).padStart(10)} s ${s.inprocessTrainMedian.toFixed(2).padStart(10)} s   ${s.trainRatioMedian.toFixed(3)}`,
       `start-up overhead of the orchestrated path: ${s.startupOverheadSecondsMedian.toFixed(2)} s (median)`,
+      `CPU of the orchestration itself (worker server + Node client): ${s.orchestrationCpuSecondsMedian.toFixed(2)} s, vs ${s.inprocessCpuSecondsMedian.toFixed(2)} s for the whole in-process run (medians)`,
       `results: ${out}`,
     ].join("\n"),
   );

@@ -351,11 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.compile or args.peer_compile:
         # Every variant compiles its own copy of the same modules: allow more cached graphs per
         # code object than the default before dynamo falls back to eager.
-        import torch._dynamo
+        import torch._dynamo as dynamo
 
         for knob in ("recompile_limit", "cache_size_limit"):
-            if hasattr(torch._dynamo.config, knob):
-                setattr(torch._dynamo.config, knob, max(64, getattr(torch._dynamo.config, knob)))
+            if hasattr(dynamo.config, knob):
+                setattr(dynamo.config, knob, max(64, getattr(dynamo.config, knob)))
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
 
     t_setup = time.perf_counter()

@@ -6,13 +6,14 @@ the baseline of bench/bench_orchestrated.ts.
 Reads the resolved RunConfig dict the worker stored for an orchestrated run (worker-spec.json,
 so both runs train exactly the same configuration), runs projhead_worker.train.train with the
 same event writer the training process uses (trainproc.Emitter, events in DIR/worker-events.jsonl)
-and prints one JSON line: the started and finished event times (time.time(), seconds) and the
-summary.
+and prints one JSON line: the started and finished event times (time.time(), seconds), the CPU
+seconds of this process between them and in all, and the summary.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -40,13 +41,22 @@ def main(argv: list[str] | None = None) -> int:
         spec["run_id"] = args.run_id
     cfg = RunConfig.from_dict(spec)
     args.run_dir.mkdir(parents=True, exist_ok=False)
-    emit = Emitter(args.run_dir / EVENTS_FILE, 0)
-    summary = train(cfg, args.run_dir, emit, lambda: None, last_seq=lambda: emit.seq)
+    events_emitter = Emitter(args.run_dir / EVENTS_FILE, 0)
+    cpu_at: dict[str, float] = {}
+
+    def emit(type_: str, **fields) -> int:
+        if type_ in ("started", "finished"):
+            cpu_at[type_] = time.process_time()  # CPU time of this process, all its threads
+        return events_emitter(type_, **fields)
+
+    summary = train(cfg, args.run_dir, emit, lambda: None, last_seq=lambda: events_emitter.seq)
     emit("finished", **summary)
     events = read_events(args.run_dir / EVENTS_FILE)
     times = {e["type"]: e["time"] for e in events if e["type"] in ("started", "finished")}
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"started": times["started"], "finished": times["finished"], "main_entered": t_main,
-                      "summary": summary}))
+                      "train_cpu_seconds": cpu_at["finished"] - cpu_at["started"],
+                      "process_cpu_seconds": ru.ru_utime + ru.ru_stime, "summary": summary}))
     return 0
 
 

@@ -172,8 +172,14 @@ def train(
         if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
             raise NonFiniteLoss(f"model weights became non-finite by step {prog.step} (epoch {prog.epoch + 1})")
 
+    newest: dict[str, Any] = {"at": None, "path": ""}  # progress and path of the newest save
+
     def save(reason: str) -> str:
+        at = (prog.step, prog.epoch, prog.epoch_step)
+        if reason in ("cancel", "signal") and newest["at"] == at:
+            return newest["path"]  # a stop right after a save: that checkpoint is this very state
         check_finite()
+        newest["at"] = at
         if not dist.is_main():
             return ""
         state = {
@@ -187,11 +193,16 @@ def train(
             "seq": last_seq() + 1,
         }
         path, nbytes = checkpoint.save(run_dir, state)
+        newest["path"] = path
         emit("checkpoint", path=path, step=prog.step, epoch=prog.epoch, reason=reason, bytes=nbytes)
         return path
 
     backbone_params = sum(p.numel() for p in model.backbone.parameters())
     head_params = sum(p.numel() for p in model.head.parameters())
+    # The same backbone at random initialisation: the baseline every kNN number is read against.
+    initial_knn = -1.0
+    if cfg.train.knn_every_epochs and resume_from is None and dist.is_main():
+        initial_knn = knn_monitor(model, ds, out_size, device)
     emit(
         "started",
         resolved_spec=cfg.to_dict(),
@@ -204,6 +215,7 @@ def train(
         backbone_params=backbone_params,
         head_params=head_params,
         world_size=world,
+        initial_knn_top1=initial_knn,
     )
 
     nan_at = fault_nan_step()

@@ -26,7 +26,7 @@ export function summaryText(s: RunSummary): string {
     ["backbone", s.backbone],
     ["epochs / steps", `${s.epochs} / ${s.steps}`],
     ["final loss", s.finalLoss === null ? "-" : s.finalLoss.toFixed(4)],
-    ["kNN top-1", pct(s.knnTop1)],
+    ["kNN top-1", `${pct(s.knnTop1)} (random init: ${pct(s.initialKnnTop1)})`],
     ["wall time", `${s.wallSeconds.toFixed(1)} s`],
     ["run dir", relative(process.cwd(), s.runDir) || "."],
   ];

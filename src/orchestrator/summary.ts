@@ -17,6 +17,7 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
   let state: RunStateName = "running";
   let finalLoss: number | null = null;
   let knnTop1: number | null = null;
+  let initialKnnTop1: number | null = null;
   let steps = 0;
   let epochs = 0;
   let error: string | undefined;
@@ -24,7 +25,10 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
   let lastCheckpoint: string | undefined;
   let wallSeconds = 0;
   for (const ev of events) {
-    if (ev.type === "step") {
+    if (ev.type === "started") {
+      const init = Number((ev.data as { initialKnnTop1?: number }).initialKnnTop1 ?? -1);
+      if (init >= 0) initialKnnTop1 = init;
+    } else if (ev.type === "step") {
       const d = ev.data as unknown as StepData;
       finalLoss = d.loss;
       steps = d.step;
@@ -65,6 +69,7 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
     steps,
     finalLoss,
     knnTop1,
+    initialKnnTop1,
     wallSeconds,
     runDir: runDir.dir,
     ...(error ? { error } : {}),

@@ -75,8 +75,12 @@ describe("resume after the worker is killed", () => {
       assert.ok(pid > 0, "the training process wrote its pid into train.lock");
       await waitForExit(pid, 60_000, `training process ${pid} to exit after its worker was killed`);
       const theirs = workerEvents(runDir);
-      assert.equal(theirs[theirs.length - 1]?.type, "cancelled", `the orphan ended with a cancel: ${JSON.stringify(theirs.slice(-2))} (segment ${k}, killed at ${killedAt.join(", ")}, stderr ${target.stderrTail().slice(-5).join(" | ")})`);
-      assert.ok(theirs.some((e) => e.type === "checkpoint" && e.reason === "signal"), "it checkpointed when its worker died");
+      const end = theirs[theirs.length - 1]!;
+      assert.equal(end.type, "cancelled", `the orphan ended with a cancel: ${JSON.stringify(theirs.slice(-2))} (segment ${k}, killed at ${killedAt.join(", ")})`);
+      // ... naming a checkpoint of the step it stopped at (its own, or the one it had just written)
+      const ckpt = theirs.filter((e) => e.type === "checkpoint").pop()!;
+      assert.equal(end.checkpoint, "checkpoints/last.pt");
+      assert.equal(ckpt.step, end.step, "the newest checkpoint holds the step the orphan stopped at");
 
       // A temporary file as a kill during a save leaves it: removed when the run resumes.
       writeFileSync(join(runDir, "checkpoints", ".last.pt.tmp-999999"), "partial");

@@ -105,6 +105,7 @@ export async function writeRun(root: string, run: FixtureRun): Promise<string> {
       steps: epochs * 10,
       finalLoss: lastStep.loss as number,
       knnTop1: lastKnn.knnTop1 as number,
+      initialKnnTop1: 0.1,
       wallSeconds: run.state === "finished" ? 83.4 : 41.2,
       runDir: dir,
       overrides,

@@ -346,7 +346,7 @@ class RunEvent(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., time: _Optional[float] = ..., run_id: _Optional[str] = ..., started: _Optional[_Union[RunStarted, _Mapping]] = ..., step: _Optional[_Union[StepMetrics, _Mapping]] = ..., epoch: _Optional[_Union[EpochSummary, _Mapping]] = ..., evaluation: _Optional[_Union[LayerEval, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSaved, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., failed: _Optional[_Union[RunFailed, _Mapping]] = ..., cancelled: _Optional[_Union[RunCancelled, _Mapping]] = ...) -> None: ...
 
 class RunStarted(_message.Message):
-    __slots__ = ("resolved_spec_json", "device", "train_images", "steps_per_epoch", "total_steps", "start_step", "resumed", "backbone_params", "head_params", "world_size")
+    __slots__ = ("resolved_spec_json", "device", "train_images", "steps_per_epoch", "total_steps", "start_step", "resumed", "backbone_params", "head_params", "world_size", "initial_knn_top1")
     RESOLVED_SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     TRAIN_IMAGES_FIELD_NUMBER: _ClassVar[int]
@@ -357,6 +357,7 @@ class RunStarted(_message.Message):
     BACKBONE_PARAMS_FIELD_NUMBER: _ClassVar[int]
     HEAD_PARAMS_FIELD_NUMBER: _ClassVar[int]
     WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    INITIAL_KNN_TOP1_FIELD_NUMBER: _ClassVar[int]
     resolved_spec_json: str
     device: str
     train_images: int
@@ -367,7 +368,8 @@ class RunStarted(_message.Message):
     backbone_params: int
     head_params: int
     world_size: int
-    def __init__(self, resolved_spec_json: _Optional[str] = ..., device: _Optional[str] = ..., train_images: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., start_step: _Optional[int] = ..., resumed: _Optional[bool] = ..., backbone_params: _Optional[int] = ..., head_params: _Optional[int] = ..., world_size: _Optional[int] = ...) -> None: ...
+    initial_knn_top1: float
+    def __init__(self, resolved_spec_json: _Optional[str] = ..., device: _Optional[str] = ..., train_images: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., start_step: _Optional[int] = ..., resumed: _Optional[bool] = ..., backbone_params: _Optional[int] = ..., head_params: _Optional[int] = ..., world_size: _Optional[int] = ..., initial_knn_top1: _Optional[float] = ...) -> None: ...
 
 class StepMetrics(_message.Message):
     __slots__ = ("step", "epoch", "loss", "head_loss", "lr", "images_per_sec", "contrastive_acc", "head_loss_before")

@@ -428,6 +428,11 @@ export interface RunStarted {
   headParams: number;
   /** Number of training processes. */
   worldSize: number;
+  /**
+   * kNN top-1 of the backbone at its random initialisation, before any step (the baseline the
+   * kNN monitor is read against); < 0 when not computed (monitor off, or a resumed run).
+   */
+  initialKnnTop1: number;
 }
 
 export interface StepMetrics {
@@ -3857,6 +3862,7 @@ function createBaseRunStarted(): RunStarted {
     backboneParams: 0,
     headParams: 0,
     worldSize: 0,
+    initialKnnTop1: 0,
   };
 }
 
@@ -3891,6 +3897,9 @@ export const RunStarted: MessageFns<RunStarted> = {
     }
     if (message.worldSize !== 0) {
       writer.uint32(80).uint32(message.worldSize);
+    }
+    if (message.initialKnnTop1 !== 0) {
+      writer.uint32(89).double(message.initialKnnTop1);
     }
     return writer;
   },
@@ -3988,6 +3997,14 @@ export const RunStarted: MessageFns<RunStarted> = {
             message.worldSize = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.initialKnnTop1 = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4044,6 +4061,11 @@ export const RunStarted: MessageFns<RunStarted> = {
         : isSet(object.world_size)
         ? globalThis.Number(object.world_size)
         : 0,
+      initialKnnTop1: isSet(object.initialKnnTop1)
+        ? globalThis.Number(object.initialKnnTop1)
+        : isSet(object.initial_knn_top1)
+        ? globalThis.Number(object.initial_knn_top1)
+        : 0,
     };
   },
 
@@ -4079,6 +4101,9 @@ export const RunStarted: MessageFns<RunStarted> = {
     if (message.worldSize !== 0) {
       obj.worldSize = Math.round(message.worldSize);
     }
+    if (message.initialKnnTop1 !== 0) {
+      obj.initialKnnTop1 = floatToJson(message.initialKnnTop1);
+    }
     return obj;
   },
 
@@ -4097,6 +4122,7 @@ export const RunStarted: MessageFns<RunStarted> = {
     message.backboneParams = object.backboneParams ?? 0;
     message.headParams = object.headParams ?? 0;
     message.worldSize = object.worldSize ?? 0;
+    message.initialKnnTop1 = object.initialKnnTop1 ?? 0;
     return message;
   },
 };
