@@ -35,34 +35,16 @@ mkdirSync(tsOut, { recursive: true });
 mkdirSync(pyOut, { recursive: true });
 
 const plugin = join(root, "node_modules/.bin/protoc-gen-ts_proto");
-execFileSync(
-  venvPython(root),
-  [
-    "-m", "grpc_tools.protoc",
-    "-I", join(root, "proto"),
-    `--plugin=protoc-gen-ts_proto=${plugin}`,
-    `--ts_proto_out=${tsOut}`,
-    `--ts_proto_opt=${tsOpts}`,
-    // Python stubs land at python_worker/projhead/v1 so their generated absolute imports
-    // (`from projhead.v1 import worker_pb2`) resolve without editing generated code.
-    `--python_out=${pyOut}`,
-    `--pyi_out=${pyOut}`,
-    `--grpc_python_out=${pyOut}`,
-    "projhead/v1/worker.proto",
-  ],
-  { stdio: "inherit" },
-);
+const protoc = (outArgs, file) =>
+  execFileSync(
+    venvPython(root),
+    ["-m", "grpc_tools.protoc", "-I", join(root, "proto"), `--plugin=protoc-gen-ts_proto=${plugin}`,
+      `--ts_proto_out=${tsOut}`, `--ts_proto_opt=${tsOpts}`, ...outArgs, file],
+    { stdio: "inherit" },
+  );
+// Python stubs land at python_worker/projhead/v1 so their generated absolute imports
+// (`from projhead.v1 import worker_pb2`) resolve without editing generated code.
+protoc([`--python_out=${pyOut}`, `--pyi_out=${pyOut}`, `--grpc_python_out=${pyOut}`], "projhead/v1/worker.proto");
 // The standard health protocol: TypeScript client only (Python uses grpcio-health-checking).
-execFileSync(
-  venvPython(root),
-  [
-    "-m", "grpc_tools.protoc",
-    "-I", join(root, "proto"),
-    `--plugin=protoc-gen-ts_proto=${plugin}`,
-    `--ts_proto_out=${tsOut}`,
-    `--ts_proto_opt=${tsOpts}`,
-    "grpc/health/v1/health.proto",
-  ],
-  { stdio: "inherit" },
-);
+protoc([], "grpc/health/v1/health.proto");
 console.log(`generated stubs in ${tsOut} and ${join(pyOut, "projhead/v1")}`);
