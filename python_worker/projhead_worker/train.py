@@ -172,14 +172,8 @@ def train(
         if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
             raise NonFiniteLoss(f"model weights became non-finite by step {prog.step} (epoch {prog.epoch + 1})")
 
-    newest: dict[str, Any] = {"at": None, "path": ""}  # progress and path of the newest save
-
     def save(reason: str) -> str:
-        at = (prog.step, prog.epoch, prog.epoch_step)
-        if reason in ("cancel", "signal") and newest["at"] == at:
-            return newest["path"]  # a stop right after a save: that checkpoint is this very state
         check_finite()
-        newest["at"] = at
         if not dist.is_main():
             return ""
         state = {
@@ -193,7 +187,6 @@ def train(
             "seq": last_seq() + 1,
         }
         path, nbytes = checkpoint.save(run_dir, state)
-        newest["path"] = path
         emit("checkpoint", path=path, step=prog.step, epoch=prog.epoch, reason=reason, bytes=nbytes)
         return path
 

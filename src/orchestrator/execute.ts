@@ -5,7 +5,7 @@ import type { RunningWorker } from "../runtime/types.js";
 import { RunDir } from "../runs/store.js";
 import type { EventRecord, RunSummary } from "../runs/types.js";
 import { UnavailableError, WorkerError } from "../worker/errors.js";
-import { RunState, type RunSpec } from "../worker/types.js";
+import { RunState, type RunSpec, type StartRunResponse } from "../worker/types.js";
 import { summarize } from "./summary.js";
 
 export interface ExecuteOptions {
@@ -48,7 +48,7 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
   };
 
   // StartRun is idempotent on the run id, so a start whose answer was lost is simply sent again.
-  let started;
+  let started: StartRunResponse;
   for (;;) {
     try {
       started = await conn.startRun(spec, opts.resume ?? false);

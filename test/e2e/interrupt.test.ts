@@ -36,7 +36,6 @@ describe("Ctrl-C in projhead run", () => {
     assert.equal(end.type, "cancelled");
     assert.equal(end.checkpoint, "checkpoints/last.pt");
     const ckpt = theirs.filter((e) => e.type === "checkpoint").pop()!;
-    assert.ok(ckpt.reason === "cancel" || ckpt.reason === "signal" || ckpt.step === end.step, JSON.stringify(ckpt));
     assert.equal(ckpt.step, end.step);
     const stepsBefore = stepLosses(clientEvents(runDir)).length;
     assert.ok(stepsBefore < 96, "cancelled before the end");
@@ -56,13 +55,19 @@ describe("Ctrl-C in projhead run", () => {
     const runDir = join(runs, "twice");
     // As a terminal does: Ctrl-C reaches the whole foreground process group (CLI and worker).
     const child = cli(["run", file, "--runs", runs, "--run-id", "twice"], { detached: true });
-    await waitFor(hasStep(runDir), 60_000, "the first step event");
+    await waitFor(() => clientEvents(runDir).some((e) => e.type === "checkpoint"), 60_000, "the first checkpoint");
     let stderr = "";
-    child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
+    let t0 = 0;
+    child.stderr!.on("data", (b: Buffer) => {
+      stderr += b.toString();
+      // the second Ctrl-C as soon as the CLI took the first one
+      if (!t0 && stderr.includes("cancelling")) {
+        t0 = Date.now();
+        process.kill(-child.pid!, "SIGINT");
+      }
+    });
     process.kill(-child.pid!, "SIGINT");
-    await waitFor(() => stderr.includes("cancelling"), 10_000, "the CLI to start cancelling");
-    process.kill(-child.pid!, "SIGINT");
-    const t0 = Date.now();
+    await waitFor(() => t0 > 0, 10_000, "the CLI to take the first Ctrl-C");
     const r = await child;
     assert.equal(r.exitCode, 130, stderr);
     assert.ok(Date.now() - t0 < 20_000, `stopped within seconds (${Date.now() - t0} ms)`);

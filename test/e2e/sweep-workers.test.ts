@@ -120,7 +120,8 @@ describe("sweeps over two local workers", { timeout: 300_000 }, () => {
     const from = Number(starts[1]!.data.startStep);
     assert.ok(from >= 4 && from <= 16, `resumed from a checkpoint at step ${from} (killed after step ${killedAfterStep})`);
     // what the resumed run continued from is a checkpoint the log keeps
+    // (two when w1's orphaned training process stopped right after a periodic save: it saves again)
     const ckpt = events.filter((e) => e.type === "checkpoint" && Number(e.data.step) === from && e.seq < starts[1]!.seq);
-    assert.equal(ckpt.length, 1);
+    assert.ok(ckpt.length >= 1);
   });
 });

@@ -292,7 +292,8 @@ describe("loadExperiment", () => {
     assert.equal(shapes.length, 10);
     assert.equal(shapes[3], "study-shapes-bilevel-seed1");
     assert.equal((await runs("study-cifar10.yaml")).length, 6);
-    assert.deepEqual(await runs("fashion-mnist.yaml"), ["fashion-mnist-joint-seed0", "fashion-mnist-bilevel-seed0"]);
+    assert.deepEqual(await runs("fashion-mnist.yaml"), ["joint", "bilevel", "no_head", "fixed_head", "directclr"].map((m) => `fashion-mnist-${m}`));
+    assert.deepEqual(await runs("demo.yaml"), ["demo-joint", "demo-bilevel"]);
     const q = await loadExperiment(join(root, "examples/quickstart.yaml"));
     assert.deepEqual([q.data.name, q.train.device, q.model.backbone], ["shapes", "cpu", "convnet"]);
     const c = await loadExperiment(join(root, "examples/study-cifar10.yaml"));
