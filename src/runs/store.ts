@@ -1,0 +1,124 @@
+// The client-side run store: runs/<id>/{spec.json, events.jsonl, summary.json, eval.json}.
+// JSON files are written atomically (temporary file, fsync, rename); events.jsonl is appended
+// one fsynced line per event and never gets a gap or a duplicate: an event whose seq is not the
+// next one is refused (a duplicate is skipped, a gap is an error).
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import type { EvalRecord, EventRecord, RunRecordSpec, RunSummary } from "./types.js";
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, JSON.stringify(value, null, 2) + "\n");
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+export function readJson<T>(path: string): T {
+  return JSON.parse(readFileSync(path, "utf8")) as T;
+}
+
+export class EventGapError extends Error {}
+
+export class RunDir {
+  readonly dir: string;
+  private lastSeqCache: number | null = null;
+
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+  }
+
+  get runId(): string {
+    return basename(this.dir);
+  }
+  get specPath(): string {
+    return join(this.dir, "spec.json");
+  }
+  get eventsPath(): string {
+    return join(this.dir, "events.jsonl");
+  }
+  get summaryPath(): string {
+    return join(this.dir, "summary.json");
+  }
+  get evalPath(): string {
+    return join(this.dir, "eval.json");
+  }
+
+  exists(): boolean {
+    return existsSync(this.specPath);
+  }
+
+  writeSpec(spec: RunRecordSpec): void {
+    writeJsonAtomic(this.specPath, spec);
+  }
+  readSpec(): RunRecordSpec {
+    return readJson<RunRecordSpec>(this.specPath);
+  }
+  writeSummary(summary: RunSummary): void {
+    writeJsonAtomic(this.summaryPath, summary);
+  }
+  readSummary(): RunSummary | null {
+    return existsSync(this.summaryPath) ? readJson<RunSummary>(this.summaryPath) : null;
+  }
+  writeEval(record: EvalRecord): void {
+    writeJsonAtomic(this.evalPath, record);
+  }
+  readEval(): EvalRecord | null {
+    return existsSync(this.evalPath) ? readJson<EvalRecord>(this.evalPath) : null;
+  }
+
+  /** Every complete event line (a line torn by a kill has no newline and is dropped). */
+  readEvents(): EventRecord[] {
+    if (!existsSync(this.eventsPath)) return [];
+    const text = readFileSync(this.eventsPath, "utf8");
+    const end = text.lastIndexOf("\n");
+    if (end < 0) return [];
+    return text
+      .slice(0, end)
+      .split("\n")
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as EventRecord);
+  }
+
+  lastSeq(): number {
+    if (this.lastSeqCache === null) {
+      const events = this.readEvents();
+      this.lastSeqCache = events.length ? events[events.length - 1]!.seq : 0;
+    }
+    return this.lastSeqCache;
+  }
+
+  /** Appends the event if it is the next one; returns false for an already stored one. */
+  appendEvent(ev: EventRecord): boolean {
+    const last = this.lastSeq();
+    if (ev.seq <= last) return false;
+    if (ev.seq !== last + 1) throw new EventGapError(`${this.eventsPath}: got event ${ev.seq} after ${last}`);
+    mkdirSync(this.dir, { recursive: true });
+    const fd = openSync(this.eventsPath, "a");
+    try {
+      writeSync(fd, JSON.stringify(ev) + "\n");
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.lastSeqCache = ev.seq;
+    return true;
+  }
+
+  /** Keeps events with seq <= seq (a resumed run replays the rest from its checkpoint). */
+  truncateAfter(seq: number): void {
+    const kept = this.readEvents().filter((e) => e.seq <= seq);
+    const tmp = join(this.dir, `.events.jsonl.tmp-${process.pid}`);
+    writeFileSync(tmp, kept.map((e) => JSON.stringify(e) + "\n").join(""));
+    const fd = openSync(tmp, "r+");
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, this.eventsPath);
+    this.lastSeqCache = kept.length ? kept[kept.length - 1]!.seq : 0;
+  }
+}

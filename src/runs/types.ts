@@ -1,0 +1,116 @@
+// The on-disk shapes of a run directory, shared by the run store, the CLI and the reports.
+// runs/<id>/spec.json       RunRecordSpec
+// runs/<id>/events.jsonl    one EventRecord per line, seq 1, 2, 3, ... without gaps
+// runs/<id>/summary.json    RunSummary (written when the run ends, atomically)
+// runs/<id>/eval.json       EvalRecord (written by `projhead eval` or eval_at_end)
+// sweeps/<name>/sweep.json  SweepRecord
+
+export type EventType =
+  | "started"
+  | "step"
+  | "epoch"
+  | "evaluation"
+  | "checkpoint"
+  | "log"
+  | "finished"
+  | "failed"
+  | "cancelled";
+
+/** One run event as stored: the oneof case flattened into `type` + `data` (camelCase fields). */
+export interface EventRecord {
+  seq: number;
+  time: number;
+  type: EventType;
+  data: Record<string, unknown>;
+}
+
+export interface StepData {
+  step: number;
+  epoch: number;
+  loss: number;
+  headLoss: number;
+  headLossBefore: number;
+  lr: number;
+  imagesPerSec: number;
+  contrastiveAcc: number;
+}
+
+export interface EpochData {
+  epoch: number;
+  step: number;
+  loss: number;
+  /** < 0 when not computed this epoch. */
+  knnTop1: number;
+  epochSeconds: number;
+  imagesPerSec: number;
+  peakMemoryBytes: number;
+}
+
+export interface LayerEvalRecord {
+  layer: string;
+  index: number;
+  dim: number;
+  linearTop1: number;
+  knnTop1: number;
+  effectiveRank: number;
+  singularValues: number[];
+  alignment: number;
+  uniformity: number;
+}
+
+export interface EvalRecord {
+  runId: string;
+  checkpoint: string;
+  step: number;
+  seconds: number;
+  trainImages: number;
+  testImages: number;
+  layers: LayerEvalRecord[];
+}
+
+export type RunStateName = "pending" | "running" | "finished" | "failed" | "cancelled";
+
+export interface RunSummary {
+  runId: string;
+  name: string;
+  experiment: string;
+  method: string;
+  dataset: string;
+  backbone: string;
+  seed: number;
+  state: RunStateName;
+  epochs: number;
+  steps: number;
+  finalLoss: number | null;
+  /** Last kNN top-1 monitor value (fraction 0..1), null when never computed. */
+  knnTop1: number | null;
+  /** kNN top-1 of the same backbone at random initialisation (the baseline), null when unknown. */
+  initialKnnTop1: number | null;
+  wallSeconds: number;
+  runDir: string;
+  /** "cause: message" of a failed run. */
+  error?: string;
+  /** A failed run's cause: crash, out_of_memory, non_finite_loss, dataset, invalid_spec, internal. */
+  cause?: string;
+  /** A failed run's last good checkpoint, relative to the run directory ("" when none). */
+  lastCheckpoint?: string;
+  /** Sweep parameters that made this run differ from the base experiment (dotted path -> value). */
+  overrides?: Record<string, unknown>;
+}
+
+export interface RunRecordSpec {
+  runId: string;
+  experiment: string;
+  /** The full RunSpec sent to the worker, as proto3 JSON (camelCase). */
+  spec: Record<string, unknown>;
+  overrides?: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface SweepRecord {
+  name: string;
+  experimentFile: string;
+  runsRoot: string;
+  runIds: string[];
+  createdAt: string;
+}
