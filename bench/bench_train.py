@@ -386,7 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     t_run = time.perf_counter()
     info0 = machine_info(device)
 
-    def run_round(r: int) -> None:
+    def run_round(r: int, after_timed_epoch: Callable[[int], None]) -> None:
+        """One epoch of every variant; after each timed epoch the results so far are summarised
+        (and written): a run cut short by a time limit keeps every epoch it finished."""
         timed = r >= args.warmup_rounds
         order = built[r % len(built):] + built[:r % len(built)]
         for v in order:
@@ -412,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                 rec["peak"].append(torch.cuda.max_memory_allocated(device) - others)
             say(f"  round {r - args.warmup_rounds + 1}  {v.name:<11} {wall:7.2f} s ({rate:8.1f} img/s, "
                 f"step median {statistics.median(step_ms):.1f} ms)")
+            after_timed_epoch(r - args.warmup_rounds + 1)
 
     def summarize(rounds_done: int) -> dict[str, Any]:
         results: dict[str, Any] = {}
@@ -438,8 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         def round_ratio(a: str, b: str, key: str = "rate") -> dict[str, Any] | None:
             if a not in per or b not in per:
                 return None
-            rs = [x / y for x, y in zip(per[a][key], per[b][key])]
-            return {"median": statistics.median(rs), "per_round": rs}
+            rs = [x / y for x, y in zip(per[a][key], per[b][key])]  # rounds both have finished
+            return {"median": statistics.median(rs), "per_round": rs} if rs else None
 
         ratios = {
             # throughput ratios (higher = the first is faster)
@@ -471,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
                        "threads": args.threads or torch.get_num_threads(), "log_every": LOG_EVERY},
             "synthetic_images": p["data"] == "synthetic",
             "run_seconds": time.perf_counter() - t_run,
-            "timed_rounds_done": rounds_done,
+            "timed_rounds_started": rounds_done,
             **info0,
         }
         try:
@@ -479,16 +482,15 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
         doc = {"meta": meta, "variants": results, "ratios": ratios}
-        if args.out:  # rewritten after every round: a run cut short by a time limit keeps its rounds
+        if args.out:  # rewritten after every timed epoch
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
         return doc
 
-    doc: dict[str, Any] = {}
+    state: dict[str, Any] = {"doc": {}}
     for r in range(rounds_total):
-        run_round(r)
-        if r >= args.warmup_rounds:
-            doc = summarize(r - args.warmup_rounds + 1)
+        run_round(r, lambda done: state.__setitem__("doc", summarize(done)))
+    doc = state["doc"]
     print(format_table(doc))
     return 0
 

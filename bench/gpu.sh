@@ -94,7 +94,7 @@ else
   say "skip orch: no node binary or no orchestrated bundle (run bench/prepare_gpu_carry.sh and carry .carry)"
 fi
 
-section r18c 150 "${TRAIN[@]}" --preset resnet18-32 --compile --rounds 2 \
+section r18c 130 "${TRAIN[@]}" --preset resnet18-32 --compile --rounds 2 \
   --variants joint,bilevel_k1,bilevel_k5,ceiling --out "$OUT_DIR/train-resnet18-32-compile.json" "${TX[@]}"
 
 say "done in $(( $(date +%s) - T0 )) s; results in $OUT_DIR"

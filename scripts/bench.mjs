@@ -72,6 +72,8 @@ if (only !== "train") {
   lines.push(`orchestrated (TS over gRPC, local worker) vs in-process, ${d.ratios.length} pairs:`);
   lines.push(`  including start-up  ${s.orchestratedWallMedian.toFixed(2)} s vs ${s.inprocessWallMedian.toFixed(2)} s  ratio ${s.wallRatioMedian.toFixed(3)}`);
   lines.push(`  training only       ${s.orchestratedTrainMedian.toFixed(2)} s vs ${s.inprocessTrainMedian.toFixed(2)} s  ratio ${s.trainRatioMedian.toFixed(3)}`);
+  lines.push(`  per-pair ratios     ${d.ratios.map((r) => `${r.wall.toFixed(2)}/${r.train.toFixed(2)}`).join(", ")} (start-up incl. / training only)`);
+  lines.push(`  CPU of the orchestration itself (worker server + Node): ${s.orchestrationCpuSecondsMedian.toFixed(2)} s vs ${s.inprocessCpuSecondsMedian.toFixed(2)} s for the whole in-process run`);
 }
 lines.push("CPU timings on a shared machine are noisy: compare ratios from the same run, not absolute numbers.");
 lines.push(`JSON: ${[only !== "orchestrated" && trainOut, only !== "train" && orchOut].filter(Boolean).join(", ")}`);

@@ -219,6 +219,9 @@ class JobManager:
                 raise JobError("failed_precondition", f"run {job.run_id!r} is being trained by another process") from None
             env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROJHEAD_WORKER_PID": str(os.getpid()),
                    "PROJHEAD_LOCK_FD": str(lock_fd)}
+            # OpenMP threads that spin-wait lose whole time slices on a shared or busy CPU (3.9x
+            # slower measured, docs/BENCHMARKS.md); passive waiting costs little on an idle one.
+            env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             if nproc > 1:
                 env.update(TORCHRUN_ENV)
             # Where tailing starts is fixed before the process exists: it may write at once.
