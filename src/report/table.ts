@@ -204,7 +204,9 @@ export function renderTextTable(t: Table, color = false): string {
         .trimEnd(),
     ),
   ];
-  if (t.note) lines.push(color ? ansi("2", `(${t.note})`) : `(${t.note})`);
+  // Without colour there is no bold: the note must not promise it.
+  const note = color ? t.note : t.note?.replace("; best per layer in bold", "");
+  if (note) lines.push(color ? ansi("2", `(${note})`) : `(${note})`);
   return lines.join("\n");
 }
 
