@@ -57,7 +57,7 @@ from projhead_worker.data import Augment  # noqa: E402
 from projhead_worker.methods import build_method  # noqa: E402
 from projhead_worker.models import build_model  # noqa: E402
 from projhead_worker.optim import build_optimizer, lr_at  # noqa: E402
-from projhead_worker.train import _autocast_factory, _seed_for  # noqa: E402
+from projhead_worker.train import _autocast_factory, _seed_for, setup_process  # noqa: E402
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(backbone="convnet", width=16, cifar_stem=True, size=32, batch=256, data="shapes", n=1024,
@@ -270,19 +270,6 @@ def run_config(p: dict[str, Any], method: str, device: str, precision: str, comp
 
 # -- the run --------------------------------------------------------------------------------------
 
-def setup_device(device: torch.device, threads: int) -> None:
-    """The process-wide settings train.train() makes, for every variant alike."""
-    if threads:
-        torch.set_num_threads(threads)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    else:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-
-
 def pct(xs: list[float], q: float) -> float:
     if not xs:
         return float("nan")
@@ -347,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: CUDA is not available")
-    setup_device(device, args.threads)
+    setup_process(device, args.threads)
     if args.compile or args.peer_compile:
         # Every variant compiles its own copy of the same modules: allow more cached graphs per
         # code object than the default before dynamo falls back to eager.

@@ -63,6 +63,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def setup_process(device: torch.device, threads: int) -> None:
+    """Process-wide torch settings of a training process (the benchmarks reuse them)."""
+    if threads:
+        torch.set_num_threads(threads)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    else:
+        # Bitwise-identical CPU runs for the same seed (resume is compared against this).
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def _autocast_factory(device: torch.device, precision: str) -> Callable[[], Any]:
     use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     if not use_bf16:
@@ -109,17 +123,8 @@ def train(
     should_stop() returns a reason (after writing a checkpoint)."""
     t_start = time.time()
     run_dir = Path(run_dir)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    else:
-        # Bitwise-identical CPU runs for the same seed (resume is compared against this).
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    setup_process(device, cfg.train.threads)
     torch.manual_seed(cfg.seed)
 
     ds = load_dataset(cfg.data, cfg.seed)
