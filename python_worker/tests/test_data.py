@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import need
 import torch
 from PIL import Image
 
@@ -127,7 +128,7 @@ def test_status_shapes_and_unknown():
         dataset_status("imagenet")
 
 
-@pytest.mark.skipif(not (FMNIST / "train-images-idx3-ubyte.gz").is_file(), reason="dataset-fashion-mnist not installed")
+@need((FMNIST / "train-images-idx3-ubyte.gz").is_file(), str(FMNIST), "apt-get install dataset-fashion-mnist")
 def test_real_fashion_mnist():
     assert dataset_status("fashion-mnist")[0]
     ds = load_dataset(DataConfig(name="fashion-mnist"), 0)

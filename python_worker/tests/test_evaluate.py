@@ -21,8 +21,8 @@ from projhead_worker.evaluate import (
 )
 from projhead_worker.models import build_model
 
-sklearn_lm = pytest.importorskip("sklearn.linear_model")
-threadpoolctl = pytest.importorskip("threadpoolctl")
+import sklearn.linear_model as sklearn_lm  # noqa: E402  (a dev dependency: never skipped)
+import threadpoolctl  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

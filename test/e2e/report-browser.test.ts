@@ -10,6 +10,7 @@ import { test } from "node:test";
 import { chromium } from "playwright-core";
 import { buildReport } from "../../src/report/index.js";
 import { writeStudy } from "../helpers/report-fixtures.js";
+import { needOrSkip } from "../helpers/require.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 interface CanvasStats {
@@ -37,7 +38,7 @@ const EXPECTED_CHARTS = ["layers-linear", "layers-knn", "layers-erank", "spectru
 
 test(
   "HTML report renders every chart in headless Chromium",
-  { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (apt-get install -y chromium)`, timeout: 120_000 },
+  { skip: needOrSkip(existsSync(CHROMIUM), CHROMIUM, "apt-get install -y chromium"), timeout: 120_000 },
   async (t) => {
     const root = await mkdtemp(join(tmpdir(), "projhead-report-e2e-"));
     const shotDir = await mkdtemp(join(tmpdir(), "projhead-report-shot-"));
