@@ -3,9 +3,9 @@
 // when nothing changed:
 //   1. Node dependencies (npm ci when package-lock.json changed),
 //   2. uv, pinned, in .tools/uv (a private venv: no global install),
-//   3. the worker's Python environment from python_worker/uv.lock (uv sync --frozen re-syncs
-//      whenever the lock changes and is a no-op otherwise; bytecode is compiled at install
-//      because PYTHONDONTWRITEBYTECODE machines would otherwise recompile torch at every start),
+//   3. the worker's Python environment from python_worker/uv.lock in python_worker/.venv, with
+//      projhead_worker editable and the dev group (uv sync --frozen re-syncs whenever the lock
+//      changes and is a no-op otherwise),
 //   4. the TypeScript build in dist/ (the CLI's bin runs it).
 import { execFileSync } from "node:child_process";
 import { existsSync, statSync, readdirSync } from "node:fs";
@@ -13,7 +13,6 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { venvPython } from "./lib/paths.mjs";
 
-const UV_VERSION = "0.13.8";
 const root = resolve(fileURLToPath(import.meta.url), "../..");
 const quiet = process.argv.includes("--quiet");
 const say = (msg) => quiet || process.stderr.write(`[setup] ${msg}\n`);
@@ -46,28 +45,15 @@ if (!existsSync(installedLock) || mtime(join(root, "package-lock.json")) > mtime
   run("npm", ["ci", "--no-audit", "--no-fund"]);
 }
 
-// 2. uv in a private virtual environment.
-const uvDir = join(root, ".tools/uv");
-const uv = join(uvDir, process.platform === "win32" ? "Scripts/uv.exe" : "bin/uv");
-const uvOk = () => {
-  try {
-    return execFileSync(uv, ["--version"], { encoding: "utf8" }).includes(UV_VERSION);
-  } catch {
-    return false;
-  }
-};
-if (!uvOk()) {
-  const python = findPython();
-  say(`installing uv ${UV_VERSION} into .tools/uv (using ${python})`);
-  run(python, ["-m", "venv", "--clear", uvDir]);
-  run(join(uvDir, "bin/python"), ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", `uv==${UV_VERSION}`]);
-}
-
-// 3. The worker's Python environment, exactly as locked.
+// 2.-3. uv and the worker's environment: the same code as `projhead setup` (src/setup/pyenv.ts,
+// loaded through tsx because nothing is built yet), with the repository's locations.
+const { tsImport } = await import("tsx/esm/api");
+const pyenv = await tsImport("../src/setup/pyenv.ts", import.meta.url);
+const log = { say, quiet };
+const python = pyenv.findBasePython();
+const uv = pyenv.ensureUv(join(root, ".tools/uv"), python, log);
 say("syncing the worker's Python environment (uv sync --frozen)");
-run(uv, ["sync", "--frozen", "--compile-bytecode", "--project", "python_worker", ...(quiet ? ["--quiet"] : [])], {
-  env: { ...process.env, UV_PYTHON_DOWNLOADS: "never", UV_PYTHON: process.env.UV_PYTHON ?? findPython() },
-});
+pyenv.syncEnv({ uv, workerDir: join(root, "python_worker"), python, development: true }, log);
 if (!existsSync(venvPython(root))) throw new Error(`setup: ${venvPython(root)} missing after uv sync`);
 
 // 4. TypeScript build for the bin (skipped when dist is newer than every source file).
@@ -78,16 +64,3 @@ if (mtime(stamp) < Math.max(newestIn(join(root, "src")), mtime(join(root, "tscon
   execFileSync(process.execPath, ["-e", `require("fs").writeFileSync(${JSON.stringify(stamp)}, "")`]);
 }
 say("ready");
-
-function findPython() {
-  for (const candidate of [process.env.PROJHEAD_PYTHON, "python3", "python"].filter(Boolean)) {
-    try {
-      const v = execFileSync(candidate, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], { encoding: "utf8" }).trim();
-      const [major, minor] = v.split(".").map(Number);
-      if (major === 3 && minor >= 10) return candidate;
-    } catch {
-      // try the next candidate
-    }
-  }
-  throw new Error("setup: Python 3.10 or newer is required (python3 on PATH, or set PROJHEAD_PYTHON)");
-}

@@ -8,6 +8,7 @@ import { registerEval } from "./commands/evaluate.js";
 import { registerExport } from "./commands/export.js";
 import { registerReport } from "./commands/report.js";
 import { registerRun } from "./commands/run.js";
+import { registerSetup } from "./commands/setup.js";
 import { registerSweep } from "./commands/sweep.js";
 import { registerWorker } from "./commands/worker.js";
 import { VERSION } from "./version.js";
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
     // commander's own usage errors exit 2 (bad input), help and version 0
     process.exit(err.code === "commander.helpDisplayed" || err.code === "commander.version" ? 0 : 2);
   });
+  registerSetup(program);
   registerDoctor(program);
   registerRun(program);
   registerSweep(program);

@@ -4,9 +4,9 @@
 // this process exits. The worker in turn checkpoints and stops its training processes.
 import { execa, type ResultPromise } from "execa";
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { delimiter, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { projectRoot, venvPython } from "./paths.js";
+import { projectRoot, setupCommand, venvPython, workerDir } from "./paths.js";
 import { WorkerStartError, type RunningWorker } from "./types.js";
 import { connectAndWait } from "./connect.js";
 
@@ -44,13 +44,22 @@ export function localWorkerCommand(opts: LocalWorkerOptions): { file: string; ar
 
 export async function startLocalWorker(opts: LocalWorkerOptions = {}): Promise<RunningWorker> {
   const { file, args } = localWorkerCommand(opts);
-  if (!opts.python && !existsSync(file)) {
-    throw new WorkerStartError(`the worker's Python environment is missing (${file}); run \`npm run setup\``, []);
+  // (a bare name such as "python3" is looked up on PATH by the spawn itself)
+  if (/[\\/]/.test(file) && !existsSync(file)) {
+    const given = opts.python ? "runtime.python" : process.env.PROJHEAD_PYTHON ? "PROJHEAD_PYTHON" : null;
+    throw new WorkerStartError(
+      given
+        ? `${given}: ${file} does not exist (expected a Python with the worker's dependencies; \`${setupCommand()}\` makes one)`
+        : `the worker's Python environment is missing (${file}); run \`${setupCommand()}\``,
+      [],
+    );
   }
   const stderr: string[] = [];
   const child: ResultPromise = execa(file, args, {
     cwd: projectRoot(),
-    env: { PYTHONUNBUFFERED: "1", ...(opts.token ? { PROJHEAD_TOKEN: opts.token } : {}), ...opts.env },
+    // The worker's code comes from this package: environments made by `projhead setup` hold
+    // only its dependencies, and any other Python (runtime.python) works the same way.
+    env: { PYTHONUNBUFFERED: "1", PYTHONPATH: [workerDir(), process.env.PYTHONPATH].filter(Boolean).join(delimiter), ...(opts.token ? { PROJHEAD_TOKEN: opts.token } : {}), ...opts.env },
     stdin: "ignore",
     buffer: false, // a long-lived server: keep a ring buffer of stderr instead of all of it
     reject: false,
