@@ -25,8 +25,11 @@ from . import eventlog
 from .config import RunConfig, SpecError
 from .eventlog import EVENTS_FILE, SPEC_FILE
 
-TERMINAL = {"finished", "failed", "cancelled"}
-STATE_OF_TERMINAL = {"finished": "finished", "failed": "failed", "cancelled": "cancelled"}
+TERMINAL = {"finished", "failed", "cancelled", "interrupted"}
+STATE_OF_TERMINAL = {"finished": "finished", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}
+# What the worker sends its training processes when it shuts down (trainproc.INTERRUPT_SIGNAL;
+# not imported from there: that module imports torch).
+INTERRUPT_SIGNAL = signal.SIGUSR2
 POLL_SECONDS = 0.05
 TRAIN_LOCK = "train.lock"  # held by a run's training process while it lives (see _launch)
 
@@ -278,8 +281,7 @@ class JobManager:
             for e in events:
                 if e["type"] in TERMINAL:
                     job.state = STATE_OF_TERMINAL[e["type"]]
-                    if e["type"] == "failed":
-                        job.error = f"{e.get('cause')}: {e.get('message')}"
+                    job.error = _error_of(e)
             job.cond.notify_all()
 
     def _on_exit(self, job: Job, code: int) -> None:
@@ -291,6 +293,8 @@ class JobManager:
                 sig = signal.Signals(-code).name
                 if job.killed_by_us:
                     cause, msg = "cancelled", f"training process stopped with {sig} on request"
+                elif self._closing:
+                    cause, msg = "interrupted", f"training process did not stop in time as the worker shut down; killed with {sig}"
                 elif sig == "SIGKILL":
                     cause, msg = "crash", "training process was killed by SIGKILL (out of memory?)"
                 else:
@@ -305,6 +309,9 @@ class JobManager:
             ckpt_rel = str(ckpt.relative_to(job.run_dir)) if ckpt else ""
             if cause == "cancelled":
                 event = {"seq": last + 1, "time": time.time(), "type": "cancelled", "step": job.status()["step"], "checkpoint": ckpt_rel}
+            elif cause == "interrupted":
+                event = {"seq": last + 1, "time": time.time(), "type": "interrupted", "reason": "worker_signal", "message": msg,
+                         "step": job.status()["step"], "checkpoint": ckpt_rel}
             else:
                 event = {"seq": last + 1, "time": time.time(), "type": "failed", "cause": cause, "message": msg,
                          "stderr_tail": tail, "last_checkpoint": ckpt_rel}
@@ -362,7 +369,7 @@ class JobManager:
             self._closing = True
             running = [j for j in self._jobs.values() if j.state == "running" and j.proc]
         for j in running:
-            _signal_group(j.proc, signal.SIGTERM)
+            _signal_group(j.proc, INTERRUPT_SIGNAL)
         deadline = time.time() + timeout
         for j in running:
             try:
@@ -397,25 +404,53 @@ class JobManager:
             self.log(f"skipping {run_dir}: {e}")
             return None
         job = Job(run_dir.name, run_dir, spec, events=events, created_at=spec_path.stat().st_mtime)
-        last = events[-1]["type"] if events else None
-        job.state = STATE_OF_TERMINAL.get(last, "interrupted") if last else "interrupted"
-        if job.state == "interrupted":
-            job.error = "interrupted: the worker stopped while this run trained; resume it"
-        elif job.state == "failed":
-            job.error = f"{events[-1].get('cause')}: {events[-1].get('message')}"
+        if not events or events[-1]["type"] not in TERMINAL:
+            self._close_orphan(job)
+        job.state = STATE_OF_TERMINAL.get(job.events[-1]["type"], "interrupted") if job.events else "interrupted"
+        job.error = _error_of(job.events[-1]) if job.events else "interrupted (worker_died): the worker stopped before the run began; resume it"
         self._jobs[job.run_id] = job
         return job
+
+    def _close_orphan(self, job: Job) -> None:
+        """A stored run without a final event: its worker and training process both died. When
+        no process holds its train.lock (another worker on this run root may be training it),
+        the log gets the `interrupted` event nobody wrote, so watchers and clients see the end."""
+        lock = job.run_dir / TRAIN_LOCK
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # alive elsewhere
+            path = job.run_dir / EVENTS_FILE
+            last = eventlog.repair(path) if path.exists() else 0
+            if not last:
+                return  # nothing was stored: nothing to close
+            step = next((int(e.get("step", 0)) for e in reversed(job.events) if e["type"] in ("step", "epoch", "checkpoint")), 0)
+            ckpt = job.run_dir / "checkpoints" / "last.pt"
+            event = {"seq": last + 1, "time": time.time(), "type": "interrupted", "reason": "worker_died",
+                     "message": "the worker and the training process stopped without a final event",
+                     "step": step, "checkpoint": "checkpoints/last.pt" if ckpt.is_file() else ""}
+            eventlog.append(path, event)
+            job.events = eventlog.read_events(path)
+        except (OSError, ValueError) as e:
+            self.log(f"{job.run_dir}: could not record the end of an interrupted run: {e}")
+        finally:
+            os.close(fd)
 
 
 # torchrun starts every rank in a session of its own, so a signal to torchrun's process group
 # does not reach them. torchrun forwards SIGTERM/SIGINT to the ranks by itself; SIGUSR1 (cancel)
-# would kill it (default action) unless it is told to forward that too. It waits this long for
+# and SIGUSR2 (worker shutdown) would kill it (default action) unless it is told to forward them. It waits this long for
 # the ranks (they agree on the step, rank 0 checkpoints) before it SIGKILLs them.
 # PET_* are torchrun's flags as environment variables; TORCHELASTIC_SIGNALS_TO_HANDLE is what
 # older torchruns read directly.
 TORCHRUN_ENV = {
-    "PET_SIGNALS_TO_HANDLE": "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
-    "TORCHELASTIC_SIGNALS_TO_HANDLE": "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1",
+    "PET_SIGNALS_TO_HANDLE": "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1,SIGUSR2",
+    "TORCHELASTIC_SIGNALS_TO_HANDLE": "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1,SIGUSR2",
     "TORCH_ELASTIC_SHUTDOWN_TIMEOUT": "60",
     "PET_SHUTDOWN_TIMEOUT": "60",
 }
@@ -460,6 +495,15 @@ def _descendants(pid: int) -> list[int]:
             out.append(c)
             todo.append(c)
     return out
+
+
+def _error_of(e: dict[str, Any]) -> str:
+    """RunStatus.error for a terminal event."""
+    if e["type"] == "failed":
+        return f"{e.get('cause')}: {e.get('message')}"
+    if e["type"] == "interrupted":
+        return f"interrupted ({e.get('reason')}): {e.get('message')}; resume it"
+    return ""
 
 
 def _without(spec: dict[str, Any], dotted: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ EXPORT_CHUNK = 1024 * 1024
 _PRECISION = {pb.PRECISION_UNSPECIFIED: "auto", pb.PRECISION_FP32: "fp32", pb.PRECISION_BF16: "bf16"}
 _RUN_STATE = {
     "pending": pb.RUN_STATE_PENDING, "running": pb.RUN_STATE_RUNNING, "finished": pb.RUN_STATE_FINISHED,
-    "failed": pb.RUN_STATE_FAILED, "cancelled": pb.RUN_STATE_CANCELLED, "interrupted": pb.RUN_STATE_FAILED,
+    "failed": pb.RUN_STATE_FAILED, "cancelled": pb.RUN_STATE_CANCELLED, "interrupted": pb.RUN_STATE_INTERRUPTED,
 }
 _STATUS = {
     "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,

@@ -4,12 +4,13 @@
 
 Reads DIR/worker-spec.json, runs train.train, and appends every event as one JSON line to
 DIR/worker-events.jsonl (rank 0 only). The worker's job manager tails that file; it is also the
-persisted log that lets clients re-attach. Signals: SIGUSR1 = cancel (checkpoint, then stop),
-SIGTERM / SIGINT = checkpoint, then stop. Exit codes are in EXIT below.
+persisted log that lets clients re-attach. Signals: SIGUSR1 = cancel (checkpoint, then stop with
+`cancelled`); SIGUSR2 (from the worker as it shuts down), SIGTERM, SIGINT = checkpoint, then stop
+with `interrupted`. Exit codes are in EXIT below.
 
 The process does not outlive its worker: when the worker dies (even by SIGKILL) it notices
 within a tenth of a second (its parent pid changes, or $PROJHEAD_WORKER_PID is gone under
-torchrun), checkpoints and stops as on SIGTERM. While it lives it holds an exclusive lock on
+torchrun), checkpoints and stops as on SIGTERM (`interrupted`, reason worker_died). While it lives it holds an exclusive lock on
 DIR/train.lock (taken by the worker before the start and handed down; the file holds the pid),
 so a restarted worker never trains the same run twice at once.
 """
@@ -31,7 +32,10 @@ from .config import RunConfig, SpecError
 from .eventlog import EVENTS_FILE, SPEC_FILE, last_seq_in
 
 EXIT = {"finished": 0, "crash": 1, "cancelled": 3, "non_finite_loss": 4, "dataset": 5, "invalid_spec": 6, "out_of_memory": 7,
-        "locked": 8}
+        "locked": 8, "interrupted": 9}
+# The worker's "stop, I am shutting down" to its training processes: SIGTERM and SIGINT reaching
+# a training process directly (a batch system preempting it, `kill`) say `signal` instead.
+INTERRUPT_SIGNAL = signal.SIGUSR2
 LOCK_FILE = "train.lock"
 PARENT_POLL_SECONDS = 0.1
 
@@ -62,6 +66,15 @@ def classify_failure(e: BaseException) -> tuple[str, str]:
     if isinstance(e, ValueError):
         return "invalid_spec", str(e)
     return "crash", f"{type(e).__name__}: {e}"
+
+
+def interrupt_message(why: str, sig: str | None = None) -> str:
+    """The words of a RunInterrupted event for its reason."""
+    if why == "worker_signal":
+        return "the worker was told to stop; the run checkpointed and stopped"
+    if why == "worker_died":
+        return "the worker went away; the run checkpointed and stopped"
+    return f"the training process got {sig or 'a signal'}; it checkpointed and stopped"
 
 
 def acquire_run_lock(run_dir: Path, timeout: float = 60.0) -> int | None:
@@ -149,12 +162,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     run_dir: Path = args.run_dir
 
-    stop: dict[str, str | None] = {"reason": None}
+    # reason: what train.py is told ("cancel" or "signal", also the checkpoint's reason); why:
+    # the RunInterrupted reason when it is not a client's cancel (see INTERRUPT_SIGNAL).
+    stop: dict[str, str | None] = {"reason": None, "why": None}
 
     def on_signal(signum, _frame):
-        stop["reason"] = "cancel" if signum == signal.SIGUSR1 else "signal"
+        if signum == signal.SIGUSR1:
+            stop["reason"] = "cancel"
+            return
+        stop["reason"] = stop["reason"] or "signal"
+        if not stop["why"]:
+            stop["why"] = "worker_signal" if signum == INTERRUPT_SIGNAL else "signal"
+            stop["signal"] = signal.Signals(signum).name
 
-    for s in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):
+    for s in (signal.SIGUSR1, INTERRUPT_SIGNAL, signal.SIGTERM, signal.SIGINT):
         signal.signal(s, on_signal)
 
     def on_parent_gone():
@@ -164,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, 2)
         os.close(devnull)
         stop["reason"] = stop["reason"] or "signal"
+        stop["why"] = stop["why"] or "worker_died"
 
     watch_parent(on_parent_gone)
     if int(os.environ.get("RANK", "0")) == 0 and acquire_run_lock(run_dir) is None:
@@ -199,8 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = train(cfg, run_dir, emit, lambda: stop["reason"], resume_from=resume_from, last_seq=lambda: emit.seq)
     except Cancelled as c:
-        emit("cancelled", step=c.step, checkpoint=c.checkpoint)
-        return EXIT["cancelled"]
+        if stop["reason"] == "cancel":
+            emit("cancelled", step=c.step, checkpoint=c.checkpoint)
+            return EXIT["cancelled"]
+        why = stop["why"] or "signal"  # None: another rank was signalled, not this one
+        emit("interrupted", reason=why, message=interrupt_message(why, stop.get("signal")), step=c.step, checkpoint=c.checkpoint)
+        return EXIT["interrupted"]
     except Exception as e:  # noqa: BLE001 - every failure must end as a named event (MemoryError included)
         cause, message = classify_failure(e)
         if cause in ("crash", "out_of_memory"):

@@ -7,7 +7,9 @@
 // checkpoint. That needs the checkpoint where the new worker looks: local workers sharing one
 // run root (the default) find it; a worker that never saw the run (another machine) answers
 // NOT_FOUND and the run starts over there. Idle workers wait while runs are still in flight on
-// other workers, since a lost worker may hand its run back to the queue.
+// other workers, since a lost worker may hand its run back to the queue. A run that ends
+// `interrupted` (its worker was signalled or died, not a cancel) is queued again the same way,
+// up to MAX_INTERRUPT_RESUMES times; a later sweep also resumes every run not finished.
 import { join, resolve } from "node:path";
 import { expandSweep, type ResolvedExperiment, type SweepRun } from "../experiment/index.js";
 import { executeRun } from "../orchestrator/execute.js";
@@ -52,6 +54,7 @@ export interface SweepResult {
 
 const RECONNECT_WITH_SPARE_WORKERS_MS = 3_000;
 const RECONNECT_ALONE_MS = 60_000;
+const MAX_INTERRUPT_RESUMES = 3;
 
 function isDone(runDir: RunDir, needsEval: boolean): RunSummary | null {
   const s = runDir.readSummary();
@@ -159,6 +162,7 @@ export async function scheduleRuns(
 ): Promise<void> {
   let alive = workers.length;
   let inFlight = 0;
+  const interruptions = new Map<string, number>();
   let fatal: unknown = null;
   let wake: () => void = () => undefined;
   let changed = new Promise<void>((r) => (wake = r));
@@ -182,7 +186,14 @@ export async function scheduleRuns(
       const reconnectForMs = opts.reconnectForMs ?? (alive > 1 ? RECONNECT_WITH_SPARE_WORKERS_MS : RECONNECT_ALONE_MS);
       try {
         opts.onRunStart?.(item.run, worker, item.resume);
-        onDone(item, await run(item, worker, reconnectForMs));
+        const summary = await run(item, worker, reconnectForMs);
+        const times = interruptions.get(item.run.runId) ?? 0;
+        if (summary.state === "interrupted" && times < MAX_INTERRUPT_RESUMES && !opts.cancelSignal?.aborted) {
+          interruptions.set(item.run.runId, times + 1);
+          queue.unshift({ run: item.run, resume: true });
+          continue;
+        }
+        onDone(item, summary);
       } catch (err) {
         if (err instanceof UnavailableError && alive > 1 && !opts.cancelSignal?.aborted) {
           // This worker is gone: hand its run to the others, resumed from its checkpoint.

@@ -53,6 +53,10 @@ export class RunProgress {
         this.stop();
         this.line(`  FAILED (${d.cause}): ${d.message}`);
         break;
+      case "interrupted":
+        this.stop();
+        this.line(`  INTERRUPTED (${d.reason}): ${d.message}`);
+        break;
       case "finished":
       case "cancelled":
         this.stop();

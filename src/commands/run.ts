@@ -60,6 +60,9 @@ async function drive(label: string, json: boolean, runDir: string, go: (h: { onE
     if (s.state === "cancelled" || interrupts.cancel.aborted) {
       process.stderr.write(`cancelled; continue with: ${resumeCommand(s.runDir)}\n`);
       process.exitCode = EXIT.interrupted;
+    } else if (s.state === "interrupted") {
+      process.stderr.write(`projhead: run ${s.runId} ${s.error ?? "interrupted"}; continue with: ${resumeCommand(s.runDir)}\n`);
+      process.exitCode = EXIT.interrupted;
     } else if (s.state === "finished") {
       process.exitCode = EXIT.ok;
     } else {

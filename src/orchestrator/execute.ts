@@ -27,7 +27,7 @@ export interface ExecuteOptions {
 
 export class RunInterruptedError extends Error {}
 
-const TERMINAL = new Set(["finished", "failed", "cancelled"]);
+const TERMINAL = new Set(["finished", "failed", "cancelled", "interrupted"]);
 
 export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
   const { worker, runDir, spec } = opts;

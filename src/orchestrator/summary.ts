@@ -52,9 +52,16 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
       lastCheckpoint = d.lastCheckpoint ?? "";
     } else if (ev.type === "cancelled") {
       state = "cancelled";
+    } else if (ev.type === "interrupted") {
+      state = "interrupted";
+      const d = ev.data as { reason: string; message: string; checkpoint?: string };
+      error = `interrupted (${d.reason}): ${d.message}`;
+      cause = d.reason;
+      lastCheckpoint = d.checkpoint ?? "";
     }
   }
-  if (state !== "failed") error = cause = lastCheckpoint = undefined; // e.g. failed, then resumed and finished
+  // e.g. failed or interrupted, then resumed and finished
+  if (state !== "failed" && state !== "interrupted") error = cause = lastCheckpoint = undefined;
   if (!wallSeconds && events.length > 1) wallSeconds = events[events.length - 1]!.time - events[0]!.time;
   return {
     runId: runDir.runId,

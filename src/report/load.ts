@@ -116,7 +116,7 @@ function layerFromData(d: Json): LayerEvalRecord | null {
 function stateFromEvents(events: EventRecord[]): RunStateName | "unknown" {
   for (let i = events.length - 1; i >= 0; i--) {
     const t = events[i]!.type;
-    if (t === "finished" || t === "failed" || t === "cancelled") return t;
+    if (t === "finished" || t === "failed" || t === "cancelled" || t === "interrupted") return t;
   }
   return events.length ? "running" : "unknown";
 }

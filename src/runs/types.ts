@@ -14,7 +14,8 @@ export type EventType =
   | "log"
   | "finished"
   | "failed"
-  | "cancelled";
+  | "cancelled"
+  | "interrupted";
 
 /** One run event as stored: the oneof case flattened into `type` + `data` (camelCase fields). */
 export interface EventRecord {
@@ -68,7 +69,8 @@ export interface EvalRecord {
   layers: LayerEvalRecord[];
 }
 
-export type RunStateName = "pending" | "running" | "finished" | "failed" | "cancelled";
+/** interrupted: stopped by its worker's end or a signal, not by a client; resumable. */
+export type RunStateName = "pending" | "running" | "finished" | "failed" | "cancelled" | "interrupted";
 
 export interface RunSummary {
   runId: string;
@@ -88,11 +90,14 @@ export interface RunSummary {
   initialKnnTop1: number | null;
   wallSeconds: number;
   runDir: string;
-  /** "cause: message" of a failed run. */
+  /** "cause: message" of a failed run; "interrupted (reason): message" of an interrupted one. */
   error?: string;
-  /** A failed run's cause: crash, out_of_memory, non_finite_loss, dataset, invalid_spec, internal. */
+  /**
+   * A failed run's cause: crash, out_of_memory, non_finite_loss, dataset, invalid_spec, io, internal.
+   * An interrupted run's reason: worker_signal, worker_died, signal.
+   */
   cause?: string;
-  /** A failed run's last good checkpoint, relative to the run directory ("" when none). */
+  /** A failed or interrupted run's last good checkpoint, relative to the run directory ("" when none). */
   lastCheckpoint?: string;
   /** Sweep parameters that made this run differ from the base experiment (dotted path -> value). */
   overrides?: Record<string, unknown>;

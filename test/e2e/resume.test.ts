@@ -77,7 +77,8 @@ describe("resume after the worker is killed", () => {
       await waitForExit(pid, 60_000, `training process ${pid} to exit after its worker was killed`);
       const theirs = workerEvents(runDir);
       const end = theirs[theirs.length - 1]!;
-      assert.equal(end.type, "cancelled", `the orphan ended with a cancel: ${JSON.stringify(theirs.slice(-2))} (segment ${k}, killed at ${killedAt.join(", ")})`);
+      assert.equal(end.type, "interrupted", `the orphan ended interrupted: ${JSON.stringify(theirs.slice(-2))} (segment ${k}, killed at ${killedAt.join(", ")})`);
+      assert.equal(end.reason, "worker_died", "not a cancel: its worker died");
       // ... naming a checkpoint of the step it stopped at (its own, or the one it had just written)
       const ckpt = theirs.filter((e) => e.type === "checkpoint").pop()!;
       assert.equal(end.checkpoint, "checkpoints/last.pt");

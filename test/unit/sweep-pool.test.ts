@@ -32,6 +32,9 @@ interface FakeOptions {
   /** Dies (every later call: UNAVAILABLE) after this many events of its n-th run (1-based). */
   dieOnRun?: number;
   dieAfterEvents?: number;
+  /** Its n-th run (1-based) ends `interrupted` (as on a signal) after this many events; it lives on. */
+  interruptOnRun?: number;
+  interruptAfterEvents?: number;
 }
 
 class FakeWorker implements RunningWorker {
@@ -91,6 +94,10 @@ class FakeWorker implements RunningWorker {
         this.dead = true;
         return;
       }
+      if (this.o.interruptOnRun === nth && log.length >= (this.o.interruptAfterEvents ?? 3)) {
+        add("interrupted", { reason: "signal", message: "the training process got SIGTERM", step: s - 1, checkpoint: "checkpoints/last.pt" });
+        return;
+      }
       add("step", { step: s, epoch: 1, loss: 1 / s });
       if (s % 2 === 0) add("checkpoint", { path: "checkpoints/last.pt", step: s, reason: "periodic" });
     }
@@ -106,7 +113,7 @@ class FakeWorker implements RunningWorker {
         const e = log[next - 1]!;
         yield e;
         next++;
-        if (e.type === "finished") return;
+        if (e.type === "finished" || e.type === "interrupted") return;
       }
       await sleep(2);
     }
@@ -181,6 +188,16 @@ describe("runSweep over a pool of workers (stand-ins)", () => {
     assert.deepEqual(b.calls, [{ runId: "elsewhere", resume: true }, { runId: "elsewhere", resume: false }]);
     const events = assertGapFree(runsRoot, "elsewhere");
     assert.equal(events.filter((e) => e.type === "started").length, 1, "the lost attempt's events were dropped");
+  });
+
+  it("resumes a run that ended interrupted (not a cancel), on the same worker", async () => {
+    const a = new FakeWorker("a:1", { store: new Map(), stepMs: 2, interruptOnRun: 1, interruptAfterEvents: 5 });
+    const runsRoot = join(tmp, "interrupted");
+    const res = await runSweep(resolveExperiment({ name: "interrupted" }), { workers: [a], runsRoot, sweepsRoot: join(tmp, "sweeps") });
+    assert.equal(res.summaries[0]!.state, "finished");
+    assert.deepEqual(a.calls, [{ runId: "interrupted", resume: false }, { runId: "interrupted", resume: true }]);
+    const events = assertGapFree(runsRoot, "interrupted");
+    assert.equal(events.filter((e) => e.type === "started")[1]!.data.startStep, 2, "continued after the checkpoint at step 2");
   });
 
   it("fails when the last worker is lost", async () => {

@@ -21,6 +21,7 @@ class RunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATE_FINISHED: _ClassVar[RunState]
     RUN_STATE_FAILED: _ClassVar[RunState]
     RUN_STATE_CANCELLED: _ClassVar[RunState]
+    RUN_STATE_INTERRUPTED: _ClassVar[RunState]
 PRECISION_UNSPECIFIED: Precision
 PRECISION_FP32: Precision
 PRECISION_BF16: Precision
@@ -30,6 +31,7 @@ RUN_STATE_RUNNING: RunState
 RUN_STATE_FINISHED: RunState
 RUN_STATE_FAILED: RunState
 RUN_STATE_CANCELLED: RunState
+RUN_STATE_INTERRUPTED: RunState
 
 class GetInfoRequest(_message.Message):
     __slots__ = ()
@@ -318,7 +320,7 @@ class ListRunsResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[RunStatus, _Mapping]]] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("seq", "time", "run_id", "started", "step", "epoch", "evaluation", "checkpoint", "log", "finished", "failed", "cancelled")
+    __slots__ = ("seq", "time", "run_id", "started", "step", "epoch", "evaluation", "checkpoint", "log", "finished", "failed", "cancelled", "interrupted")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -331,6 +333,7 @@ class RunEvent(_message.Message):
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    INTERRUPTED_FIELD_NUMBER: _ClassVar[int]
     seq: int
     time: float
     run_id: str
@@ -343,7 +346,8 @@ class RunEvent(_message.Message):
     finished: RunFinished
     failed: RunFailed
     cancelled: RunCancelled
-    def __init__(self, seq: _Optional[int] = ..., time: _Optional[float] = ..., run_id: _Optional[str] = ..., started: _Optional[_Union[RunStarted, _Mapping]] = ..., step: _Optional[_Union[StepMetrics, _Mapping]] = ..., epoch: _Optional[_Union[EpochSummary, _Mapping]] = ..., evaluation: _Optional[_Union[LayerEval, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSaved, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., failed: _Optional[_Union[RunFailed, _Mapping]] = ..., cancelled: _Optional[_Union[RunCancelled, _Mapping]] = ...) -> None: ...
+    interrupted: RunInterrupted
+    def __init__(self, seq: _Optional[int] = ..., time: _Optional[float] = ..., run_id: _Optional[str] = ..., started: _Optional[_Union[RunStarted, _Mapping]] = ..., step: _Optional[_Union[StepMetrics, _Mapping]] = ..., epoch: _Optional[_Union[EpochSummary, _Mapping]] = ..., evaluation: _Optional[_Union[LayerEval, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSaved, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., failed: _Optional[_Union[RunFailed, _Mapping]] = ..., cancelled: _Optional[_Union[RunCancelled, _Mapping]] = ..., interrupted: _Optional[_Union[RunInterrupted, _Mapping]] = ...) -> None: ...
 
 class RunStarted(_message.Message):
     __slots__ = ("resolved_spec_json", "device", "train_images", "steps_per_epoch", "total_steps", "start_step", "resumed", "backbone_params", "head_params", "world_size", "initial_knn_top1")
@@ -480,6 +484,18 @@ class RunFailed(_message.Message):
     stderr_tail: _containers.RepeatedScalarFieldContainer[str]
     last_checkpoint: str
     def __init__(self, cause: _Optional[str] = ..., message: _Optional[str] = ..., stderr_tail: _Optional[_Iterable[str]] = ..., last_checkpoint: _Optional[str] = ...) -> None: ...
+
+class RunInterrupted(_message.Message):
+    __slots__ = ("reason", "message", "step", "checkpoint")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    message: str
+    step: int
+    checkpoint: str
+    def __init__(self, reason: _Optional[str] = ..., message: _Optional[str] = ..., step: _Optional[int] = ..., checkpoint: _Optional[str] = ...) -> None: ...
 
 class RunCancelled(_message.Message):
     __slots__ = ("step", "checkpoint")

@@ -84,6 +84,11 @@ export enum RunState {
   RUN_STATE_FINISHED = 3,
   RUN_STATE_FAILED = 4,
   RUN_STATE_CANCELLED = 5,
+  /**
+   * RUN_STATE_INTERRUPTED - Stopped by something other than its client: the worker was signalled or died, or the
+   * training process was signalled. Resumable from its last checkpoint (see RunInterrupted).
+   */
+  RUN_STATE_INTERRUPTED = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -107,6 +112,9 @@ export function runStateFromJSON(object: any): RunState {
     case 5:
     case "RUN_STATE_CANCELLED":
       return RunState.RUN_STATE_CANCELLED;
+    case 6:
+    case "RUN_STATE_INTERRUPTED":
+      return RunState.RUN_STATE_INTERRUPTED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -128,6 +136,8 @@ export function runStateToJSON(object: RunState): string {
       return "RUN_STATE_FAILED";
     case RunState.RUN_STATE_CANCELLED:
       return "RUN_STATE_CANCELLED";
+    case RunState.RUN_STATE_INTERRUPTED:
+      return "RUN_STATE_INTERRUPTED";
     case RunState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -367,7 +377,7 @@ export interface RunStatus {
   /** Method name, dataset name, for listings. */
   method: string;
   dataset: string;
-  /** Failure reason when state is FAILED. */
+  /** Failure reason when state is FAILED; "interrupted (<reason>): <message>" when INTERRUPTED. */
   error: string;
   /** Unix time (seconds) of creation. */
   createdAt: number;
@@ -409,6 +419,9 @@ export interface RunEvent {
     | { $case: "finished"; value: RunFinished }
     | { $case: "failed"; value: RunFailed }
     | { $case: "cancelled"; value: RunCancelled }
+    | //
+    /** The run stopped without being asked to by a client; resume it to go on. */
+    { $case: "interrupted"; value: RunInterrupted }
     | undefined;
 }
 
@@ -521,6 +534,21 @@ export interface RunFailed {
   stderrTail: string[];
   /** Last good checkpoint, relative to the run directory; empty when none. */
   lastCheckpoint: string;
+}
+
+export interface RunInterrupted {
+  /**
+   * worker_signal: the worker was told to stop (SIGTERM/SIGINT) and stopped its runs;
+   * worker_died: the worker went away without stopping the run (killed, crashed);
+   * signal: the training process itself got SIGTERM/SIGINT (e.g. a batch system's preemption).
+   */
+  reason: string;
+  /** What happened, in words. */
+  message: string;
+  /** Last step the run completed. */
+  step: number;
+  /** Checkpoint to resume from, relative to the run directory; empty when none. */
+  checkpoint: string;
 }
 
 export interface RunCancelled {
@@ -3593,6 +3621,9 @@ export const RunEvent: MessageFns<RunEvent> = {
       case "cancelled":
         RunCancelled.encode(message.kind.value, writer.uint32(146).fork()).join();
         break;
+      case "interrupted":
+        RunInterrupted.encode(message.kind.value, writer.uint32(154).fork()).join();
+        break;
     }
     return writer;
   },
@@ -3706,6 +3737,14 @@ export const RunEvent: MessageFns<RunEvent> = {
             message.kind = { $case: "cancelled", value: RunCancelled.decode(reader, reader.uint32()) };
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.kind = { $case: "interrupted", value: RunInterrupted.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3745,6 +3784,8 @@ export const RunEvent: MessageFns<RunEvent> = {
         ? { $case: "failed", value: RunFailed.fromJSON(object.failed) }
         : isSet(object.cancelled)
         ? { $case: "cancelled", value: RunCancelled.fromJSON(object.cancelled) }
+        : isSet(object.interrupted)
+        ? { $case: "interrupted", value: RunInterrupted.fromJSON(object.interrupted) }
         : undefined,
     };
   },
@@ -3778,6 +3819,8 @@ export const RunEvent: MessageFns<RunEvent> = {
       obj.failed = RunFailed.toJSON(message.kind.value);
     } else if (message.kind?.$case === "cancelled") {
       obj.cancelled = RunCancelled.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "interrupted") {
+      obj.interrupted = RunInterrupted.toJSON(message.kind.value);
     }
     return obj;
   },
@@ -3842,6 +3885,12 @@ export const RunEvent: MessageFns<RunEvent> = {
       case "cancelled": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "cancelled", value: RunCancelled.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "interrupted": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "interrupted", value: RunInterrupted.fromPartial(object.kind.value) };
         }
         break;
       }
@@ -5242,6 +5291,123 @@ export const RunFailed: MessageFns<RunFailed> = {
     message.message = object.message ?? "";
     message.stderrTail = object.stderrTail?.map((e) => e) || [];
     message.lastCheckpoint = object.lastCheckpoint ?? "";
+    return message;
+  },
+};
+
+function createBaseRunInterrupted(): RunInterrupted {
+  return { reason: "", message: "", step: 0, checkpoint: "" };
+}
+
+export const RunInterrupted: MessageFns<RunInterrupted> = {
+  encode(message: RunInterrupted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.step !== 0) {
+      writer.uint32(24).uint64(message.step);
+    }
+    if (message.checkpoint !== "") {
+      writer.uint32(34).string(message.checkpoint);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunInterrupted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunInterrupted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.step = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.checkpoint = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunInterrupted {
+    return {
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      step: isSet(object.step) ? globalThis.Number(object.step) : 0,
+      checkpoint: isSet(object.checkpoint) ? globalThis.String(object.checkpoint) : "",
+    };
+  },
+
+  toJSON(message: RunInterrupted): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.step !== 0) {
+      obj.step = Math.round(message.step);
+    }
+    if (message.checkpoint !== "") {
+      obj.checkpoint = message.checkpoint;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunInterrupted>, I>>(base?: I): RunInterrupted {
+    return RunInterrupted.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunInterrupted>, I>>(object: I): RunInterrupted {
+    const message = createBaseRunInterrupted();
+    message.reason = object.reason ?? "";
+    message.message = object.message ?? "";
+    message.step = object.step ?? 0;
+    message.checkpoint = object.checkpoint ?? "";
     return message;
   },
 };
