@@ -108,6 +108,9 @@ MinJobAge=2
 KillWait=30
 $node State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+# Only account "projhead" may use this one. Without an accounting database SLURM checks no
+# account names otherwise; the tests use it to see a job held for its account.
+PartitionName=restricted Nodes=$host MaxTime=INFINITE State=UP AllowAccounts=projhead
 EOF
   if [ -L "$CONF" ] || [ ! -e "$CONF" ]; then
     mkdir -p /etc/slurm

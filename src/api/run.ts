@@ -41,7 +41,7 @@ export function specFor(exp: ResolvedExperiment, runId: string, worker: RunningW
 function workerDataRoot(root: string, worker: RunningWorker): string {
   if (!root) return root;
   // A worker on this machine: relative roots mean "relative to where projhead runs".
-  if (worker.kind === "local") return isAbsolute(root) ? root : resolve(root);
+  if (worker.kind === "local" || worker.kind === "slurm") return isAbsolute(root) ? root : resolve(root);
   // A container sees host data folders at /data/<i>.
   if (worker.kind === "docker" && "containerPath" in worker) {
     const p = (worker as DockerWorker).containerPath(resolve(root));

@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { expandSweep, type ResolvedExperiment, type SweepRun } from "../experiment/index.js";
 import { executeRun } from "../orchestrator/execute.js";
 import { obtainWorker, type RuntimeConfig } from "../runtime/index.js";
+import type { JobStateChange } from "../runtime/slurm.js";
 import type { RunningWorker } from "../runtime/types.js";
 import { RunDir, writeJsonAtomic } from "../runs/store.js";
 import type { EventRecord, RunSummary, SweepRecord } from "../runs/types.js";
@@ -42,8 +43,18 @@ export interface SweepOptions {
   onSkip?: (run: SweepRun, summary: RunSummary) => void;
   /** A worker given up: unreachable mid-run (its run moves on), or not reachable at the start. */
   onWorkerLost?: (worker: Pick<RunningWorker, "kind" | "address">, err: Error) => void;
+  /** Batch job state changes (slurm runtime). */
+  onJobState?: (change: JobStateChange) => void;
   cancelSignal?: AbortSignal;
   killSignal?: AbortSignal;
+}
+
+/** Workers that can be brought back (batch jobs): scheduleRuns asks before each run. */
+export interface WorkerSupply {
+  /** Whether this worker can take another run. */
+  usable(worker: RunningWorker): Promise<boolean>;
+  /** A worker in place of a lost one (null: none will come). */
+  replace(lost: RunningWorker): Promise<RunningWorker | null>;
 }
 
 export interface SweepResult {
@@ -90,7 +101,9 @@ export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {})
 
   const parallel = Math.max(1, opts.parallel ?? exp.sweep?.parallel ?? 1);
   const owned: RunningWorker[] = [];
-  let workers = opts.workers ?? [];
+  let workers: (RunningWorker | Promise<RunningWorker>)[] = opts.workers ?? [];
+  let supply: WorkerSupply | undefined;
+  let pool: { stop(): Promise<void> } | undefined;
   try {
     if (!workers.length && queue.length) {
       const rt = (opts.runtime ?? exp.runtime) as RuntimeConfig;
@@ -105,17 +118,29 @@ export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {})
           else opts.onWorkerLost?.({ kind: "remote", address: addresses[i]! }, t.reason as Error);
         });
         if (!owned.length) throw (tries[0] as PromiseRejectedResult).reason;
+      } else if (rt.kind === "slurm") {
+        // Batch jobs: submitted at once, used as they start, brought back when they stop.
+        const { startSlurmPool } = await import("../runtime/slurm.js");
+        const nnodes = Math.max(...runs.map((r) => r.experiment.train.nnodes));
+        const started = await startSlurmPool(rt.slurm?.jobs ?? count, {
+          settings: rt.slurm ?? {}, nnodes, runRoot: runsRoot, dataRoots, python: rt.python, clientTls: rt.tls,
+          onJobState: opts.onJobState, signal: opts.cancelSignal,
+        });
+        pool = started.pool;
+        supply = started.pool;
+        workers = started.workers;
       } else {
         for (let i = 0; i < count; i++) owned.push(await obtainWorker(rt, { runRoot: runsRoot, dataRoots }));
       }
-      workers = owned;
+      if (!pool) workers = owned;
     }
-    await scheduleRuns(workers, queue, (item, worker, reconnectForMs) => runOne(exp, item, worker, runsRoot, reconnectForMs, opts), opts, (item, s) => {
+    await scheduleRuns(workers, queue, (item, worker, reconnectForMs) => runOne(exp, item, worker, runsRoot, reconnectForMs, opts), { ...opts, supply }, (item, s) => {
       summaries.set(item.run.runId, s);
       opts.onRunEnd?.(item.run, s);
     });
   } finally {
     await Promise.all(owned.map((w) => w.stop().catch(() => undefined)));
+    await pool?.stop();
   }
   return {
     sweepDir,
@@ -154,10 +179,10 @@ async function runOne(exp: ResolvedExperiment, item: QueueItem, worker: RunningW
  * runs in flight are awaited, then the first error is thrown.
  */
 export async function scheduleRuns(
-  workers: RunningWorker[],
+  workers: (RunningWorker | Promise<RunningWorker>)[],
   queue: QueueItem[],
   run: (item: QueueItem, worker: RunningWorker, reconnectForMs: number) => Promise<RunSummary>,
-  opts: Pick<SweepOptions, "reconnectForMs" | "onRunStart" | "onWorkerLost" | "cancelSignal">,
+  opts: Pick<SweepOptions, "reconnectForMs" | "onRunStart" | "onWorkerLost" | "cancelSignal"> & { supply?: WorkerSupply },
   onDone: (item: QueueItem, summary: RunSummary) => void,
 ): Promise<void> {
   let alive = workers.length;
@@ -173,9 +198,39 @@ export async function scheduleRuns(
   const onAbort = () => notify();
   opts.cancelSignal?.addEventListener("abort", onAbort, { once: true });
 
-  const loop = async (worker: RunningWorker): Promise<void> => {
+  // A worker still to come (a batch job) is awaited; Ctrl-C stops the wait.
+  const arrival = async (w: RunningWorker | Promise<RunningWorker>): Promise<RunningWorker | null> => {
+    if (!(w instanceof Promise)) return w;
+    const aborted = new Promise<null>((r) => opts.cancelSignal?.addEventListener("abort", () => r(null), { once: true }));
+    return Promise.race([w, aborted]);
+  };
+  const loop = async (pending: RunningWorker | Promise<RunningWorker>): Promise<void> => {
+    let worker: RunningWorker | null;
+    try {
+      worker = await arrival(pending);
+    } catch (err) {
+      alive--;
+      if (alive === 0) fatal ??= err;
+      notify();
+      return;
+    }
+    if (!worker) return;
     for (;;) {
       if (fatal || opts.cancelSignal?.aborted) return;
+      if (opts.supply && queue.length && !(await opts.supply.usable(worker))) {
+        // Its job stopped (time limit, preemption, scancel): wait for the one in its place.
+        opts.onWorkerLost?.(worker, new Error("its batch job stopped"));
+        try {
+          worker = await arrival(opts.supply.replace(worker) as Promise<RunningWorker>);
+        } catch (err) {
+          alive--;
+          if (alive === 0) fatal ??= err;
+          notify();
+          return;
+        }
+        if (!worker) return;
+        continue;
+      }
       const item = queue.shift();
       if (!item) {
         if (inFlight === 0) return;
@@ -195,6 +250,23 @@ export async function scheduleRuns(
         }
         onDone(item, summary);
       } catch (err) {
+        if (err instanceof UnavailableError && opts.supply && !opts.cancelSignal?.aborted) {
+          // Its batch job stopped mid-run: the run goes back first in line as a resume, and
+          // this loop goes on with the worker that takes the job's place.
+          queue.unshift({ run: item.run, resume: true });
+          notify();
+          opts.onWorkerLost?.(worker, err);
+          const lost = worker;
+          worker = null;
+          try {
+            worker = await arrival(opts.supply.replace(lost) as Promise<RunningWorker>);
+          } catch (e) {
+            fatal ??= alive > 1 ? null : e;
+            alive--;
+          }
+          if (!worker) return;
+          continue;
+        }
         if (err instanceof UnavailableError && alive > 1 && !opts.cancelSignal?.aborted) {
           // This worker is gone: hand its run to the others, resumed from its checkpoint.
           alive--;

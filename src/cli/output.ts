@@ -1,6 +1,7 @@
 // Output conventions of every command: human text on stderr/stdout, or with --json exactly one
 // JSON document as the last stdout line; errors name what went wrong and set the exit code.
 import { ExperimentError } from "../experiment/index.js";
+import { SlurmConfigError } from "../runtime/slurm.js";
 import { WorkerStartError } from "../runtime/types.js";
 import { WorkerError } from "../worker/errors.js";
 
@@ -21,5 +22,5 @@ export function errorJson(err: unknown): Record<string, unknown> {
 export function reportError(err: unknown, json: boolean): number {
   if (json) printJson(errorJson(err));
   else process.stderr.write(`projhead: ${err instanceof Error ? err.message : String(err)}\n`);
-  return err instanceof ExperimentError ? EXIT.usage : EXIT.failure;
+  return err instanceof ExperimentError || err instanceof SlurmConfigError ? EXIT.usage : EXIT.failure;
 }

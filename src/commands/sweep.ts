@@ -35,6 +35,7 @@ export async function sweepAndReport(exp: ResolvedExperiment, file: string, o: S
         if (!json && resumed) process.stderr.write(`${run.runId}: resuming on ${w.address}\n`);
       },
       onEvent: (run, ev) => (json ? undefined : progress.get(run.runId)?.onEvent(ev)),
+      onJobState: (c) => json || process.stderr.write(`slurm job ${c.jobId}: ${c.state}${c.reason ? ` (${c.reason})` : ""}${c.node && c.state === "RUNNING" ? ` on ${c.node}` : ""}\n`),
       onWorkerLost: (w, err) => process.stderr.write(`worker ${w.address} lost (${err.message}); the sweep goes on with the other workers (an interrupted run resumes from its last checkpoint)\n`),
     });
   } catch (err) {

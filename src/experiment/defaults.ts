@@ -40,6 +40,7 @@ export const DEFAULT_EXPERIMENT: DefaultExperiment = deepFreeze({
     checkpointEveryEpochs: 1,
     checkpointEverySteps: 0,
     nproc: 1,
+    nnodes: 1,
     evalAtEnd: false,
     threads: 0,
   },

@@ -12,7 +12,7 @@ export const HEAD_OPTIMIZERS = ["sgd", "adamw"] as const;
 export const SCHEDULES = ["cosine", "constant"] as const;
 export const ACTIVATIONS = ["relu", "gelu", "identity"] as const;
 export const PRECISIONS = ["auto", "fp32", "bf16"] as const;
-export const RUNTIME_KINDS = ["local", "docker", "remote"] as const;
+export const RUNTIME_KINDS = ["local", "docker", "remote", "slurm"] as const;
 
 /** Run ids and experiment names: what the worker accepts as a run directory name. */
 export const RUN_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
@@ -107,6 +107,7 @@ export const TrainSchema = obj({
   checkpointEveryEpochs: int(0, 1e6),
   checkpointEverySteps: int(0, 1e9),
   nproc: int(1, 64),
+  nnodes: int(1, 4096),
   evalAtEnd: bool(),
   threads: int(0, 1024),
 });
@@ -140,6 +141,23 @@ export const TlsSchema = obj({
   serverName: str().optional(),
 });
 
+// SLURM batch jobs as workers (src/runtime/slurm.ts); strings in SLURM's own syntax.
+const slurmTime = "a SLURM time limit such as 30, 1:30:00 or 2-00:00:00";
+export const SlurmSchema = obj({
+  partition: str().optional(),
+  gpusPerJob: int(0, 1024).optional(),
+  cpus: int(1, 4096).optional(),
+  memory: z.string({ error: "a SLURM memory size such as 32G" }).regex(/^\d+[KMGT]?$/, { error: "a SLURM memory size such as 32G" }).optional(),
+  time: z.string({ error: slurmTime }).regex(/^(\d+-)?\d+(:\d+){0,2}$/, { error: slurmTime }).optional(),
+  account: str().optional(),
+  qos: str().optional(),
+  sbatchArgs: z.array(z.string().regex(/^--?[A-Za-z]/, { error: "an sbatch option such as --constraint=a100" }), { error: "a list of sbatch options" }).optional(),
+  shared: str().optional(),
+  jobs: int(1, 1024).optional(),
+  signalBeforeS: int(1, 65535).optional(),
+  tls: obj({ cert: str(), key: str(), clientCa: str().optional() }).optional(),
+});
+
 export const RuntimeSchema = obj({
   kind: oneOf(RUNTIME_KINDS),
   python: str().optional(),
@@ -153,6 +171,7 @@ export const RuntimeSchema = obj({
   image: str().optional(),
   gpus: z.union([int(0, 1024), z.string().min(1)], { error: gpusExpected }).optional(),
   workers: z.array(address(), { error: "a list of worker addresses" }).optional(),
+  slurm: SlurmSchema.optional(),
 }).superRefine((r, ctx) => {
   // A remote runtime has nothing to start, so it must be told where the worker is.
   if (r.kind === "remote" && !r.address && !(r.workers && r.workers.length > 0)) {

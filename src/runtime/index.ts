@@ -1,10 +1,11 @@
 // How a worker is obtained, from the experiment's `runtime` section (or CLI flags).
 import { connectRemoteWorker } from "./remote.js";
 import { startLocalWorker, type LocalWorkerOptions } from "./local.js";
+import type { JobStateChange, SlurmSettings } from "./slurm.js";
 import type { RunningWorker } from "./types.js";
 
 export interface RuntimeConfig {
-  kind: "local" | "docker" | "remote";
+  kind: "local" | "docker" | "remote" | "slurm";
   python?: string;
   address?: string;
   token?: string;
@@ -13,6 +14,7 @@ export interface RuntimeConfig {
   image?: string;
   gpus?: number | string;
   workers?: string[];
+  slurm?: SlurmSettings;
 }
 
 export interface ObtainOptions {
@@ -21,6 +23,8 @@ export interface ObtainOptions {
   signal?: AbortSignal;
   onStderr?: (line: string) => void;
   maxRuns?: number;
+  /** Batch job state changes (slurm runtime), for progress output. */
+  onJobState?: (change: JobStateChange) => void;
 }
 
 export function resolveToken(rt: RuntimeConfig): string | undefined {
@@ -46,6 +50,18 @@ export async function obtainWorker(rt: RuntimeConfig, opts: ObtainOptions = {}):
     case "docker": {
       const { startDockerWorker } = await import("./docker.js");
       return startDockerWorker({ image: rt.image, gpus: rt.gpus, token: resolveToken(rt), runRoot: opts.runRoot, dataRoots: opts.dataRoots, signal: opts.signal, onStderr: opts.onStderr, maxRuns: opts.maxRuns });
+    }
+    case "slurm": {
+      // One worker job; stopping the worker cancels its job.
+      const { startSlurmPool } = await import("./slurm.js");
+      const { pool, workers } = await startSlurmPool(1, { settings: rt.slurm ?? {}, runRoot: opts.runRoot ?? "runs", dataRoots: opts.dataRoots, python: rt.python, clientTls: rt.tls, maxRuns: opts.maxRuns, signal: opts.signal, onJobState: opts.onJobState });
+      try {
+        const w = await workers[0]!;
+        return { ...w, stop: async () => { await w.stop(); await pool.stop(); } };
+      } catch (err) {
+        await pool.stop();
+        throw err;
+      }
     }
   }
 }

@@ -2,7 +2,7 @@ import type { WorkerConnection } from "../worker/client.js";
 
 /** A worker this process can talk to, however it was obtained (local, docker, remote). */
 export interface RunningWorker {
-  kind: "local" | "docker" | "remote";
+  kind: "local" | "docker" | "remote" | "slurm";
   address: string;
   pid?: number;
   connection: WorkerConnection;

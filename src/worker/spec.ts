@@ -82,6 +82,7 @@ export function toRunSpec(e: ResolvedExperiment, runId: string = e.name): RunSpe
       checkpointEveryEpochs: t.checkpointEveryEpochs,
       checkpointEverySteps: t.checkpointEverySteps,
       nproc: t.nproc,
+      nnodes: t.nnodes,
       evalAtEnd: t.evalAtEnd,
       threads: t.threads,
     },

@@ -333,6 +333,7 @@ describe("toRunSpec", () => {
       checkpointEveryEpochs: 25,
       checkpointEverySteps: 26,
       nproc: 27,
+      nnodes: 2,
       evalAtEnd: true,
       threads: 28,
     },

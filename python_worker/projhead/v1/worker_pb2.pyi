@@ -206,7 +206,7 @@ class OptimSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., lr: _Optional[float] = ..., momentum: _Optional[float] = ..., nesterov: _Optional[bool] = ..., weight_decay: _Optional[float] = ..., warmup_epochs: _Optional[float] = ..., schedule: _Optional[str] = ...) -> None: ...
 
 class TrainSpec(_message.Message):
-    __slots__ = ("epochs", "batch_size", "device", "precision", "compile", "max_steps", "log_every_steps", "knn_every_epochs", "checkpoint_every_epochs", "checkpoint_every_steps", "nproc", "eval_at_end", "threads")
+    __slots__ = ("epochs", "batch_size", "device", "precision", "compile", "max_steps", "log_every_steps", "knn_every_epochs", "checkpoint_every_epochs", "checkpoint_every_steps", "nproc", "eval_at_end", "threads", "nnodes")
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -220,6 +220,7 @@ class TrainSpec(_message.Message):
     NPROC_FIELD_NUMBER: _ClassVar[int]
     EVAL_AT_END_FIELD_NUMBER: _ClassVar[int]
     THREADS_FIELD_NUMBER: _ClassVar[int]
+    NNODES_FIELD_NUMBER: _ClassVar[int]
     epochs: int
     batch_size: int
     device: str
@@ -233,7 +234,8 @@ class TrainSpec(_message.Message):
     nproc: int
     eval_at_end: bool
     threads: int
-    def __init__(self, epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., device: _Optional[str] = ..., precision: _Optional[_Union[Precision, str]] = ..., compile: _Optional[bool] = ..., max_steps: _Optional[int] = ..., log_every_steps: _Optional[int] = ..., knn_every_epochs: _Optional[int] = ..., checkpoint_every_epochs: _Optional[int] = ..., checkpoint_every_steps: _Optional[int] = ..., nproc: _Optional[int] = ..., eval_at_end: _Optional[bool] = ..., threads: _Optional[int] = ...) -> None: ...
+    nnodes: int
+    def __init__(self, epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., device: _Optional[str] = ..., precision: _Optional[_Union[Precision, str]] = ..., compile: _Optional[bool] = ..., max_steps: _Optional[int] = ..., log_every_steps: _Optional[int] = ..., knn_every_epochs: _Optional[int] = ..., checkpoint_every_epochs: _Optional[int] = ..., checkpoint_every_steps: _Optional[int] = ..., nproc: _Optional[int] = ..., eval_at_end: _Optional[bool] = ..., threads: _Optional[int] = ..., nnodes: _Optional[int] = ...) -> None: ...
 
 class AugmentSpec(_message.Message):
     __slots__ = ("crop_min_scale", "jitter_strength", "jitter_p", "grayscale_p", "blur_p", "flip_p", "minimal")

@@ -324,6 +324,11 @@ export interface TrainSpec {
   evalAtEnd: boolean;
   /** CPU threads for the training process (0 = torch default). */
   threads: number;
+  /**
+   * Nodes of a SLURM allocation the run trains on, nproc processes on each (srun + torchrun
+   * with a c10d rendezvous); 0 or 1 = the worker's own node.
+   */
+  nnodes: number;
 }
 
 export interface AugmentSpec {
@@ -2399,6 +2404,7 @@ function createBaseTrainSpec(): TrainSpec {
     nproc: 0,
     evalAtEnd: false,
     threads: 0,
+    nnodes: 0,
   };
 }
 
@@ -2442,6 +2448,9 @@ export const TrainSpec: MessageFns<TrainSpec> = {
     }
     if (message.threads !== 0) {
       writer.uint32(104).uint32(message.threads);
+    }
+    if (message.nnodes !== 0) {
+      writer.uint32(112).uint32(message.nnodes);
     }
     return writer;
   },
@@ -2563,6 +2572,14 @@ export const TrainSpec: MessageFns<TrainSpec> = {
             message.threads = reader.uint32();
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.nnodes = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2618,6 +2635,7 @@ export const TrainSpec: MessageFns<TrainSpec> = {
         ? globalThis.Boolean(object.eval_at_end)
         : false,
       threads: isSet(object.threads) ? globalThis.Number(object.threads) : 0,
+      nnodes: isSet(object.nnodes) ? globalThis.Number(object.nnodes) : 0,
     };
   },
 
@@ -2662,6 +2680,9 @@ export const TrainSpec: MessageFns<TrainSpec> = {
     if (message.threads !== 0) {
       obj.threads = Math.round(message.threads);
     }
+    if (message.nnodes !== 0) {
+      obj.nnodes = Math.round(message.nnodes);
+    }
     return obj;
   },
 
@@ -2683,6 +2704,7 @@ export const TrainSpec: MessageFns<TrainSpec> = {
     message.nproc = object.nproc ?? 0;
     message.evalAtEnd = object.evalAtEnd ?? false;
     message.threads = object.threads ?? 0;
+    message.nnodes = object.nnodes ?? 0;
     return message;
   },
 };

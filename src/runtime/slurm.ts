@@ -1,0 +1,482 @@
+// The slurm runtime: workers as SLURM batch jobs. Each job `exec`s `python -m projhead_worker
+// serve` on its node (so the batch shell's signals reach the worker itself), bound to the node's
+// address with a token kept in the shared folder, and announces its address there; the
+// orchestrator waits for the job to run and the worker to be healthy, then uses it like a
+// remote worker.
+//
+// Shared folder: <shared>/<session>/ holds the token (0600), the job script, the jobs' output
+// and one announcement per job incarnation, workers/<jobid>-<restart count>.json. The session is
+// random, so a job id reused after the cluster's state was wiped never meets an old file.
+//
+// Time limits and preemption: jobs carry --signal=B:TERM@N and --requeue. On SIGTERM the worker
+// checkpoints its runs (they end `interrupted`) and exits; the pool then brings that slot back:
+// it waits for a job SLURM requeued by itself (preemption), requeues a job that ended on its
+// own (time limit), or submits a new one (a job cancelled from outside), and the sweep resumes
+// the runs on whichever worker comes up first. Every job is cancelled when the pool stops, and
+// at process exit as a last resort.
+import { execa, execaSync } from "execa";
+import { randomBytes } from "node:crypto";
+import { accessSync, constants, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { TlsOptions } from "../worker/client.js";
+import { connectAndWait } from "./connect.js";
+import { localWorkerCommand } from "./local.js";
+import { projectRoot } from "./paths.js";
+import { readTls } from "./remote.js";
+import { WorkerStartError, type RunningWorker } from "./types.js";
+
+export interface SlurmSettings {
+  partition?: string;
+  /** GPUs per node of each job (--gpus-per-node); none when 0 or unset. */
+  gpusPerJob?: number;
+  /** CPUs of each job's task (--cpus-per-task). */
+  cpus?: number;
+  /** Memory per node, SLURM syntax (--mem), e.g. "32G". */
+  memory?: string;
+  /** Time limit, SLURM syntax (--time), e.g. "04:00:00" or "30" (minutes). */
+  time?: string;
+  account?: string;
+  qos?: string;
+  /** More sbatch arguments, one per entry (e.g. "--constraint=a100"). */
+  sbatchArgs?: string[];
+  /** A folder every node sees at the same path (default ./.projhead-slurm). */
+  shared?: string;
+  /** Worker jobs at once (default: the sweep's parallel runs). */
+  jobs?: number;
+  /** Seconds before the time limit that the worker is told to checkpoint and stop (default 120). */
+  signalBeforeS?: number;
+  /** Server TLS for the workers (paths on the shared file system); clients use runtime.tls. */
+  tls?: { cert: string; key: string; clientCa?: string };
+}
+
+export interface SlurmPoolOptions {
+  settings: SlurmSettings;
+  /** Nodes per job (the largest train.nnodes of the runs): runs train under srun + torchrun. */
+  nnodes?: number;
+  /** Where the workers keep runs: must be the same path on every node (a shared file system). */
+  runRoot: string;
+  dataRoots?: string[];
+  python?: string;
+  /** Client TLS to reach the workers (runtime.tls). */
+  clientTls?: { ca?: string; cert?: string; key?: string; serverName?: string };
+  maxRuns?: number;
+  /** Job state changes, for progress output. */
+  onJobState?: (change: JobStateChange) => void;
+  /** How long a started job's worker may take to announce itself and be healthy (default 5 min). */
+  startTimeoutMs?: number;
+  signal?: AbortSignal;
+  /** The commands (default sbatch, squeue, scancel, scontrol on PATH). */
+  commands?: Partial<SlurmCommands>;
+}
+
+export interface SlurmCommands {
+  sbatch: string;
+  squeue: string;
+  scancel: string;
+  scontrol: string;
+}
+
+export interface JobStateChange {
+  jobId: string;
+  slot: number;
+  state: string;
+  reason?: string;
+  node?: string;
+}
+
+/** A worker in a SLURM job. */
+export interface SlurmWorker extends RunningWorker {
+  kind: "slurm";
+  jobId: string;
+  slot: number;
+  restartCount: number;
+  node: string;
+}
+
+/** A job script's directives and body (pure, for tests and docs/CLUSTER.md). */
+export function sbatchScript(o: {
+  settings: SlurmSettings;
+  nnodes?: number;
+  sessionDir: string;
+  runRoot: string;
+  dataRoots?: string[];
+  python?: string;
+  maxRuns?: number;
+  projectDir?: string;
+}): string {
+  const s = o.settings;
+  const nnodes = o.nnodes ?? 1;
+  const d = (line: string) => `#SBATCH ${line}`;
+  const lines = [
+    "#!/bin/bash",
+    d("--job-name=projhead-worker"),
+    d(`--output=${o.sessionDir}/logs/%j.out`),
+    d("--open-mode=append"),
+    d("--requeue"),
+    d(`--signal=B:TERM@${s.signalBeforeS ?? 120}`),
+    d(`--nodes=${nnodes}`),
+    d("--ntasks-per-node=1"),
+  ];
+  if (s.partition) lines.push(d(`--partition=${s.partition}`));
+  if (s.gpusPerJob) lines.push(d(`--gpus-per-node=${s.gpusPerJob}`));
+  if (s.cpus) lines.push(d(`--cpus-per-task=${s.cpus}`));
+  if (s.memory) lines.push(d(`--mem=${s.memory}`));
+  if (s.time) lines.push(d(`--time=${s.time}`));
+  if (s.account) lines.push(d(`--account=${s.account}`));
+  if (s.qos) lines.push(d(`--qos=${s.qos}`));
+  for (const a of s.sbatchArgs ?? []) lines.push(d(a));
+  const { file, args } = localWorkerCommand({ python: o.python, host: "HOST", port: 0, runRoot: o.runRoot, dataRoots: o.dataRoots, maxRuns: o.maxRuns });
+  const worker = [file, ...args].map((a) => (a === "HOST" ? '"$host"' : shellQuote(a)));
+  worker.push("--token-file", shellQuote(join(o.sessionDir, "token")), "--port-file", '"$announce"');
+  if (s.tls) {
+    worker.push("--tls-cert", shellQuote(resolve(s.tls.cert)), "--tls-key", shellQuote(resolve(s.tls.key)));
+    if (s.tls.clientCa) worker.push("--tls-client-ca", shellQuote(resolve(s.tls.clientCa)));
+  }
+  lines.push(
+    "",
+    "set -euo pipefail",
+    "# The node's first non-loopback address (override with PROJHEAD_BIND_HOST).",
+    `host="\${PROJHEAD_BIND_HOST:-$(hostname -I | awk '{print $1}')}"`,
+    '[ -n "$host" ] || { echo "projhead: no non-loopback address on $(hostname)" >&2; exit 1; }',
+    "# One announcement per incarnation: a requeued job runs again under the same id.",
+    `announce=${shellQuote(join(o.sessionDir, "workers"))}/"\${SLURM_JOB_ID}-\${SLURM_RESTART_COUNT:-0}.json"`,
+    "# Runs train under srun + torchrun (c10d rendezvous) over every node of this job.",
+    "export PROJHEAD_LAUNCH=srun",
+    `cd ${shellQuote(o.projectDir ?? projectRoot())}`,
+    "# exec: the time-limit signal (B: the batch shell only) must reach the worker itself.",
+    `exec ${worker.join(" ")}`,
+    "",
+  );
+  return lines.join("\n");
+}
+
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The error of a command that is not there, in words. */
+function missingCommand(cmd: string, err: unknown): Error | null {
+  const e = err as { code?: string };
+  if (e?.code === "ENOENT") return new Error(`runtime slurm: \`${cmd}\` not found on PATH; run on a machine with the SLURM client commands (a login node)`);
+  return null;
+}
+
+interface JobRecord {
+  jobId: string;
+  slot: number;
+  state: string;
+  reason: string;
+  node: string;
+  /** Announcement files already used. */
+  used: Set<string>;
+  /** The pool cancelled it. */
+  cancelling: boolean;
+  /** Last time squeue listed it. */
+  seenAt: number;
+}
+
+// Pending reasons that never clear by waiting: the job is cancelled and the pool fails naming it.
+const HOPELESS_REASON = /Invalid|NotAllowed|PartitionConfig|not known|not permitted|can't use this partition|MaxTimeLimit|MaxCpu|MaxGRES|MaxMem/i;
+const POLL_MS = 1_000;
+
+export class SlurmPool {
+  readonly sessionDir: string;
+  readonly token: string;
+  private readonly cmd: SlurmCommands;
+  private readonly jobs = new Map<string, JobRecord>();
+  private readonly tls: TlsOptions | undefined;
+  private poller: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readonly exitHook = () => this.cancelAllSync();
+  private readonly script: string;
+  private readonly handedOut: RunningWorker[] = [];
+  private changed: () => void = () => undefined;
+  private change = new Promise<void>((r) => (this.changed = r));
+
+  private constructor(private readonly o: SlurmPoolOptions, sessionDir: string, token: string) {
+    this.sessionDir = sessionDir;
+    this.token = token;
+    this.cmd = { sbatch: "sbatch", squeue: "squeue", scancel: "scancel", scontrol: "scontrol", ...o.commands };
+    this.tls = readTls(o.clientTls);
+    this.script = join(sessionDir, "job.sh");
+    process.on("exit", this.exitHook);
+  }
+
+  /** Makes the session folder (token 0600, job script) and checks the shared folder is writable. */
+  static create(o: SlurmPoolOptions): SlurmPool {
+    const shared = resolve(o.settings.shared ?? ".projhead-slurm");
+    try {
+      mkdirSync(shared, { recursive: true });
+      accessSync(shared, constants.W_OK);
+    } catch (err) {
+      throw new SlurmConfigError(`runtime.slurm.shared: ${shared} is not a writable folder (${(err as NodeJS.ErrnoException).code ?? err})`);
+    }
+    const session = `${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString("hex")}`;
+    const dir = join(shared, session);
+    try {
+      for (const sub of ["workers", "logs"]) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+      const token = randomBytes(32).toString("base64url");
+      writeFileSync(join(dir, "token"), token + "\n", { mode: 0o600, flag: "wx" });
+      const pool = new SlurmPool(o, dir, token);
+      writeFileSync(pool.script, sbatchScript({ settings: o.settings, nnodes: o.nnodes, sessionDir: dir, runRoot: resolve(o.runRoot), dataRoots: o.dataRoots, python: o.python, maxRuns: o.maxRuns }), { mode: 0o700 });
+      return pool;
+    } catch (err) {
+      if (err instanceof SlurmConfigError) throw err;
+      throw new SlurmConfigError(`runtime.slurm.shared: cannot write in ${dir} (${(err as NodeJS.ErrnoException).code ?? err})`);
+    }
+  }
+
+  /** Submits one job; returns its id. */
+  async submit(slot: number): Promise<string> {
+    let out: string;
+    try {
+      const r = await execa(this.cmd.sbatch, ["--parsable", this.script], { reject: false });
+      if (r.exitCode !== 0) {
+        const msg = (r.stderr || r.stdout).split("\n").filter((l) => l.trim()).map((l) => l.replace(/^sbatch: error: /, "")).join("; ");
+        throw new SlurmConfigError(`runtime slurm: sbatch refused the job: ${msg || `exit code ${r.exitCode}`}`);
+      }
+      out = r.stdout.trim();
+    } catch (err) {
+      throw missingCommand(this.cmd.sbatch, err) ?? err;
+    }
+    const jobId = out.split(";")[0]!.trim();
+    if (!/^\d+(_\d+)?$/.test(jobId)) throw new Error(`runtime slurm: sbatch printed no job id (${out})`);
+    this.jobs.set(jobId, { jobId, slot, state: "SUBMITTED", reason: "", node: "", used: new Set(), cancelling: false, seenAt: Date.now() });
+    this.o.onJobState?.({ jobId, slot, state: "SUBMITTED" });
+    this.startPolling();
+    return jobId;
+  }
+
+  /** Every job id this pool submitted. */
+  jobIds(): string[] {
+    return [...this.jobs.keys()];
+  }
+
+  private startPolling(): void {
+    if (this.poller || this.stopped) return;
+    const tick = async () => {
+      try {
+        await this.poll();
+      } catch {
+        // squeue failing once (slurmctld busy) is retried on the next tick
+      }
+      if (!this.stopped) this.poller = setTimeout(tick, POLL_MS);
+    };
+    this.poller = setTimeout(tick, 0);
+  }
+
+  /** One squeue of our jobs: state changes go to onJobState; waiters are woken. */
+  private async poll(): Promise<void> {
+    const ids = [...this.jobs.values()].filter((j) => !isGone(j.state)).map((j) => j.jobId);
+    if (!ids.length) return;
+    const r = await execa(this.cmd.squeue, ["-h", "-t", "all", "-j", ids.join(","), "-o", "%i|%T|%r|%N"], { reject: false });
+    if (r.exitCode !== 0 && !/Invalid job id/i.test(r.stderr)) return;
+    const listed = new Map<string, { state: string; reason: string; node: string }>();
+    for (const line of r.stdout.split("\n")) {
+      const [id, state, reason, node] = line.trim().split("|");
+      if (id && state) listed.set(id, { state, reason: reason === "None" ? "" : reason ?? "", node: node ?? "" });
+    }
+    for (const id of ids) {
+      const job = this.jobs.get(id)!;
+      const now = listed.get(id);
+      // Gone from squeue: its record aged out (MinJobAge) after it ended.
+      const next = now ?? { state: job.state === "SUBMITTED" && Date.now() - job.seenAt < 10_000 ? job.state : "ENDED", reason: "", node: job.node };
+      if (now) job.seenAt = Date.now();
+      if (next.state !== job.state || next.reason !== job.reason || (next.node && next.node !== job.node)) {
+        job.state = next.state;
+        job.reason = next.reason;
+        if (next.node) job.node = next.node;
+        this.o.onJobState?.({ jobId: id, slot: job.slot, state: job.state, reason: job.reason || undefined, node: job.node || undefined });
+      }
+    }
+    this.changed();
+    this.change = new Promise<void>((res) => (this.changed = res));
+  }
+
+  private async nextChange(ms = POLL_MS * 2): Promise<void> {
+    await Promise.race([this.change, new Promise((r) => setTimeout(r, ms))]);
+  }
+
+  /** The log of a job, last lines. */
+  jobLogTail(jobId: string, lines = 20): string[] {
+    try {
+      return readFileSync(join(this.sessionDir, "logs", `${jobId}.out`), "utf8").split("\n").filter((l) => l.trim()).slice(-lines);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Waits for this job's next worker incarnation to announce itself and be healthy. */
+  async waitForWorker(jobId: string): Promise<SlurmWorker> {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new Error(`runtime slurm: job ${jobId} is not one of this pool's`);
+    const timeoutMs = this.o.startTimeoutMs ?? 300_000;
+    let runningSince: number | null = null;
+    for (;;) {
+      this.o.signal?.throwIfAborted();
+      if (this.stopped) throw new WorkerStartError("runtime slurm: the pool stopped", []);
+      if (job.state === "PENDING" && HOPELESS_REASON.test(job.reason)) {
+        await this.cancel([jobId]);
+        throw new SlurmConfigError(`runtime slurm: job ${jobId} cannot start: ${job.reason} (cancelled)`);
+      }
+      const file = this.freshAnnouncement(job);
+      if (file) {
+        const ready = JSON.parse(readFileSync(file, "utf8")) as { address: string };
+        const restartCount = Number(/-(\d+)\.json$/.exec(file)?.[1] ?? 0);
+        job.used.add(file);
+        try {
+          const connection = await connectAndWait(ready.address, { token: this.token, tls: this.tls }, 60_000, this.o.signal);
+          return this.worker(job, ready.address, connection, restartCount);
+        } catch (err) {
+          if (this.o.signal?.aborted) throw err;
+          // That incarnation went away before it was healthy; wait for the next one.
+          continue;
+        }
+      }
+      if (job.state === "RUNNING") runningSince ??= Date.now();
+      else runningSince = null;
+      if (runningSince !== null && Date.now() - runningSince > timeoutMs) {
+        throw new WorkerStartError(`runtime slurm: job ${jobId} runs but its worker did not announce itself within ${timeoutMs / 1000} s`, this.jobLogTail(jobId));
+      }
+      if (isGone(job.state)) {
+        throw new WorkerStartError(`runtime slurm: job ${jobId} ended (${job.state}${job.reason ? `: ${job.reason}` : ""}) before its worker was ready`, this.jobLogTail(jobId));
+      }
+      await this.nextChange(500);
+    }
+  }
+
+  private freshAnnouncement(job: JobRecord): string | null {
+    const dir = join(this.sessionDir, "workers");
+    const mine = readdirSync(dir).filter((f) => f.startsWith(`${job.jobId}-`) && f.endsWith(".json")).map((f) => join(dir, f));
+    return mine.filter((f) => !job.used.has(f)).sort((a, b) => restartOf(b) - restartOf(a))[0] ?? null;
+  }
+
+  private worker(job: JobRecord, address: string, connection: RunningWorker["connection"], restartCount: number): SlurmWorker {
+    const w: SlurmWorker = {
+      kind: "slurm", address, connection, jobId: job.jobId, slot: job.slot, restartCount, node: job.node,
+      stderrTail: () => this.jobLogTail(job.jobId),
+      // This incarnation is alive while its job runs and no newer one has announced itself.
+      alive: () => job.state === "RUNNING" && this.freshAnnouncement(job) === null,
+      stop: async () => connection.close(),
+    };
+    this.handedOut.push(w);
+    return w;
+  }
+
+  /** Whether a worker can take another run: its job runs and it answers SERVING. */
+  async usable(w: RunningWorker): Promise<boolean> {
+    if (w.alive && !w.alive()) return false;
+    try {
+      return (await w.connection.checkHealth("", 5_000)) === "SERVING";
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * A worker in place of a lost one: its job again when SLURM requeued it or it ended by itself
+   * (time limit: requeued here), else a new job. Null when the pool is stopping.
+   */
+  async replace(lost: RunningWorker): Promise<SlurmWorker | null> {
+    const old = lost as SlurmWorker;
+    lost.connection.close();
+    const job = this.jobs.get(old.jobId);
+    if (!job || this.stopped) return null;
+    // Let the job's state settle: the worker has stopped, the job is ending or requeued.
+    const settleUntil = Date.now() + 30_000;
+    while (job.state === "RUNNING" && this.freshAnnouncement(job) === null && Date.now() < settleUntil) await this.nextChange();
+    if (this.freshAnnouncement(job) || job.state === "PENDING" || job.state === "REQUEUED" || job.state === "REQUEUE_HOLD") {
+      if (job.state === "PENDING" || job.state === "REQUEUED") await this.startNow(job.jobId);
+      return this.waitForWorker(job.jobId);
+    }
+    if (job.state !== "CANCELLED" && !job.cancelling && (await this.requeue(job.jobId))) {
+      job.state = "PENDING";
+      this.o.onJobState?.({ jobId: job.jobId, slot: job.slot, state: "REQUEUED" });
+      await this.startNow(job.jobId);
+      return this.waitForWorker(job.jobId);
+    }
+    const jobId = await this.submit(job.slot);
+    return this.waitForWorker(jobId);
+  }
+
+  private async requeue(jobId: string): Promise<boolean> {
+    const r = await execa(this.cmd.scontrol, ["requeue", jobId], { reject: false });
+    return r.exitCode === 0;
+  }
+
+  /** A requeued job waits (120 s by default) before it is eligible again: start it at once. */
+  private async startNow(jobId: string): Promise<void> {
+    await execa(this.cmd.scontrol, ["update", `JobId=${jobId}`, "StartTime=now"], { reject: false });
+  }
+
+  async cancel(ids: string[]): Promise<void> {
+    const live = ids.filter((id) => !isGone(this.jobs.get(id)?.state ?? "ENDED"));
+    for (const id of ids) {
+      const j = this.jobs.get(id);
+      if (j) j.cancelling = true;
+    }
+    if (!live.length) return;
+    await execa(this.cmd.scancel, live, { reject: false });
+  }
+
+  /** Cancels every job of this pool and waits until squeue no longer lists them as active. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    await this.cancel(this.jobIds());
+    const until = Date.now() + 60_000;
+    while (Date.now() < until && [...this.jobs.values()].some((j) => !isGone(j.state))) {
+      await this.poll().catch(() => undefined);
+      if ([...this.jobs.values()].every((j) => isGone(j.state))) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    this.stopped = true;
+    if (this.poller) clearTimeout(this.poller);
+    for (const w of this.handedOut) w.connection.close();
+    process.off("exit", this.exitHook);
+  }
+
+  private cancelAllSync(): void {
+    const live = [...this.jobs.values()].filter((j) => !isGone(j.state)).map((j) => j.jobId);
+    if (live.length) {
+      try {
+        execaSync(this.cmd.scancel, live, { reject: false });
+      } catch {
+        // nothing more can be done at exit
+      }
+    }
+  }
+}
+
+function restartOf(file: string): number {
+  return Number(/-(\d+)\.json$/.exec(file)?.[1] ?? 0);
+}
+
+/** States after which a job will not run again without a requeue. */
+function isGone(state: string): boolean {
+  return ["COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "ENDED"].includes(state);
+}
+
+/** A setting the cluster refuses (partition, account, shared folder): exit code 2 in the CLI. */
+export class SlurmConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SlurmConfigError";
+  }
+}
+
+/** A pool of `count` worker jobs: the jobs are submitted at once; workers come as they start. */
+export async function startSlurmPool(count: number, o: SlurmPoolOptions): Promise<{ pool: SlurmPool; workers: Promise<SlurmWorker>[] }> {
+  const pool = SlurmPool.create(o);
+  const ids: string[] = [];
+  try {
+    for (let slot = 0; slot < count; slot++) ids.push(await pool.submit(slot));
+  } catch (err) {
+    await pool.stop();
+    throw err;
+  }
+  const workers = ids.map((id) => pool.waitForWorker(id));
+  // Whoever takes a worker handles its failure; one never taken must not crash the process.
+  for (const w of workers) w.catch(() => undefined);
+  return { pool, workers };
+}
+

@@ -1,0 +1,38 @@
+// A sweep through the slurm runtime on the real one-node cluster: two worker jobs submitted with
+// sbatch, each run finished on a job's worker, every job gone from squeue at the end, and the
+// report written.
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { cli } from "../helpers/cli.js";
+import { tinyYaml } from "../helpers/runs.js";
+import { activeJobs, noCluster, SMALL_JOB, submittedJobs } from "./cluster.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "projhead-slurm-sweep-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe("sweep --slurm", { skip: noCluster(), timeout: 240_000 }, () => {
+  it("runs two runs on two worker jobs, cancels the jobs and writes the report", async () => {
+    const file = join(tmp, "exp.yaml");
+    writeFileSync(file, tinyYaml({ name: "slurm-sweep", train: { epochs: 2 }, sweep: { grid: { "method.name": ["joint", "bilevel"] } } }));
+    const shared = join(tmp, "shared");
+    const r = await cli(["sweep", file, "--slurm", "--jobs", "2", ...SMALL_JOB, "--shared", shared, "--runs", join(tmp, "runs"), "--sweeps", join(tmp, "sweeps")]);
+    const stderr = String(r.stderr);
+    assert.equal(r.exitCode, 0, stderr);
+    const jobs = submittedJobs(stderr);
+    assert.equal(jobs.length, 2, `two jobs submitted:\n${stderr}`);
+    for (const j of jobs) assert.match(stderr, new RegExp(`^slurm job ${j}: RUNNING on \\S+$`, "m"), `job ${j} seen running`);
+    for (const id of ["slurm-sweep-joint", "slurm-sweep-bilevel"]) {
+      assert.equal(JSON.parse(readFileSync(join(tmp, "runs", id, "summary.json"), "utf8")).state, "finished", id);
+    }
+    const sweepDir = join(tmp, "sweeps", "slurm-sweep");
+    assert.ok(readdirSync(sweepDir).some((f) => f.endsWith(".html")), `report written in ${sweepDir}`);
+    assert.match(String(r.stdout), /joint/, "report printed");
+    assert.deepEqual(await activeJobs(jobs), [], "no job left in squeue");
+    // The token the workers require stays readable by its owner only.
+    const [session] = readdirSync(shared);
+    assert.equal(statSync(join(shared, session!, "token")).mode & 0o777, 0o600);
+  });
+});
