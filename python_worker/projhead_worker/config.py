@@ -19,7 +19,7 @@ METHODS = ("joint", "bilevel", "no_head", "fixed_head", "directclr")
 BACKBONES = ("convnet", "resnet18", "resnet50")
 DATASETS = ("shapes", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder")
 OPTIMIZERS = ("sgd", "lars", "adamw")
-HEAD_OPTIMIZERS = ("sgd", "adamw")
+HEAD_OPTIMIZERS = ("inherit", "sgd", "lars", "adamw")  # inherit = optim.name
 SCHEDULES = ("cosine", "constant")
 ACTIVATIONS = ("relu", "gelu", "identity")
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -64,12 +64,15 @@ class ModelConfig:
 
 @dataclass
 class BilevelConfig:
+    # The head optimizer inherits optim.* (type, lr, momentum, nesterov, weight decay); each
+    # head_* value below overrides one part (optim.resolve_head_optim applies them).
     inner_steps: int = 1
-    head_lr: float = 0.0  # 0 = same as optim.lr
-    head_optimizer: str = "sgd"
-    head_weight_decay: float = 0.0
+    head_lr: float = 0.0  # 0 = optim.lr
+    head_optimizer: str = "inherit"  # inherit = optim.name
+    head_weight_decay: float = -1.0  # < 0 = optim.weight_decay
     head_reset_every: int = 0
     head_in_outer: bool = False
+    head_momentum: float = -1.0  # < 0 = optim.momentum
 
 
 @dataclass
@@ -176,7 +179,8 @@ class RunConfig:
         _frange("method.temperature", self.method.temperature, 1e-3, 10.0)
         _range("method.bilevel.inner_steps", self.method.bilevel.inner_steps, 1, 100)
         _frange("method.bilevel.head_lr", self.method.bilevel.head_lr, 0.0, 100.0)
-        _frange("method.bilevel.head_weight_decay", self.method.bilevel.head_weight_decay, 0.0, 1.0)
+        _inherit_or_frange("method.bilevel.head_weight_decay", self.method.bilevel.head_weight_decay, 0.0, 1.0)
+        _inherit_or_frange("method.bilevel.head_momentum", self.method.bilevel.head_momentum, 0.0, 0.9999)
         _range("method.bilevel.head_reset_every", self.method.bilevel.head_reset_every, 0, 10**6)
         _range("method.directclr_dim", self.method.directclr_dim, 0, 65536)
         _frange("optim.lr", self.optim.lr, 1e-8, 100.0)
@@ -217,6 +221,15 @@ def _frange(path: str, value: float, lo: float, hi: float) -> None:
         raise SpecError(path, value, f"a finite number in [{lo}, {hi}]")
 
 
+def _inherit_or_frange(path: str, value: float, lo: float, hi: float) -> None:
+    """-1 (inherit the main optimizer's value) or a number in [lo, hi]."""
+    if value != -1:
+        try:
+            _frange(path, value, lo, hi)
+        except SpecError:
+            raise SpecError(path, value, f"-1 (inherit) or a finite number in [{lo}, {hi}]") from None
+
+
 def _is_zero(v: Any) -> bool:
     return v is None or v == "" or (not isinstance(v, bool) and isinstance(v, (int, float)) and v == 0) or v == []
 
@@ -227,6 +240,7 @@ _ZERO_IS_VALUE = {
     "optim.weight_decay", "optim.warmup_epochs", "optim.momentum", "train.max_steps",
     "train.knn_every_epochs", "train.checkpoint_every_epochs", "train.checkpoint_every_steps",
     "train.threads", "method.bilevel.head_reset_every", "method.bilevel.head_weight_decay",
+    "method.bilevel.head_momentum",
     "method.bilevel.head_lr", "method.directclr_dim", "model.head.hidden_dims",
     "augment.jitter_strength", "augment.jitter_p", "augment.grayscale_p", "augment.blur_p", "augment.flip_p",
 }

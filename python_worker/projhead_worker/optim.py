@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import torch
 from torch.optim import Optimizer
 
-from .config import OptimConfig, SpecError
+from .config import OptimConfig, RunConfig, SpecError
 
 
 class LARS(Optimizer):
@@ -118,6 +118,23 @@ def build_optimizer(params_or_named: Iterable[Any], cfg: OptimConfig) -> Optimiz
     if cfg.name == "lars":
         return LARS(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
     raise SpecError("optim.name", cfg.name, "one of sgd, lars, adamw")
+
+
+def resolve_head_optim(cfg: RunConfig) -> OptimConfig:
+    """The optimizer of bilevel's inner head steps: the main optimizer (type, lr, momentum,
+    nesterov, weight decay; build_optimizer then keeps norms and biases undecayed, as for the
+    main one) with each method.bilevel.head_* override applied. By default the head is thus
+    regularised exactly as joint's head, which the main optimizer steps."""
+    b, o = cfg.method.bilevel, cfg.optim
+    return OptimConfig(
+        name=o.name if b.head_optimizer == "inherit" else b.head_optimizer,
+        lr=b.head_lr or o.lr,
+        momentum=o.momentum if b.head_momentum < 0 else b.head_momentum,
+        nesterov=o.nesterov,
+        weight_decay=o.weight_decay if b.head_weight_decay < 0 else b.head_weight_decay,
+        warmup_epochs=o.warmup_epochs,
+        schedule=o.schedule,
+    )
 
 
 def lr_at(step: int, total_steps: int, steps_per_epoch: int, cfg: OptimConfig) -> float:

@@ -128,7 +128,12 @@ def _fill(msg, fields: dict[str, Any]):
     for name, value in fields.items():
         if name not in msg.DESCRIPTOR.fields_by_name or value is None:
             continue
-        if isinstance(value, list):
+        if isinstance(value, dict):  # a sub-message
+            _fill(getattr(msg, name), value).SetInParent()
+        elif isinstance(value, list) and value and isinstance(value[0], dict):  # repeated messages
+            for item in value:
+                _fill(getattr(msg, name).add(), item)
+        elif isinstance(value, list):
             getattr(msg, name).extend(value)
         else:
             setattr(msg, name, value)

@@ -214,6 +214,7 @@ def train(
         head_params=head_params,
         world_size=world,
         initial_knn_top1=initial_knn,
+        **method.started_fields(),
     )
 
     nan_at = fault_nan_step()
@@ -272,11 +273,11 @@ def train(
                     step=prog.step,
                     epoch=prog.epoch + 1,
                     loss=vals["loss"],
-                    head_loss=vals.get("head_loss", 0.0),
-                    head_loss_before=vals.get("head_loss_before", 0.0),
                     lr=optimizer.param_groups[0]["lr"],
                     images_per_sec=imgs_since_log / max(now - t_log, 1e-9),
-                    contrastive_acc=vals.get("acc", 0.0),
+                    contrastive_acc=vals["acc"],
+                    # only what the method measures (bilevel: head_loss, inner_gain)
+                    **{k: vals[k] for k in ("head_loss", "inner_gain") if k in vals},
                 )
                 t_log, imgs_since_log = now, 0
             if cfg.train.checkpoint_every_steps and prog.step % cfg.train.checkpoint_every_steps == 0 and not last_step:

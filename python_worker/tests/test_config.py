@@ -30,6 +30,9 @@ def test_zero_is_kept_where_it_means_something():
         ({"bogus": 1}, "bogus", "a known field"),
         ({"data": {"train_limit": -5}}, "data.train_limit", "[0,"),
         ({"train": {"compile": "yes"}}, "train.compile", "true or false"),
+        ({"method": {"bilevel": {"head_weight_decay": -0.5}}}, "method.bilevel.head_weight_decay", "-1 (inherit)"),
+        ({"method": {"bilevel": {"head_momentum": 1.5}}}, "method.bilevel.head_momentum", "-1 (inherit)"),
+        ({"method": {"bilevel": {"head_optimizer": "adam"}}}, "method.bilevel.head_optimizer", "one of inherit"),
     ],
 )
 def test_errors_name_field_value_and_expectation(spec, field, fragment):

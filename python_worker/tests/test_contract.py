@@ -39,6 +39,12 @@ def test_events_become_messages():
     assert ev.WhichOneof("kind") == "step" and ev.seq == 3 and ev.step.loss == 4.2
     ev = event_to_proto({"seq": 1, "time": 0, "type": "started", "resolved_spec": {"a": 1}, "device": "cpu"})
     assert json.loads(ev.started.resolved_spec_json) == {"a": 1}
+    assert not ev.started.HasField("head_optimizer")
+    ev = event_to_proto({"seq": 1, "time": 0, "type": "started", "head_optimizer": {"name": "lars", "lr": 0.3, "nesterov": True}})
+    assert ev.started.head_optimizer.name == "lars" and ev.started.head_optimizer.nesterov
+    ev = event_to_proto({"seq": 3, "time": 0, "type": "step", "loss": 2.0, "head_loss": 0.5, "inner_gain": 1.5})
+    assert ev.step.HasField("head_loss") and ev.step.inner_gain == 1.5
+    assert not event_to_proto({"seq": 3, "time": 0, "type": "step", "loss": 2.0}).step.HasField("head_loss")
     ev = event_to_proto({"seq": 2, "time": 0, "type": "finished", "final_loss": float("nan"), "steps": 0})
     assert ev.WhichOneof("kind") == "finished" and math.isnan(ev.finished.final_loss)
     ev = event_to_proto({"seq": 4, "time": 0, "type": "evaluation", "layer": "h", "singular_values": [3.0, 1.0], "linear_top1": 0.5})

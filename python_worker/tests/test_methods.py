@@ -11,17 +11,17 @@ from projhead_worker.config import RunConfig, SpecError
 from projhead_worker.losses import info_nce
 from projhead_worker.methods import METHODS, Bilevel, build_method
 from projhead_worker.models import build_model
-from projhead_worker.optim import build_optimizer
+from projhead_worker.optim import LARS, build_optimizer
 
 NOCAST = contextlib.nullcontext
 
 
-def setup(method: str, seed: int = 0, **bilevel):
+def setup(method: str, seed: int = 0, optim=None, **bilevel):
     torch.manual_seed(seed)
     cfg = RunConfig.from_dict({
         "method": {"name": method, "temperature": 0.5, "bilevel": bilevel},
         "model": {"backbone": "convnet", "width": 4, "head": {"hidden_dims": [16], "out_dim": 8}},
-        "optim": {"name": "sgd", "lr": 0.1},
+        "optim": optim or {"name": "sgd", "lr": 0.1},
     })
     model = build_model(cfg.model)
     m = build_method(model, cfg)
@@ -58,12 +58,11 @@ def test_registry_matches_config():
 def test_metrics_contract(name):
     _, _, m, opt, x1, x2 = setup(name)
     out = m.train_step(x1, x2, opt, NOCAST)
-    assert set(out) >= {"loss", "acc", "head_loss", "head_loss_before"}
+    # Only what the method measures: no zero padding for methods without an inner head solve.
+    assert set(out) == ({"loss", "acc", "head_loss", "inner_gain"} if name == "bilevel" else {"loss", "acc"})
     vals = {k: float(v) for k, v in out.items()}
     assert all(torch.isfinite(torch.tensor(v)) for v in vals.values())
     assert 0.0 <= vals["acc"] <= 1.0
-    if name != "bilevel":
-        assert vals["head_loss"] == 0.0 and vals["head_loss_before"] == 0.0
     # bf16 autocast path runs too
     out = m.train_step(x1, x2, opt, lambda: torch.autocast("cpu", dtype=torch.bfloat16))
     assert torch.isfinite(torch.as_tensor(out["loss"]))
@@ -154,18 +153,53 @@ def test_bilevel_outer_step_touches_head_only_with_head_in_outer(head_in_outer):
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_bilevel_inner_steps_lower_the_loss_on_detached_features():
-    _, model, m, opt, x1, x2 = setup("bilevel", inner_steps=5, head_lr=0.2)
-    model.train()
+def _batch_loss(model, method, x1, x2):
+    """An independent evaluation of the batch InfoNCE with model's current parameters (train
+    mode, as in the step: BatchNorm on batch statistics)."""
+    twin = copy.deepcopy(model).train()
     with torch.no_grad():
-        h = model.backbone(torch.cat([x1, x2]))
-    first = m.inner_solve(h, NOCAST)
+        h = twin.backbone(torch.cat([x1, x2]))
+        f = {"no_head": h, "directclr": h[:, : getattr(method, "d0", 0)]}.get(method.name)
+        f = twin.head(h) if f is None else f
+        return info_nce(f[: x1.shape[0]], f[x1.shape[0] :], method.temperature)[0].item()
+
+
+@pytest.mark.parametrize("name", sorted(config.METHODS))
+def test_every_method_logs_the_loss_of_the_parameters_it_came_in_with(name):
+    _, model, m, opt, x1, x2 = setup(name, inner_steps=3, head_lr=0.2)
+    for _ in range(2):  # the second step starts from trained (and, for bilevel, warm) parameters
+        expected = _batch_loss(model, m, x1, x2)
+        out = m.train_step(x1, x2, opt, NOCAST)
+        assert float(out["loss"]) == pytest.approx(expected, rel=1e-6)
+
+
+def test_bilevel_head_loss_is_the_batch_loss_after_the_inner_steps():
+    _, model, m, opt, x1, x2 = setup("bilevel", inner_steps=3, head_lr=0.2)
+    twin = copy.deepcopy(m)  # replays the inner solve alone, then scores the solved head
+    twin.model.train()
     with torch.no_grad():
-        after, _ = m.contrast(model.head(h))
-    assert after.item() < first.item() - 1e-3
+        h = twin.model.backbone(torch.cat([x1, x2]))
+    twin.inner_solve(h, NOCAST)
+    solved = _batch_loss(twin.model, twin, x1, x2)
     out = m.train_step(x1, x2, opt, NOCAST)
-    assert float(out["head_loss"]) < float(out["head_loss_before"])
-    assert float(out["head_loss"]) == float(out["loss"])
+    assert float(out["head_loss"]) == pytest.approx(solved, rel=1e-6)
+    assert float(out["inner_gain"]) == pytest.approx(float(out["loss"]) - float(out["head_loss"]), abs=1e-6)
+
+
+def test_bilevel_inner_steps_lower_the_loss_on_detached_features():
+    gains = {}
+    for k in (1, 5):
+        _, model, m, opt, x1, x2 = setup("bilevel", inner_steps=k, head_lr=0.2)
+        model.train()
+        with torch.no_grad():
+            h = model.backbone(torch.cat([x1, x2]))
+        first, _ = copy.deepcopy(m).inner_solve(h, NOCAST)  # on a copy: m's head stays as it was
+        out = m.train_step(x1, x2, opt, NOCAST)
+        # The loss before the inner steps is the one the solve started from; after them it is lower.
+        assert float(out["loss"]) == pytest.approx(first.item(), rel=1e-6)
+        assert float(out["head_loss"]) < float(out["loss"]) - 1e-3
+        gains[k] = float(out["inner_gain"])
+    assert gains[5] > gains[1] > 0  # more inner steps, a larger gain on the same batch
 
 
 def test_bilevel_head_lr_follows_schedule():
@@ -212,3 +246,42 @@ def test_bilevel_default_no_reset():
     for e in range(1, 4):
         m.on_epoch_start(e)
     assert same(before, state(model.head))
+
+
+MAIN_OPTIMIZERS = {
+    "sgd": {"name": "sgd", "lr": 0.1, "momentum": 0.8, "nesterov": True, "weight_decay": 0.01},
+    "lars": {"name": "lars", "lr": 0.3, "momentum": 0.85, "nesterov": False, "weight_decay": 1e-5},
+    "adamw": {"name": "adamw", "lr": 2e-3, "weight_decay": 1e-4},
+}
+
+
+def _groups(opt):
+    return [{k: v for k, v in g.items() if k != "params"} | {"n": len(g["params"])} for g in opt.param_groups]
+
+
+@pytest.mark.parametrize("name", sorted(MAIN_OPTIMIZERS))
+def test_bilevel_head_optimizer_inherits_the_main_optimizer(name):
+    cfg, model, m, *_ = setup("bilevel", optim=MAIN_OPTIMIZERS[name])
+    # Exactly what joint's head gets from the main optimizer: type, lr, momentum, nesterov,
+    # weight decay on matrices only.
+    joint_head = build_optimizer(model.head.parameters(), cfg.optim)
+    assert type(m.head_optimizer) is type(joint_head)
+    assert _groups(m.head_optimizer) == _groups(joint_head)
+    decay = {id(p): g["weight_decay"] for g in m.head_optimizer.param_groups for p in g["params"]}
+    assert all(decay[id(p)] == (cfg.optim.weight_decay if p.ndim > 1 else 0.0) for p in model.head.parameters())
+    assert m.started_fields()["head_optimizer"] == {
+        "name": name, "lr": cfg.optim.lr, "momentum": cfg.optim.momentum,
+        "nesterov": cfg.optim.nesterov, "weight_decay": cfg.optim.weight_decay,
+    }
+
+
+def test_bilevel_head_settings_override_one_part_each():
+    cfg, model, m, *_ = setup("bilevel", optim=MAIN_OPTIMIZERS["lars"], head_optimizer="sgd", head_lr=0.05,
+                              head_momentum=0.0, head_weight_decay=0.0)
+    assert type(m.head_optimizer) is torch.optim.SGD
+    assert m.started_fields()["head_optimizer"] == {"name": "sgd", "lr": 0.05, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0}
+    assert all(g["momentum"] == 0.0 and g["weight_decay"] == 0.0 for g in m.head_optimizer.param_groups)
+    _, _, only_wd, *_ = setup("bilevel", optim=MAIN_OPTIMIZERS["sgd"], head_weight_decay=0.0)
+    assert only_wd.started_fields()["head_optimizer"] == {"name": "sgd", "lr": 0.1, "momentum": 0.8, "nesterov": True, "weight_decay": 0.0}
+    assert isinstance(setup("bilevel", optim=MAIN_OPTIMIZERS["sgd"], head_optimizer="lars")[2].head_optimizer, LARS)
+    assert setup("joint")[2].started_fields() == {}

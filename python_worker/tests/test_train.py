@@ -44,7 +44,11 @@ def test_every_method_trains(tmp_path, method):
     assert types[0] == "started" and types.count("epoch") == 2 and "checkpoint" in types
     assert all(0 <= e["knn_top1"] <= 1 for e in rec.events if e["type"] == "epoch")
     if method == "bilevel":
-        assert all(e["head_loss_before"] > 0 for e in rec.events if e["type"] == "step")
+        assert all(e["head_loss"] > 0 and "inner_gain" in e for e in rec.events if e["type"] == "step")
+        assert rec.events[0]["head_optimizer"]["name"] == "sgd"
+    else:
+        assert not any("head_loss" in e or "inner_gain" in e for e in rec.events)
+        assert "head_optimizer" not in rec.events[0]
 
 
 def test_same_seed_gives_identical_losses(tmp_path):

@@ -18,12 +18,15 @@ export const DEFAULT_EXPERIMENT: DefaultExperiment = deepFreeze({
     name: "joint",
     temperature: 0.5,
     bilevel: {
+      // The head optimizer inherits optim (type, lr, momentum, nesterov, weight decay);
+      // each head* value overrides one part.
       innerSteps: 1,
-      headLr: 0, // 0 = same as optim.lr
-      headOptimizer: "sgd",
-      headWeightDecay: 0,
+      headLr: 0, // 0 = optim.lr
+      headOptimizer: "inherit", // = optim.name
+      headWeightDecay: -1, // -1 = optim.weightDecay
       headResetEvery: 0, // 0 = warm start: keep the head across steps
       headInOuter: false,
+      headMomentum: -1, // -1 = optim.momentum
     },
     directclrDim: 0, // 0 = round(360/2048 * feature dim)
   },

@@ -8,7 +8,7 @@ export const METHODS = ["joint", "bilevel", "no_head", "fixed_head", "directclr"
 export const BACKBONES = ["convnet", "resnet18", "resnet50"] as const;
 export const DATASETS = ["shapes", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder"] as const;
 export const OPTIMIZERS = ["sgd", "lars", "adamw"] as const;
-export const HEAD_OPTIMIZERS = ["sgd", "adamw"] as const;
+export const HEAD_OPTIMIZERS = ["inherit", "sgd", "lars", "adamw"] as const; // inherit = optim.name
 export const SCHEDULES = ["cosine", "constant"] as const;
 export const ACTIVATIONS = ["relu", "gelu", "identity"] as const;
 export const PRECISIONS = ["auto", "fp32", "bf16"] as const;
@@ -35,6 +35,12 @@ const str = () => z.string({ error: "a string" });
 const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: `one of ${values.join(", ")}` });
 const obj = <S extends z.ZodRawShape>(shape: S) => z.strictObject(shape, { error: "an object" });
+
+/** -1 (inherit the main optimizer's value) or a number in [lo, hi]. */
+const inheritOr = (lo: number, hi: number) => {
+  const error = `-1 (inherit) or a finite number in [${lo}, ${hi}]`;
+  return z.number({ error }).refine((v) => v === -1 || (Number.isFinite(v) && v >= lo && v <= hi), { error });
+};
 
 const imageSizeExpected = "0 (native) or an integer in [8, 1024]";
 const layerRe = /^(h|z|head\.[1-9][0-9]*)$/;
@@ -72,9 +78,10 @@ export const BilevelSchema = obj({
   innerSteps: int(1, 100),
   headLr: num(0, 100),
   headOptimizer: oneOf(HEAD_OPTIMIZERS),
-  headWeightDecay: num(0, 1),
+  headWeightDecay: inheritOr(0, 1),
   headResetEvery: int(0, 1e6),
   headInOuter: bool(),
+  headMomentum: inheritOr(0, 0.9999),
 });
 
 export const MethodSchema = obj({

@@ -3,7 +3,7 @@
 // re-attaches from the last stored seq, so events.jsonl gets every event exactly once.
 import type { RunningWorker } from "../runtime/types.js";
 import { RunDir } from "../runs/store.js";
-import type { EventRecord, RunSummary } from "../runs/types.js";
+import type { EventRecord, HeadOptimizerRecord, RunSummary } from "../runs/types.js";
 import { UnavailableError, WorkerError } from "../worker/errors.js";
 import { RunState, type RunSpec, type StartRunResponse } from "../worker/types.js";
 import { summarize } from "./summary.js";
@@ -88,7 +88,10 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
       try {
         for await (const ev of conn.watchRun(spec.runId, runDir.lastSeq(), opts.killSignal)) {
           unreachableSince = null;
-          if (runDir.appendEvent(ev)) opts.onEvent?.(ev);
+          if (runDir.appendEvent(ev)) {
+            recordResolvedSettings(runDir, ev);
+            opts.onEvent?.(ev);
+          }
           if (TERMINAL.has(ev.type)) terminal = ev;
         }
         if (!terminal) {
@@ -121,6 +124,12 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
   const summary = summarize(runDir, opts.experiment, opts.overrides);
   runDir.writeSummary(summary);
   return summary;
+}
+
+/** spec.json gets what only the worker resolves (bilevel's head optimizer) from `started`. */
+function recordResolvedSettings(runDir: RunDir, ev: EventRecord): void {
+  const headOptimizer = ev.type === "started" ? (ev.data.headOptimizer as HeadOptimizerRecord | undefined) : undefined;
+  if (headOptimizer) runDir.writeSpec({ ...runDir.readSpec(), headOptimizer });
 }
 
 export function isWorkerError(err: unknown): err is WorkerError {

@@ -28,12 +28,24 @@ export interface EventRecord {
 export interface StepData {
   step: number;
   epoch: number;
+  /** InfoNCE of the step's batch with the parameters as they came into the step (every method). */
   loss: number;
-  headLoss: number;
-  headLossBefore: number;
+  /** Bilevel only: the same batch's InfoNCE after the K inner head steps. */
+  headLoss?: number;
+  /** Bilevel only: loss - headLoss, what the inner head steps gained on the batch. */
+  innerGain?: number;
   lr: number;
   imagesPerSec: number;
   contrastiveAcc: number;
+}
+
+/** Bilevel's head optimizer as the worker resolved it (the `started` event's headOptimizer). */
+export interface HeadOptimizerRecord {
+  name: string;
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
 }
 
 export interface EpochData {
@@ -110,6 +122,8 @@ export interface RunRecordSpec {
   spec: Record<string, unknown>;
   overrides?: Record<string, unknown>;
   createdAt: string;
+  /** Bilevel: the head optimizer the worker resolved from spec (added on the `started` event). */
+  headOptimizer?: HeadOptimizerRecord;
 }
 
 export interface SweepRecord {

@@ -58,6 +58,7 @@ export function toRunSpec(e: ResolvedExperiment, runId: string = e.name): RunSpe
         headWeightDecay: b.headWeightDecay,
         headResetEvery: b.headResetEvery,
         headInOuter: b.headInOuter,
+        headMomentum: b.headMomentum,
       },
       directclrDim: me.directclrDim,
     },

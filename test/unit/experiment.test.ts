@@ -155,7 +155,7 @@ describe("resolveExperiment", () => {
     const e = resolveExperiment({ name: "a", method: { bilevel: { innerSteps: 3 } }, model: { head: { hiddenDims: [] } } });
     assert.equal(e.name, "a");
     assert.equal(e.method.bilevel.innerSteps, 3);
-    assert.equal(e.method.bilevel.headOptimizer, "sgd"); // sibling kept from the defaults
+    assert.equal(e.method.bilevel.headOptimizer, "inherit"); // sibling kept from the defaults
     assert.equal(e.model.head.hiddenDims.length, 0); // arrays replace, never merge
     assert.equal(e.model.head.outDim, 128);
     assert.deepEqual(e.runtime, { kind: "local" });
@@ -317,7 +317,7 @@ describe("toRunSpec", () => {
     method: {
       name: "bilevel",
       temperature: 0.2,
-      bilevel: { innerSteps: 5, headLr: 0.3, headOptimizer: "adamw", headWeightDecay: 0.01, headResetEvery: 18, headInOuter: true },
+      bilevel: { innerSteps: 5, headLr: 0.3, headOptimizer: "adamw", headWeightDecay: 0.01, headResetEvery: 18, headInOuter: true, headMomentum: 0.7 },
       directclrDim: 19,
     },
     optim: { name: "lars", lr: 0.4, momentum: 0.8, nesterov: true, weightDecay: 1e-6, warmupEpochs: 2.5, schedule: "constant" },

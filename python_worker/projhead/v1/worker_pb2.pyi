@@ -160,20 +160,22 @@ class ModelSpec(_message.Message):
     def __init__(self, backbone: _Optional[str] = ..., cifar_stem: _Optional[bool] = ..., width: _Optional[int] = ..., head: _Optional[_Union[HeadSpec, _Mapping]] = ...) -> None: ...
 
 class BilevelOptions(_message.Message):
-    __slots__ = ("inner_steps", "head_lr", "head_optimizer", "head_weight_decay", "head_reset_every", "head_in_outer")
+    __slots__ = ("inner_steps", "head_lr", "head_optimizer", "head_weight_decay", "head_reset_every", "head_in_outer", "head_momentum")
     INNER_STEPS_FIELD_NUMBER: _ClassVar[int]
     HEAD_LR_FIELD_NUMBER: _ClassVar[int]
     HEAD_OPTIMIZER_FIELD_NUMBER: _ClassVar[int]
     HEAD_WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
     HEAD_RESET_EVERY_FIELD_NUMBER: _ClassVar[int]
     HEAD_IN_OUTER_FIELD_NUMBER: _ClassVar[int]
+    HEAD_MOMENTUM_FIELD_NUMBER: _ClassVar[int]
     inner_steps: int
     head_lr: float
     head_optimizer: str
     head_weight_decay: float
     head_reset_every: int
     head_in_outer: bool
-    def __init__(self, inner_steps: _Optional[int] = ..., head_lr: _Optional[float] = ..., head_optimizer: _Optional[str] = ..., head_weight_decay: _Optional[float] = ..., head_reset_every: _Optional[int] = ..., head_in_outer: _Optional[bool] = ...) -> None: ...
+    head_momentum: float
+    def __init__(self, inner_steps: _Optional[int] = ..., head_lr: _Optional[float] = ..., head_optimizer: _Optional[str] = ..., head_weight_decay: _Optional[float] = ..., head_reset_every: _Optional[int] = ..., head_in_outer: _Optional[bool] = ..., head_momentum: _Optional[float] = ...) -> None: ...
 
 class MethodSpec(_message.Message):
     __slots__ = ("name", "temperature", "bilevel", "directclr_dim")
@@ -352,7 +354,7 @@ class RunEvent(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., time: _Optional[float] = ..., run_id: _Optional[str] = ..., started: _Optional[_Union[RunStarted, _Mapping]] = ..., step: _Optional[_Union[StepMetrics, _Mapping]] = ..., epoch: _Optional[_Union[EpochSummary, _Mapping]] = ..., evaluation: _Optional[_Union[LayerEval, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSaved, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., failed: _Optional[_Union[RunFailed, _Mapping]] = ..., cancelled: _Optional[_Union[RunCancelled, _Mapping]] = ..., interrupted: _Optional[_Union[RunInterrupted, _Mapping]] = ...) -> None: ...
 
 class RunStarted(_message.Message):
-    __slots__ = ("resolved_spec_json", "device", "train_images", "steps_per_epoch", "total_steps", "start_step", "resumed", "backbone_params", "head_params", "world_size", "initial_knn_top1")
+    __slots__ = ("resolved_spec_json", "device", "train_images", "steps_per_epoch", "total_steps", "start_step", "resumed", "backbone_params", "head_params", "world_size", "initial_knn_top1", "head_optimizer")
     RESOLVED_SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     TRAIN_IMAGES_FIELD_NUMBER: _ClassVar[int]
@@ -364,6 +366,7 @@ class RunStarted(_message.Message):
     HEAD_PARAMS_FIELD_NUMBER: _ClassVar[int]
     WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
     INITIAL_KNN_TOP1_FIELD_NUMBER: _ClassVar[int]
+    HEAD_OPTIMIZER_FIELD_NUMBER: _ClassVar[int]
     resolved_spec_json: str
     device: str
     train_images: int
@@ -375,10 +378,25 @@ class RunStarted(_message.Message):
     head_params: int
     world_size: int
     initial_knn_top1: float
-    def __init__(self, resolved_spec_json: _Optional[str] = ..., device: _Optional[str] = ..., train_images: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., start_step: _Optional[int] = ..., resumed: _Optional[bool] = ..., backbone_params: _Optional[int] = ..., head_params: _Optional[int] = ..., world_size: _Optional[int] = ..., initial_knn_top1: _Optional[float] = ...) -> None: ...
+    head_optimizer: HeadOptimizer
+    def __init__(self, resolved_spec_json: _Optional[str] = ..., device: _Optional[str] = ..., train_images: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., start_step: _Optional[int] = ..., resumed: _Optional[bool] = ..., backbone_params: _Optional[int] = ..., head_params: _Optional[int] = ..., world_size: _Optional[int] = ..., initial_knn_top1: _Optional[float] = ..., head_optimizer: _Optional[_Union[HeadOptimizer, _Mapping]] = ...) -> None: ...
+
+class HeadOptimizer(_message.Message):
+    __slots__ = ("name", "lr", "momentum", "nesterov", "weight_decay")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LR_FIELD_NUMBER: _ClassVar[int]
+    MOMENTUM_FIELD_NUMBER: _ClassVar[int]
+    NESTEROV_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    lr: float
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    def __init__(self, name: _Optional[str] = ..., lr: _Optional[float] = ..., momentum: _Optional[float] = ..., nesterov: _Optional[bool] = ..., weight_decay: _Optional[float] = ...) -> None: ...
 
 class StepMetrics(_message.Message):
-    __slots__ = ("step", "epoch", "loss", "head_loss", "lr", "images_per_sec", "contrastive_acc", "head_loss_before")
+    __slots__ = ("step", "epoch", "loss", "head_loss", "lr", "images_per_sec", "contrastive_acc", "inner_gain")
     STEP_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     LOSS_FIELD_NUMBER: _ClassVar[int]
@@ -386,7 +404,7 @@ class StepMetrics(_message.Message):
     LR_FIELD_NUMBER: _ClassVar[int]
     IMAGES_PER_SEC_FIELD_NUMBER: _ClassVar[int]
     CONTRASTIVE_ACC_FIELD_NUMBER: _ClassVar[int]
-    HEAD_LOSS_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    INNER_GAIN_FIELD_NUMBER: _ClassVar[int]
     step: int
     epoch: int
     loss: float
@@ -394,8 +412,8 @@ class StepMetrics(_message.Message):
     lr: float
     images_per_sec: float
     contrastive_acc: float
-    head_loss_before: float
-    def __init__(self, step: _Optional[int] = ..., epoch: _Optional[int] = ..., loss: _Optional[float] = ..., head_loss: _Optional[float] = ..., lr: _Optional[float] = ..., images_per_sec: _Optional[float] = ..., contrastive_acc: _Optional[float] = ..., head_loss_before: _Optional[float] = ...) -> None: ...
+    inner_gain: float
+    def __init__(self, step: _Optional[int] = ..., epoch: _Optional[int] = ..., loss: _Optional[float] = ..., head_loss: _Optional[float] = ..., lr: _Optional[float] = ..., images_per_sec: _Optional[float] = ..., contrastive_acc: _Optional[float] = ..., inner_gain: _Optional[float] = ...) -> None: ...
 
 class EpochSummary(_message.Message):
     __slots__ = ("epoch", "step", "loss", "knn_top1", "epoch_seconds", "images_per_sec", "peak_memory_bytes")

@@ -7,7 +7,10 @@ possibly compiled the model); the head's gradients, which DDP does not own becau
 steps the head on its own, are averaged over ranks with one flattened all_reduce. Both average,
 which together with the gathered InfoNCE gives the exact global-batch gradient.
 
-Metrics are returned as detached 0-d tensors (float(v) works): converting them on every step
+Metrics: every method returns `loss` and `acc`, the InfoNCE and contrastive accuracy of the batch
+with the parameters as they came into the step (comparable across methods), plus only what it
+actually measures besides (bilevel: head_loss, inner_gain); nothing is padded with zeros.
+They are returned as detached 0-d tensors (float(v) works): converting them on every step
 would force a host-device sync; the loop converts only the steps it logs.
 """
 from __future__ import annotations
@@ -48,6 +51,10 @@ class Method:
     def on_epoch_start(self, epoch: int) -> None:
         pass
 
+    def started_fields(self) -> dict[str, Any]:
+        """Resolved settings of this method for the `started` event (bilevel: its head optimizer)."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 
@@ -84,8 +91,8 @@ class Method:
         dist.all_reduce_mean_([p.grad for p in params if p.grad is not None])
 
     @staticmethod
-    def metrics(loss: torch.Tensor, acc: torch.Tensor, head_loss: Any = 0.0, head_loss_before: Any = 0.0) -> dict[str, Any]:
-        return {"loss": loss.detach(), "acc": acc, "head_loss": head_loss, "head_loss_before": head_loss_before}
+    def metrics(loss: torch.Tensor, acc: torch.Tensor, **measured: torch.Tensor) -> dict[str, Any]:
+        return {"loss": loss.detach(), "acc": acc.detach(), **measured}
 
 
 class SingleLossMethod(Method):

@@ -4,9 +4,10 @@
 
 Per outer step:
   1. h = f_theta(x) for both views, once, keeping the graph;
-  2. K inner steps on phi against h.detach(), with the head's own optimizer (sgd with momentum
-     0.9 or adamw; lr = bilevel.head_lr or optim.lr; bilevel.head_weight_decay on the head's
-     matrices), scaled by the same schedule factor as the main lr;
+  2. K inner steps on phi against h.detach(), with the head's own optimizer: by default the
+     main optimizer's type and settings (lr, momentum, nesterov, weight decay, none on norms
+     and biases), each method.bilevel.head_* value overriding one of them (see
+     optim.resolve_head_optim), scaled by the same schedule factor as the main lr;
   3. one outer step on theta through g_phi with phi held fixed: by the envelope theorem
      dL~/dtheta = dL(g_phi* o f_theta)/dtheta at the inner solution, so nothing differentiates
      through the inner loop. The head's parameters have requires_grad switched off for this
@@ -16,11 +17,11 @@ Per outer step:
 The head is warm-started (phi is kept from step to step); head_reset_every N re-initialises the
 head and its optimizer at the start of every N-th epoch.
 
-Metrics: head_loss_before = InfoNCE of the first inner step (the head as it came into this
-step); head_loss = InfoNCE after the K inner steps, i.e. of the updated head on the same
-features. The outer forward computes exactly that value (same h, same head, same batch
-statistics), so it costs nothing and equals `loss`. head_loss_before - head_loss is what the
-inner solve gained on this batch.
+Metrics: `loss` (and `acc`) = InfoNCE of the first inner step, i.e. of the batch with the
+parameters as they came into this step: the same quantity every other method logs as `loss`.
+`head_loss` = InfoNCE after the K inner steps, of the updated head on the same features; the
+outer forward computes exactly that value (same h, same head, same batch statistics), so it
+costs nothing. `inner_gain` = loss - head_loss, what the inner solve gained on this batch.
 
 The inner loop is written to be CUDA-graph friendly: fixed shapes, no .item() or other host
 syncs, no Python-side bookkeeping besides keeping the first loss as a tensor.
@@ -32,8 +33,7 @@ from typing import Any
 import torch
 
 from .. import dist
-from ..config import OptimConfig
-from ..optim import build_optimizer
+from ..optim import build_optimizer, resolve_head_optim
 from .base import Method
 
 
@@ -46,9 +46,8 @@ class Bilevel(Method):
         self.inner_steps = b.inner_steps
         self.head_in_outer = b.head_in_outer
         self.reset_every = b.head_reset_every
-        self.head_lr = b.head_lr or cfg.optim.lr
-        self.head_optim_cfg = OptimConfig(name=b.head_optimizer, lr=self.head_lr, momentum=0.9,
-                                          nesterov=False, weight_decay=b.head_weight_decay)
+        self.head_optim_cfg = resolve_head_optim(cfg)
+        self.head_lr = self.head_optim_cfg.lr
         self.head_params = list(model.head.parameters())
         self.head_optimizer = self._new_head_optimizer()
         self._last_reset_epoch = 0
@@ -70,34 +69,40 @@ class Bilevel(Method):
             params += self.head_params
         return params
 
-    def inner_solve(self, hd: torch.Tensor, autocast) -> torch.Tensor:
-        """K head steps on detached features hd [2B, feat_dim]; returns the first inner loss."""
+    def started_fields(self) -> dict[str, Any]:
+        c = self.head_optim_cfg
+        return {"head_optimizer": {"name": c.name, "lr": c.lr, "momentum": c.momentum,
+                                   "nesterov": c.nesterov, "weight_decay": c.weight_decay}}
+
+    def inner_solve(self, hd: torch.Tensor, autocast) -> tuple[torch.Tensor, torch.Tensor]:
+        """K head steps on detached features hd [2B, feat_dim]; returns the first inner step's
+        loss and contrastive accuracy (those of the head as it came in)."""
         head, opt = self.model.head, self.head_optimizer
-        first = None
+        first = first_acc = None
         for k in range(self.inner_steps):
             with autocast():
-                loss, _ = self.contrast(head(hd))
+                loss, acc = self.contrast(head(hd))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             self.sync_grads(self.head_params)
             opt.step()
             if k == 0:
-                first = loss.detach()
+                first, first_acc = loss.detach(), acc
         opt.zero_grad(set_to_none=True)
-        return first
+        return first, first_acc
 
     def train_step(self, x1, x2, optimizer, autocast):
         self.model.train()
         head = self.model.head
         with autocast():
             h = self.encode(x1, x2)
-        head_loss_before = self.inner_solve(h.detach(), autocast)
+        loss_before, acc_before = self.inner_solve(h.detach(), autocast)
 
         if not self.head_in_outer:
             head.requires_grad_(False)  # phi held fixed: gradients flow through it to h only
         try:
             with autocast():
-                loss, acc = self.contrast(head(h))
+                loss, _ = self.contrast(head(h))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
         finally:
@@ -107,7 +112,8 @@ class Bilevel(Method):
             self.sync_grads(self.head_params)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return self.metrics(loss, acc, head_loss=loss.detach(), head_loss_before=head_loss_before)
+        head_loss = loss.detach()
+        return self.metrics(loss_before, acc_before, head_loss=head_loss, inner_gain=loss_before - head_loss)
 
     def on_epoch_start(self, epoch: int) -> None:
         # Idempotent per epoch, so a run resumed in the middle of epoch e does not reset again.

@@ -258,19 +258,25 @@ export interface ModelSpec {
   head?: HeadSpec | undefined;
 }
 
+/**
+ * The head optimizer inherits the main optimizer (OptimSpec: type, lr, momentum, nesterov,
+ * weight decay, no decay on norms and biases); each head_* setting below overrides one part.
+ */
 export interface BilevelOptions {
   /** Inner head steps per outer step (K). */
   innerSteps: number;
-  /** Learning rate of the head optimizer. */
+  /** Learning rate of the head optimizer (0 = optim.lr). */
   headLr: number;
-  /** Head optimizer: sgd, adamw. */
+  /** Head optimizer: inherit (the main optimizer's type; also when empty), sgd, lars, adamw. */
   headOptimizer: string;
-  /** Weight decay of the head optimizer. */
+  /** Weight decay of the head optimizer's matrices (< 0 = optim.weight_decay). */
   headWeightDecay: number;
   /** Re-initialise the head every N epochs (0 = warm start: keep it across steps). */
   headResetEvery: number;
   /** Also apply the outer gradient to the head. */
   headInOuter: boolean;
+  /** Momentum of the head optimizer, sgd and lars (< 0 = optim.momentum). */
+  headMomentum: number;
 }
 
 export interface MethodSpec {
@@ -451,23 +457,47 @@ export interface RunStarted {
    * kNN monitor is read against); < 0 when not computed (monitor off, or a resumed run).
    */
   initialKnnTop1: number;
+  /** the other methods. */
+  headOptimizer?: HeadOptimizer | undefined;
+}
+
+/** The optimizer bilevel's inner loop steps the head with (norms and biases never decayed). */
+export interface HeadOptimizer {
+  /** sgd, lars, adamw. */
+  name: string;
+  /** Base learning rate (the main schedule's factor multiplies it). */
+  lr: number;
+  /** Momentum (sgd, lars; unused by adamw). */
+  momentum: number;
+  nesterov: boolean;
+  /** Weight decay of the head's matrices. */
+  weightDecay: number;
 }
 
 export interface StepMetrics {
   /** Global step, 1-based: the step that just finished. */
   step: number;
   epoch: number;
-  /** InfoNCE loss of the outer (backbone) step. */
+  /**
+   * InfoNCE of this step's batch with the parameters as they came into the step (the same
+   * quantity for every method; bilevel: before its inner head steps).
+   */
   loss: number;
-  /** Bilevel: InfoNCE of the last inner head step on detached features (else 0). */
-  headLoss: number;
+  /**
+   * Bilevel: InfoNCE of the same batch after the K inner head steps (the value the outer step
+   * differentiates); unset for methods without an inner head solve.
+   */
+  headLoss?: number | undefined;
   lr: number;
   /** Source images per second over the steps since the last step event. */
   imagesPerSec: number;
-  /** Top-1 accuracy of picking the positive among the 2B-1 candidates. */
+  /**
+   * Top-1 accuracy of picking the positive among the 2B-1 candidates (with the parameters as
+   * they came into the step, like loss).
+   */
   contrastiveAcc: number;
-  /** Bilevel: head loss before the inner steps (to see the inner solve make progress). */
-  headLossBefore: number;
+  /** Bilevel: loss - head_loss, what the inner head steps gained on this batch; unset otherwise. */
+  innerGain?: number | undefined;
 }
 
 export interface EpochSummary {
@@ -1921,7 +1951,15 @@ export const ModelSpec: MessageFns<ModelSpec> = {
 };
 
 function createBaseBilevelOptions(): BilevelOptions {
-  return { innerSteps: 0, headLr: 0, headOptimizer: "", headWeightDecay: 0, headResetEvery: 0, headInOuter: false };
+  return {
+    innerSteps: 0,
+    headLr: 0,
+    headOptimizer: "",
+    headWeightDecay: 0,
+    headResetEvery: 0,
+    headInOuter: false,
+    headMomentum: 0,
+  };
 }
 
 export const BilevelOptions: MessageFns<BilevelOptions> = {
@@ -1943,6 +1981,9 @@ export const BilevelOptions: MessageFns<BilevelOptions> = {
     }
     if (message.headInOuter !== false) {
       writer.uint32(48).bool(message.headInOuter);
+    }
+    if (message.headMomentum !== 0) {
+      writer.uint32(57).double(message.headMomentum);
     }
     return writer;
   },
@@ -2008,6 +2049,14 @@ export const BilevelOptions: MessageFns<BilevelOptions> = {
             message.headInOuter = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.headMomentum = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2052,6 +2101,11 @@ export const BilevelOptions: MessageFns<BilevelOptions> = {
         : isSet(object.head_in_outer)
         ? globalThis.Boolean(object.head_in_outer)
         : false,
+      headMomentum: isSet(object.headMomentum)
+        ? globalThis.Number(object.headMomentum)
+        : isSet(object.head_momentum)
+        ? globalThis.Number(object.head_momentum)
+        : 0,
     };
   },
 
@@ -2075,6 +2129,9 @@ export const BilevelOptions: MessageFns<BilevelOptions> = {
     if (message.headInOuter !== false) {
       obj.headInOuter = message.headInOuter;
     }
+    if (message.headMomentum !== 0) {
+      obj.headMomentum = floatToJson(message.headMomentum);
+    }
     return obj;
   },
 
@@ -2089,6 +2146,7 @@ export const BilevelOptions: MessageFns<BilevelOptions> = {
     message.headWeightDecay = object.headWeightDecay ?? 0;
     message.headResetEvery = object.headResetEvery ?? 0;
     message.headInOuter = object.headInOuter ?? false;
+    message.headMomentum = object.headMomentum ?? 0;
     return message;
   },
 };
@@ -3934,6 +3992,7 @@ function createBaseRunStarted(): RunStarted {
     headParams: 0,
     worldSize: 0,
     initialKnnTop1: 0,
+    headOptimizer: undefined,
   };
 }
 
@@ -3971,6 +4030,9 @@ export const RunStarted: MessageFns<RunStarted> = {
     }
     if (message.initialKnnTop1 !== 0) {
       writer.uint32(89).double(message.initialKnnTop1);
+    }
+    if (message.headOptimizer !== undefined) {
+      HeadOptimizer.encode(message.headOptimizer, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -4076,6 +4138,14 @@ export const RunStarted: MessageFns<RunStarted> = {
             message.initialKnnTop1 = reader.double();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.headOptimizer = HeadOptimizer.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4137,6 +4207,11 @@ export const RunStarted: MessageFns<RunStarted> = {
         : isSet(object.initial_knn_top1)
         ? globalThis.Number(object.initial_knn_top1)
         : 0,
+      headOptimizer: isSet(object.headOptimizer)
+        ? HeadOptimizer.fromJSON(object.headOptimizer)
+        : isSet(object.head_optimizer)
+        ? HeadOptimizer.fromJSON(object.head_optimizer)
+        : undefined,
     };
   },
 
@@ -4175,6 +4250,9 @@ export const RunStarted: MessageFns<RunStarted> = {
     if (message.initialKnnTop1 !== 0) {
       obj.initialKnnTop1 = floatToJson(message.initialKnnTop1);
     }
+    if (message.headOptimizer !== undefined) {
+      obj.headOptimizer = HeadOptimizer.toJSON(message.headOptimizer);
+    }
     return obj;
   },
 
@@ -4194,12 +4272,161 @@ export const RunStarted: MessageFns<RunStarted> = {
     message.headParams = object.headParams ?? 0;
     message.worldSize = object.worldSize ?? 0;
     message.initialKnnTop1 = object.initialKnnTop1 ?? 0;
+    message.headOptimizer = (object.headOptimizer !== undefined && object.headOptimizer !== null)
+      ? HeadOptimizer.fromPartial(object.headOptimizer)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseHeadOptimizer(): HeadOptimizer {
+  return { name: "", lr: 0, momentum: 0, nesterov: false, weightDecay: 0 };
+}
+
+export const HeadOptimizer: MessageFns<HeadOptimizer> = {
+  encode(message: HeadOptimizer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.lr !== 0) {
+      writer.uint32(17).double(message.lr);
+    }
+    if (message.momentum !== 0) {
+      writer.uint32(25).double(message.momentum);
+    }
+    if (message.nesterov !== false) {
+      writer.uint32(32).bool(message.nesterov);
+    }
+    if (message.weightDecay !== 0) {
+      writer.uint32(41).double(message.weightDecay);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeadOptimizer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeadOptimizer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.lr = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.momentum = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.nesterov = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.weightDecay = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeadOptimizer {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      lr: isSet(object.lr) ? globalThis.Number(object.lr) : 0,
+      momentum: isSet(object.momentum) ? globalThis.Number(object.momentum) : 0,
+      nesterov: isSet(object.nesterov) ? globalThis.Boolean(object.nesterov) : false,
+      weightDecay: isSet(object.weightDecay)
+        ? globalThis.Number(object.weightDecay)
+        : isSet(object.weight_decay)
+        ? globalThis.Number(object.weight_decay)
+        : 0,
+    };
+  },
+
+  toJSON(message: HeadOptimizer): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.lr !== 0) {
+      obj.lr = floatToJson(message.lr);
+    }
+    if (message.momentum !== 0) {
+      obj.momentum = floatToJson(message.momentum);
+    }
+    if (message.nesterov !== false) {
+      obj.nesterov = message.nesterov;
+    }
+    if (message.weightDecay !== 0) {
+      obj.weightDecay = floatToJson(message.weightDecay);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeadOptimizer>, I>>(base?: I): HeadOptimizer {
+    return HeadOptimizer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeadOptimizer>, I>>(object: I): HeadOptimizer {
+    const message = createBaseHeadOptimizer();
+    message.name = object.name ?? "";
+    message.lr = object.lr ?? 0;
+    message.momentum = object.momentum ?? 0;
+    message.nesterov = object.nesterov ?? false;
+    message.weightDecay = object.weightDecay ?? 0;
     return message;
   },
 };
 
 function createBaseStepMetrics(): StepMetrics {
-  return { step: 0, epoch: 0, loss: 0, headLoss: 0, lr: 0, imagesPerSec: 0, contrastiveAcc: 0, headLossBefore: 0 };
+  return {
+    step: 0,
+    epoch: 0,
+    loss: 0,
+    headLoss: undefined,
+    lr: 0,
+    imagesPerSec: 0,
+    contrastiveAcc: 0,
+    innerGain: undefined,
+  };
 }
 
 export const StepMetrics: MessageFns<StepMetrics> = {
@@ -4213,7 +4440,7 @@ export const StepMetrics: MessageFns<StepMetrics> = {
     if (message.loss !== 0) {
       writer.uint32(25).double(message.loss);
     }
-    if (message.headLoss !== 0) {
+    if (message.headLoss !== undefined) {
       writer.uint32(33).double(message.headLoss);
     }
     if (message.lr !== 0) {
@@ -4225,8 +4452,8 @@ export const StepMetrics: MessageFns<StepMetrics> = {
     if (message.contrastiveAcc !== 0) {
       writer.uint32(57).double(message.contrastiveAcc);
     }
-    if (message.headLossBefore !== 0) {
-      writer.uint32(65).double(message.headLossBefore);
+    if (message.innerGain !== undefined) {
+      writer.uint32(73).double(message.innerGain);
     }
     return writer;
   },
@@ -4300,12 +4527,12 @@ export const StepMetrics: MessageFns<StepMetrics> = {
             message.contrastiveAcc = reader.double();
             continue;
           }
-          case 8: {
-            if (tag !== 65) {
+          case 9: {
+            if (tag !== 73) {
               break;
             }
 
-            message.headLossBefore = reader.double();
+            message.innerGain = reader.double();
             continue;
           }
         }
@@ -4329,7 +4556,7 @@ export const StepMetrics: MessageFns<StepMetrics> = {
         ? globalThis.Number(object.headLoss)
         : isSet(object.head_loss)
         ? globalThis.Number(object.head_loss)
-        : 0,
+        : undefined,
       lr: isSet(object.lr) ? globalThis.Number(object.lr) : 0,
       imagesPerSec: isSet(object.imagesPerSec)
         ? globalThis.Number(object.imagesPerSec)
@@ -4341,11 +4568,11 @@ export const StepMetrics: MessageFns<StepMetrics> = {
         : isSet(object.contrastive_acc)
         ? globalThis.Number(object.contrastive_acc)
         : 0,
-      headLossBefore: isSet(object.headLossBefore)
-        ? globalThis.Number(object.headLossBefore)
-        : isSet(object.head_loss_before)
-        ? globalThis.Number(object.head_loss_before)
-        : 0,
+      innerGain: isSet(object.innerGain)
+        ? globalThis.Number(object.innerGain)
+        : isSet(object.inner_gain)
+        ? globalThis.Number(object.inner_gain)
+        : undefined,
     };
   },
 
@@ -4360,7 +4587,7 @@ export const StepMetrics: MessageFns<StepMetrics> = {
     if (message.loss !== 0) {
       obj.loss = floatToJson(message.loss);
     }
-    if (message.headLoss !== 0) {
+    if (message.headLoss !== undefined) {
       obj.headLoss = floatToJson(message.headLoss);
     }
     if (message.lr !== 0) {
@@ -4372,8 +4599,8 @@ export const StepMetrics: MessageFns<StepMetrics> = {
     if (message.contrastiveAcc !== 0) {
       obj.contrastiveAcc = floatToJson(message.contrastiveAcc);
     }
-    if (message.headLossBefore !== 0) {
-      obj.headLossBefore = floatToJson(message.headLossBefore);
+    if (message.innerGain !== undefined) {
+      obj.innerGain = floatToJson(message.innerGain);
     }
     return obj;
   },
@@ -4386,11 +4613,11 @@ export const StepMetrics: MessageFns<StepMetrics> = {
     message.step = object.step ?? 0;
     message.epoch = object.epoch ?? 0;
     message.loss = object.loss ?? 0;
-    message.headLoss = object.headLoss ?? 0;
+    message.headLoss = object.headLoss ?? undefined;
     message.lr = object.lr ?? 0;
     message.imagesPerSec = object.imagesPerSec ?? 0;
     message.contrastiveAcc = object.contrastiveAcc ?? 0;
-    message.headLossBefore = object.headLossBefore ?? 0;
+    message.innerGain = object.innerGain ?? undefined;
     return message;
   },
 };
