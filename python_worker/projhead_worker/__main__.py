@@ -41,7 +41,7 @@ def _read(path: str | None, what: str) -> bytes | None:
 def serve(args: argparse.Namespace) -> int:
     from . import paths
     from .jobs import JobManager
-    from .server import bind, build_server, set_serving, wait_for_termination
+    from .server import bind, build_server, follow_storage, wait_for_termination
 
     token = (_read(args.token_file, "--token-file") or b"").decode().strip() or os.environ.get("PROJHEAD_TOKEN", "")
     if not _is_loopback(args.host) and not token and not args.insecure_no_auth:
@@ -70,7 +70,8 @@ def serve(args: argparse.Namespace) -> int:
         print(f"projhead worker: {e}", file=sys.stderr)
         return 1
     server.start()
-    set_serving(health_servicer, True)
+    stop = threading.Event()
+    follow_storage(health_servicer, jobs, stop)
     address = f"[{args.host}]:{port}" if ":" in args.host else f"{args.host}:{port}"
     ready = {"event": "ready", "port": port, "pid": os.getpid(), "address": address}
     if args.port_file:
@@ -79,7 +80,6 @@ def serve(args: argparse.Namespace) -> int:
         os.replace(tmp, args.port_file)
     print(json.dumps(ready), flush=True)
 
-    stop = threading.Event()
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, lambda *_: stop.set())
     wait_for_termination(server, health_servicer, jobs, stop)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import storage
+
 FORMAT = "projhead.ckpt.v1"
 LAST = "last.pt"
 
@@ -27,11 +29,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        # A full disk: the old checkpoint stays and the partial one goes, freeing its space.
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise storage.with_path(e, tmp) from None
     _fsync_dir(path.parent)
 
 

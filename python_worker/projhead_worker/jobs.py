@@ -9,9 +9,11 @@ from the small set below, which server.py maps to gRPC status codes in one place
 from __future__ import annotations
 
 import collections
+import errno
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +24,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import eventlog
+from .storage import StorageHealth
+from .storage import describe as storage_describe
+from .storage import is_disk_full
 from .config import RunConfig, SpecError
 from .eventlog import EVENTS_FILE, SPEC_FILE
 
@@ -32,6 +37,7 @@ STATE_OF_TERMINAL = {"finished": "finished", "failed": "failed", "cancelled": "c
 INTERRUPT_SIGNAL = signal.SIGUSR2
 POLL_SECONDS = 0.05
 TRAIN_LOCK = "train.lock"  # held by a run's training process while it lives (see _launch)
+UNWRITTEN = "projhead-unwritten-event: "  # trainproc.UNWRITTEN (not imported: that module imports torch)
 
 
 class JobError(Exception):
@@ -58,6 +64,9 @@ class Job:
     resumed_from: int = 0  # seq the current (resumed) incarnation continues after
     tail_thread: threading.Thread | None = None
     stderr_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=40))
+    stderr_thread: threading.Thread | None = None
+    unwritten: dict[str, Any] | None = None  # the end the process could not store (trainproc.UNWRITTEN)
+    unsaved: list[dict[str, Any]] = field(default_factory=list)  # events the worker could not store yet
     cond: threading.Condition = field(default_factory=threading.Condition)
 
     @property
@@ -99,7 +108,9 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._queue: collections.deque[str] = collections.deque()
         self._closing = False
+        self.storage = StorageHealth(self.run_root, retry=self._flush_unsaved, log=log)
         self._load_existing()
+        self.storage.start()
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -167,27 +178,46 @@ class JobManager:
                     return job.status(), False, 0
                 from . import checkpoint  # torch import deferred: the server starts fast
 
-                checkpoint.clean_temporaries(run_dir)
-                ckpt = checkpoint.latest(run_dir)
-                # Without a checkpoint (it stopped before its first one) the run starts over:
-                # resumed_from 0 tells the client to drop every event it stored.
-                resumed_from = eventlog.repair(run_dir / EVENTS_FILE, keep_upto_seq=_resume_point(run_dir, ckpt) if ckpt else 0)
+                try:
+                    checkpoint.clean_temporaries(run_dir)
+                    ckpt = checkpoint.latest(run_dir)
+                    # Without a checkpoint (it stopped before its first one) the run starts over:
+                    # resumed_from 0 tells the client to drop every event it stored.
+                    resumed_from = eventlog.repair(run_dir / EVENTS_FILE, keep_upto_seq=_resume_point(run_dir, ckpt) if ckpt else 0)
+                    _atomic_json(run_dir / SPEC_FILE, resolved)
+                except OSError as e:
+                    raise self._io_error(cfg.run_id, e, run_dir) from None
                 job = Job(cfg.run_id, run_dir, resolved, created_at=job.created_at, resume=ckpt is not None,
                           resumed_from=resumed_from, events=eventlog.read_events(run_dir / EVENTS_FILE))
             else:
                 # No job, so no worker-spec.json here: a folder left by a client or by a start
                 # that died before writing the spec. Its stale worker log must not number events.
-                run_dir.mkdir(parents=True, exist_ok=True)
-                (run_dir / EVENTS_FILE).unlink(missing_ok=True)
+                created_dir = not run_dir.exists()
+                try:
+                    run_dir.mkdir(parents=True, exist_ok=True)
+                    (run_dir / EVENTS_FILE).unlink(missing_ok=True)
+                    _atomic_json(run_dir / SPEC_FILE, resolved)
+                except OSError as e:
+                    if created_dir:
+                        shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-made stays
+                    raise self._io_error(cfg.run_id, e, run_dir) from None
                 job = Job(cfg.run_id, run_dir, resolved)
-            _atomic_json(run_dir / SPEC_FILE, resolved)
             self._jobs[cfg.run_id] = job
             self._queue.append(cfg.run_id)
             self._pump()
             return job.status(), True, resumed_from
 
+    def _io_error(self, run_id: str, e: OSError, path: Path) -> JobError:
+        """A write of the worker's own state failed during a request: the storage is reported
+        unwritable and the caller learns which path and why."""
+        self.storage.report(e, path)
+        return JobError("resource_exhausted" if is_disk_full(e) else "failed_precondition",
+                        f"run {run_id!r}: cannot write the run folder: {storage_describe(e, path)}")
+
     def _pump(self) -> None:
         """Starts queued runs while fewer than max_running are running. Holds self._lock."""
+        if self._closing:
+            return  # queued runs stay queued: a later worker starts them
         running = sum(1 for j in self._jobs.values() if j.state == "running")
         while self._queue and running < self.max_running:
             job = self._jobs[self._queue.popleft()]
@@ -196,9 +226,11 @@ class JobManager:
             try:
                 self._launch(job)
             except Exception as e:  # noqa: BLE001 - a run that cannot start fails by name, the others go on
-                event = {"seq": job.last_seq + 1, "time": time.time(), "type": "failed", "cause": "internal",
-                         "message": f"could not start the training process: {e}", "stderr_tail": [], "last_checkpoint": ""}
-                eventlog.append(job.run_dir / EVENTS_FILE, event)
+                cause = "io" if isinstance(e, OSError) else "internal"
+                why = storage_describe(e) if isinstance(e, OSError) else str(e)
+                event = {"seq": job.last_seq + 1, "time": time.time(), "type": "failed", "cause": cause,
+                         "message": f"could not start the training process: {why}", "stderr_tail": [], "last_checkpoint": ""}
+                self._persist(job, event)
                 self._publish(job, [event])
                 continue
             running += 1
@@ -240,24 +272,49 @@ class JobManager:
         finally:
             os.close(lock_fd)  # the child's copy keeps the lock
         job.state = "running"
-        threading.Thread(target=self._read_stderr, args=(job,), daemon=True, name=f"stderr-{job.run_id}").start()
+        job.stderr_thread = threading.Thread(target=self._read_stderr, args=(job,), daemon=True, name=f"stderr-{job.run_id}")
+        job.stderr_thread.start()
         job.tail_thread = threading.Thread(target=self._tail, args=(job, offset), daemon=True, name=f"tail-{job.run_id}")
         job.tail_thread.start()
 
     def _read_stderr(self, job: Job) -> None:
         assert job.proc and job.proc.stderr
-        for raw in job.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip()
-            if line:
-                job.stderr_tail.append(line)
-                self.log(f"[{job.run_id}] {line}")
+        try:
+            for raw in job.proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip()
+                if line.startswith(UNWRITTEN):
+                    try:
+                        job.unwritten = json.loads(line[len(UNWRITTEN):])
+                    except ValueError:
+                        pass
+                    continue
+                if line:
+                    job.stderr_tail.append(line)
+                    self.log(f"[{job.run_id}] {line}")
+        except (OSError, ValueError):
+            pass  # the pipe broke: nothing more to read
 
     def _tail(self, job: Job, offset: int) -> None:
-        """Follows the training process's event log until it exits, then names its end."""
-        path = job.run_dir / EVENTS_FILE
-        buf = b""
+        """Follows the training process's event log until it exits, then names its end. An
+        error while following (the log unreadable, a line that is not JSON) stops the process:
+        a run nobody follows must not go on unseen."""
         proc = job.proc
         assert proc is not None
+        error: Exception | None = None
+        try:
+            self._follow(job, proc, offset)
+        except Exception as e:  # noqa: BLE001 - whatever it is, the run must end by name
+            error = e
+            _signal_group(proc, signal.SIGKILL)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        self._on_exit(job, proc.returncode, error)
+
+    def _follow(self, job: Job, proc: subprocess.Popen, offset: int) -> None:
+        path = job.run_dir / EVENTS_FILE
+        buf = b""
         while True:
             exited = proc.poll() is not None
             if path.exists():
@@ -271,9 +328,8 @@ class JobManager:
                 if new:
                     self._publish(job, new)
             if exited:
-                break
+                return
             time.sleep(POLL_SECONDS)
-        self._on_exit(job, proc.returncode)
 
     def _publish(self, job: Job, events: list[dict[str, Any]]) -> None:
         with job.cond:
@@ -284,41 +340,103 @@ class JobManager:
                     job.error = _error_of(e)
             job.cond.notify_all()
 
-    def _on_exit(self, job: Job, code: int) -> None:
-        if not job.events or job.events[-1]["type"] not in TERMINAL:
-            path = job.run_dir / EVENTS_FILE
-            last = eventlog.repair(path) if path.exists() else 0
-            tail = list(job.stderr_tail)[-20:]
-            if code is not None and code < 0:
-                sig = signal.Signals(-code).name
-                if job.killed_by_us:
-                    cause, msg = "cancelled", f"training process stopped with {sig} on request"
-                elif self._closing:
-                    cause, msg = "interrupted", f"training process did not stop in time as the worker shut down; killed with {sig}"
-                elif sig == "SIGKILL":
-                    cause, msg = "crash", "training process was killed by SIGKILL (out of memory?)"
-                else:
-                    cause, msg = "crash", f"training process died of {sig}"
-            else:
-                cause, msg = "crash", f"training process exited with code {code} without a result"
-                if tail:
-                    msg += f": {tail[-1]}"
-            from . import checkpoint
-
-            ckpt = checkpoint.latest(job.run_dir)
-            ckpt_rel = str(ckpt.relative_to(job.run_dir)) if ckpt else ""
-            if cause == "cancelled":
-                event = {"seq": last + 1, "time": time.time(), "type": "cancelled", "step": job.status()["step"], "checkpoint": ckpt_rel}
-            elif cause == "interrupted":
-                event = {"seq": last + 1, "time": time.time(), "type": "interrupted", "reason": "worker_signal", "message": msg,
-                         "step": job.status()["step"], "checkpoint": ckpt_rel}
-            else:
-                event = {"seq": last + 1, "time": time.time(), "type": "failed", "cause": cause, "message": msg,
-                         "stderr_tail": tail, "last_checkpoint": ckpt_rel}
+    def _persist(self, job: Job, event: dict[str, Any]) -> None:
+        """Appends an event the worker writes itself; when that fails (disk full, read-only or
+        immutable folder) it is kept in memory, the worker reports its storage unwritable, and
+        the storage thread writes it once it can. Never raises: the run ends either way."""
+        path = job.run_dir / EVENTS_FILE
+        try:
+            if job.unsaved:
+                raise OSError(errno.EAGAIN, "earlier events of this run are not stored yet", str(path))
             eventlog.append(path, event)
-            self._publish(job, [event])
+        except OSError as e:
+            job.unsaved.append(event)
+            self.storage.report(e, path)
+
+    def _flush_unsaved(self) -> str:
+        """Writes the events _persist could not; "" when nothing is left, else what still fails."""
         with self._lock:
-            self._pump()
+            pending = [j for j in self._jobs.values() if j.unsaved]
+        for job in pending:
+            path = job.run_dir / EVENTS_FILE
+            with job.cond:
+                try:
+                    on_disk = eventlog.repair(path) if path.exists() else 0
+                    for e in list(job.unsaved):
+                        if int(e["seq"]) == on_disk + 1:
+                            eventlog.append(path, e)
+                            on_disk += 1
+                        job.unsaved.remove(e)
+                except (OSError, ValueError) as e:
+                    return storage_describe(e, path)
+        return ""
+
+    def _end_event(self, job: Job, code: int | None, error: Exception | None) -> dict[str, Any]:
+        """The terminal event for a training process that exited without writing one."""
+        path = job.run_dir / EVENTS_FILE
+        tail = list(job.stderr_tail)[-20:]
+        ckpt = job.run_dir / "checkpoints" / "last.pt"
+        ckpt_rel = "checkpoints/last.pt" if ckpt.is_file() else ""
+        seq = job.last_seq + 1
+        now = time.time()
+        step = job.status()["step"]
+        unwritten = job.unwritten
+        if error is not None:
+            if isinstance(error, OSError):
+                cause, msg = "io", f"the worker could not follow the run: {storage_describe(error, path)}"
+            else:
+                cause, msg = "internal", f"the worker could not follow the run: {type(error).__name__}: {error}"
+        elif unwritten:
+            # The process named its end but could not store it (see trainproc.UNWRITTEN).
+            cause = str(unwritten.get("cause") or "io")
+            msg = str(unwritten.get("message") or "")
+            if unwritten.get("unwritten") and cause != "io":
+                msg += f" (not stored: {unwritten['unwritten']})"
+        elif code is not None and code < 0:
+            sig = signal.Signals(-code).name
+            if job.killed_by_us:
+                cause, msg = "cancelled", f"training process stopped with {sig} on request"
+            elif self._closing:
+                cause, msg = "interrupted", f"training process did not stop in time as the worker shut down; killed with {sig}"
+            elif sig == "SIGKILL":
+                cause, msg = "crash", "training process was killed by SIGKILL (out of memory?)"
+            else:
+                cause, msg = "crash", f"training process died of {sig}"
+        else:
+            cause, msg = "crash", f"training process exited with code {code} without a result"
+            if tail:
+                msg += f": {tail[-1]}"
+        if cause == "cancelled":
+            return {"seq": seq, "time": now, "type": "cancelled", "step": step, "checkpoint": ckpt_rel}
+        if cause == "interrupted":
+            return {"seq": seq, "time": now, "type": "interrupted", "reason": "worker_signal", "message": msg,
+                    "step": step, "checkpoint": ckpt_rel}
+        return {"seq": seq, "time": now, "type": "failed", "cause": cause, "message": msg,
+                "stderr_tail": tail, "last_checkpoint": ckpt_rel}
+
+    def _on_exit(self, job: Job, code: int | None, error: Exception | None = None) -> None:
+        try:
+            if job.stderr_thread is not None:
+                job.stderr_thread.join(timeout=2.0)  # its last lines may name the end
+            if not job.events or job.events[-1]["type"] not in TERMINAL:
+                path = job.run_dir / EVENTS_FILE
+                try:
+                    if path.exists():
+                        eventlog.repair(path)  # a torn last line goes before the closing event
+                except (OSError, ValueError):
+                    pass  # _persist finds out and keeps the event for later
+                event = self._end_event(job, code, error)
+                self._persist(job, event)
+                self._publish(job, [event])
+        except Exception as e:  # noqa: BLE001 - the queue must move on whatever happened here
+            self.log(f"[{job.run_id}] could not close the run cleanly: {type(e).__name__}: {e}")
+            if job.active:
+                self._publish(job, [{"seq": job.last_seq + 1, "time": time.time(), "type": "failed", "cause": "internal",
+                                     "message": f"the worker could not close the run: {type(e).__name__}: {e}",
+                                     "stderr_tail": [], "last_checkpoint": ""}])
+        finally:
+            with self._lock:
+                self._pump()
 
     # -- watch / cancel ------------------------------------------------------------------------
 
@@ -350,7 +468,7 @@ class JobManager:
             if job.state == "pending":
                 self._queue = collections.deque(r for r in self._queue if r != run_id)
                 event = {"seq": job.last_seq + 1, "time": time.time(), "type": "cancelled", "step": 0, "checkpoint": ""}
-                eventlog.append(job.run_dir / EVENTS_FILE, event)
+                self._persist(job, event)
                 self._publish(job, [event])
                 return job.status()
         if job.state == "running" and job.proc is not None and job.proc.poll() is None:
@@ -379,6 +497,7 @@ class JobManager:
         for j in running:
             if j.tail_thread is not None:
                 j.tail_thread.join(timeout=max(1.0, deadline - time.time()))
+        self.storage.stop()
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -561,8 +680,12 @@ def _wait_for_training_lock(run_dir: Path, timeout: float) -> None:
 
 def _atomic_json(path: Path, obj: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from projhead.v1 import worker_pb2 as pb
 from projhead.v1 import worker_pb2_grpc as pb_grpc
 
-from . import __version__, paths
+from . import __version__, paths, storage
 from .config import SpecError
 from .jobs import JobError, JobManager
 
@@ -66,6 +66,10 @@ def _status_of(err: Exception) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.FAILED_PRECONDITION, str(err)
     if isinstance(err, FileNotFoundError):
         return grpc.StatusCode.NOT_FOUND, str(err)
+    if isinstance(err, OSError):
+        # The worker's own files (run root, checkpoints): the path and why, never a traceback.
+        code = grpc.StatusCode.RESOURCE_EXHAUSTED if storage.is_disk_full(err) else grpc.StatusCode.FAILED_PRECONDITION
+        return code, storage.describe(err)
     return grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"
 
 
@@ -182,6 +186,7 @@ class WorkerServicer(pb_grpc.WorkerServicer):
             datasets=[pb.DatasetInfo(**d) for d in info["datasets"]],
             methods=info["methods"], backbones=info["backbones"], hostname=socket.gethostname(),
             run_root=str(self.jobs.run_root), pid=os.getpid(), auth_required=self.auth_required, tls=self.tls,
+            storage_problem=self.jobs.storage.problem,
         )
 
     @_handle
@@ -374,6 +379,12 @@ def build_server(jobs: JobManager, data_roots: list[Path], token: str | None,
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     return server, health_servicer
+
+
+def follow_storage(health_servicer, jobs: JobManager, stopping: threading.Event) -> None:
+    """Health follows whether the worker can write its state (NOT_SERVING while it cannot)."""
+    jobs.storage.on_change(lambda ok: set_serving(health_servicer, ok and not stopping.is_set()))
+    set_serving(health_servicer, jobs.storage.ok and not stopping.is_set())
 
 
 def set_serving(health_servicer, serving: bool) -> None:

@@ -17,6 +17,7 @@ so a restarted worker never trains the same run twice at once.
 from __future__ import annotations
 
 import argparse
+import errno
 import fcntl
 import json
 import os
@@ -27,17 +28,27 @@ import time
 import traceback
 from pathlib import Path
 
-from . import checkpoint, dist
+from . import checkpoint, dist, storage
 from .config import RunConfig, SpecError
 from .eventlog import EVENTS_FILE, SPEC_FILE, last_seq_in
 
 EXIT = {"finished": 0, "crash": 1, "cancelled": 3, "non_finite_loss": 4, "dataset": 5, "invalid_spec": 6, "out_of_memory": 7,
-        "locked": 8, "interrupted": 9}
+        "locked": 8, "interrupted": 9, "io": 10}
+# A final event that could not be written (disk full, read-only folder) goes to stderr instead,
+# as this prefix and JSON {cause, message, unwritten}; the worker reads it from there.
+UNWRITTEN = "projhead-unwritten-event: "
 # The worker's "stop, I am shutting down" to its training processes: SIGTERM and SIGINT reaching
 # a training process directly (a batch system preempting it, `kill`) say `signal` instead.
 INTERRUPT_SIGNAL = signal.SIGUSR2
 LOCK_FILE = "train.lock"
 PARENT_POLL_SECONDS = 0.1
+
+
+IO_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+def report_unwritten(cause: str, message: str, err: OSError) -> None:
+    print(UNWRITTEN + json.dumps({"cause": cause, "message": message, "unwritten": storage.describe(err)}), file=sys.stderr, flush=True)
 
 
 def is_out_of_memory(e: BaseException) -> bool:
@@ -63,6 +74,8 @@ def classify_failure(e: BaseException) -> tuple[str, str]:
     if is_out_of_memory(e):
         first = (str(e).strip().splitlines() or [""])[0]
         return "out_of_memory", f"{type(e).__name__}: {first}" if first else f"{type(e).__name__}: out of memory"
+    if isinstance(e, OSError) and e.errno in IO_ERRNOS:
+        return "io", storage.describe(e)
     if isinstance(e, ValueError):
         return "invalid_spec", str(e)
     return "crash", f"{type(e).__name__}: {e}"
@@ -143,6 +156,7 @@ class Emitter:
 
     def __init__(self, path: Path, seq: int):
         self.seq = seq
+        self.path = path
         self._file = open(path, "a", encoding="utf-8") if dist.is_main() else None
 
     def __call__(self, type_: str, **fields) -> int:
@@ -150,12 +164,23 @@ class Emitter:
             return self.seq
         self.seq += 1
         rec = {"seq": self.seq, "time": time.time(), "type": type_, **fields}
-        self._file.write(json.dumps(rec, allow_nan=True) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(rec, allow_nan=True) + "\n")
+            self._file.flush()
+        except OSError as e:
+            raise storage.with_path(e, self.path) from None
         return self.seq
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except OSError as e:  # a final event (finished, cancelled, interrupted) that could not be stored
+        report_unwritten("io", storage.describe(e), e)
+        return EXIT["io"]
+
+
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(prog="projhead_worker.trainproc")
     ap.add_argument("--run-dir", required=True, type=Path)
     ap.add_argument("--resume", action="store_true")
@@ -203,8 +228,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def fail(cause: str, message: str) -> int:
         last = checkpoint.latest(run_dir)
-        emit("failed", cause=cause, message=message, stderr_tail=[],
-             last_checkpoint=str(last.relative_to(run_dir)) if last else "")
+        try:
+            emit("failed", cause=cause, message=message, stderr_tail=[],
+                 last_checkpoint=str(last.relative_to(run_dir)) if last else "")
+        except OSError as e:
+            report_unwritten(cause, message, e)
         return EXIT[cause]
 
     try:

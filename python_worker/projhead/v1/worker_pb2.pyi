@@ -38,7 +38,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class WorkerInfo(_message.Message):
-    __slots__ = ("worker_version", "python_version", "torch_version", "cuda_version", "grpc_version", "devices", "datasets", "methods", "backbones", "hostname", "run_root", "pid", "auth_required", "tls")
+    __slots__ = ("worker_version", "python_version", "torch_version", "cuda_version", "grpc_version", "devices", "datasets", "methods", "backbones", "hostname", "run_root", "pid", "auth_required", "tls", "storage_problem")
     WORKER_VERSION_FIELD_NUMBER: _ClassVar[int]
     PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
     TORCH_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,7 @@ class WorkerInfo(_message.Message):
     PID_FIELD_NUMBER: _ClassVar[int]
     AUTH_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     TLS_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_PROBLEM_FIELD_NUMBER: _ClassVar[int]
     worker_version: str
     python_version: str
     torch_version: str
@@ -67,7 +68,8 @@ class WorkerInfo(_message.Message):
     pid: int
     auth_required: bool
     tls: bool
-    def __init__(self, worker_version: _Optional[str] = ..., python_version: _Optional[str] = ..., torch_version: _Optional[str] = ..., cuda_version: _Optional[str] = ..., grpc_version: _Optional[str] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., datasets: _Optional[_Iterable[_Union[DatasetInfo, _Mapping]]] = ..., methods: _Optional[_Iterable[str]] = ..., backbones: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., run_root: _Optional[str] = ..., pid: _Optional[int] = ..., auth_required: _Optional[bool] = ..., tls: _Optional[bool] = ...) -> None: ...
+    storage_problem: str
+    def __init__(self, worker_version: _Optional[str] = ..., python_version: _Optional[str] = ..., torch_version: _Optional[str] = ..., cuda_version: _Optional[str] = ..., grpc_version: _Optional[str] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., datasets: _Optional[_Iterable[_Union[DatasetInfo, _Mapping]]] = ..., methods: _Optional[_Iterable[str]] = ..., backbones: _Optional[_Iterable[str]] = ..., hostname: _Optional[str] = ..., run_root: _Optional[str] = ..., pid: _Optional[int] = ..., auth_required: _Optional[bool] = ..., tls: _Optional[bool] = ..., storage_problem: _Optional[str] = ...) -> None: ...
 
 class Device(_message.Message):
     __slots__ = ("id", "name", "memory_bytes", "capability", "cores")

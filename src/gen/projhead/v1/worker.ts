@@ -176,6 +176,11 @@ export interface WorkerInfo {
   authRequired: boolean;
   /** Whether the worker serves TLS. */
   tls: boolean;
+  /**
+   * Empty while the worker can write its run root and its runs' logs; else the path and what
+   * went wrong (disk full, read-only, immutable). Health says NOT_SERVING meanwhile.
+   */
+  storageProblem: string;
 }
 
 export interface Device {
@@ -562,7 +567,10 @@ export interface RunFinished {
 }
 
 export interface RunFailed {
-  /** crash, out_of_memory, non_finite_loss, dataset, invalid_spec, internal. */
+  /**
+   * crash, out_of_memory, non_finite_loss, dataset, invalid_spec, io (a file could not be
+   * written or read: the message names it), internal.
+   */
   cause: string;
   message: string;
   /** Last lines of the training process's error output. */
@@ -712,6 +720,7 @@ function createBaseWorkerInfo(): WorkerInfo {
     pid: 0,
     authRequired: false,
     tls: false,
+    storageProblem: "",
   };
 }
 
@@ -758,6 +767,9 @@ export const WorkerInfo: MessageFns<WorkerInfo> = {
     }
     if (message.tls !== false) {
       writer.uint32(112).bool(message.tls);
+    }
+    if (message.storageProblem !== "") {
+      writer.uint32(122).string(message.storageProblem);
     }
     return writer;
   },
@@ -887,6 +899,14 @@ export const WorkerInfo: MessageFns<WorkerInfo> = {
             message.tls = reader.bool();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.storageProblem = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -949,6 +969,11 @@ export const WorkerInfo: MessageFns<WorkerInfo> = {
         ? globalThis.Boolean(object.auth_required)
         : false,
       tls: isSet(object.tls) ? globalThis.Boolean(object.tls) : false,
+      storageProblem: isSet(object.storageProblem)
+        ? globalThis.String(object.storageProblem)
+        : isSet(object.storage_problem)
+        ? globalThis.String(object.storage_problem)
+        : "",
     };
   },
 
@@ -996,6 +1021,9 @@ export const WorkerInfo: MessageFns<WorkerInfo> = {
     if (message.tls !== false) {
       obj.tls = message.tls;
     }
+    if (message.storageProblem !== "") {
+      obj.storageProblem = message.storageProblem;
+    }
     return obj;
   },
 
@@ -1018,6 +1046,7 @@ export const WorkerInfo: MessageFns<WorkerInfo> = {
     message.pid = object.pid ?? 0;
     message.authRequired = object.authRequired ?? false;
     message.tls = object.tls ?? false;
+    message.storageProblem = object.storageProblem ?? "";
     return message;
   },
 };
