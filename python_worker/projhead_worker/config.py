@@ -17,7 +17,7 @@ RUN_ID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 
 METHODS = ("joint", "bilevel", "no_head", "fixed_head", "directclr")
 BACKBONES = ("convnet", "resnet18", "resnet50")
-DATASETS = ("shapes", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder")
+DATASETS = ("shapes", "fashion-mnist-mini", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder")
 OPTIMIZERS = ("sgd", "lars", "adamw")
 HEAD_OPTIMIZERS = ("inherit", "sgd", "lars", "adamw")  # inherit = optim.name
 SCHEDULES = ("cosine", "constant")

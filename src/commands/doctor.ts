@@ -21,7 +21,7 @@ export function registerDoctor(program: Command): void {
           `worker      ${r.healthy ? "SERVING" : "NOT SERVING"} at ${r.address} (${r.runtime}, pid ${i.pid})`,
           `versions    projhead_worker ${i.workerVersion}, python ${i.pythonVersion}, torch ${i.torchVersion}${i.cudaVersion ? `, CUDA ${i.cudaVersion}` : ""}, grpcio ${i.grpcVersion}`,
           ...i.devices.map((d, k) => `${k === 0 ? "devices    " : "           "} ${d.id.padEnd(7)} ${d.name} (${gib(d.memoryBytes)}${d.capability ? `, sm ${d.capability}` : ""})`),
-          ...i.datasets.map((d, k) => `${k === 0 ? "datasets   " : "           "} ${d.available ? "✔" : "·"} ${d.name.padEnd(14)} ${d.detail}`),
+          ...i.datasets.map((d, k) => `${k === 0 ? "datasets   " : "           "} ${d.available ? "✔" : "·"} ${d.name.padEnd(18)} ${d.detail}`),
           `methods     ${i.methods.join(", ")}`,
           `backbones   ${i.backbones.join(", ")}`,
           `run root    ${i.runRoot}`,

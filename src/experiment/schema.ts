@@ -6,7 +6,7 @@ import { z } from "zod";
 
 export const METHODS = ["joint", "bilevel", "no_head", "fixed_head", "directclr"] as const;
 export const BACKBONES = ["convnet", "resnet18", "resnet50"] as const;
-export const DATASETS = ["shapes", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder"] as const;
+export const DATASETS = ["shapes", "fashion-mnist-mini", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder"] as const;
 export const OPTIMIZERS = ["sgd", "lars", "adamw"] as const;
 export const HEAD_OPTIMIZERS = ["inherit", "sgd", "lars", "adamw"] as const; // inherit = optim.name
 export const SCHEDULES = ["cosine", "constant"] as const;

@@ -5,7 +5,9 @@ the training device; `load_dataset` then applies `train_limit` / `test_limit`.
 
 Where files are looked for: the run's `data.root` when given (only there), otherwise the
 dataset's default root (/usr/share/datasets/<name>, where Debian's `dataset-*` packages
-install) and then `$PROJHEAD_DATA_ROOT/<name>`.
+install) and then `$PROJHEAD_DATA_ROOT/<name>`. Embedded datasets need no files from outside:
+`shapes` is generated in memory, `fashion-mnist-mini` ships inside this package (see
+fashion_mnist_mini/PROVENANCE.md).
 """
 from __future__ import annotations
 
@@ -48,7 +50,8 @@ class ImageDataset:
 class _Entry:
     load: Callable[[Path, DataConfig, int], ImageDataset]
     probe: Callable[[Path], str]
-    embedded: bool = False
+    embedded: bool = False  # needs no files from outside the package; `data.root` is ignored
+    detail: str = ""        # what GetInfo says about an embedded dataset
 
 
 DEFAULT_ROOT_BASE = "/usr/share/datasets"
@@ -60,7 +63,11 @@ def _registry() -> dict[str, _Entry]:
     from . import cifar, idx, imagefolder, shapes, stl10
 
     return {
-        "shapes": _Entry(shapes.load, lambda root: "", embedded=True),
+        "shapes": _Entry(shapes.load, lambda root: "", embedded=True,
+                         detail="procedural, generated in memory (no files)"),
+        "fashion-mnist-mini": _Entry(idx.load_fashion_mnist_mini, lambda root: "", embedded=True,
+                                     detail="real Fashion-MNIST subset shipped with the worker "
+                                            "(10 000 train + 2 000 test, class-balanced)"),
         "mnist": _Entry(idx.load_mnist, idx.probe),
         "fashion-mnist": _Entry(idx.load_fashion_mnist, idx.probe),
         "cifar10": _Entry(cifar.load_cifar10, cifar.probe_cifar10),
@@ -111,7 +118,7 @@ def dataset_status(name: str, root: str = "") -> tuple[bool, str, str]:
     """(available, default_root, detail) for WorkerInfo.datasets; never raises for a known name."""
     entry = _entry(name)
     if entry.embedded:
-        return True, "", "procedural, generated in memory (no files)"
+        return True, "", entry.detail
     found, missing = _pick_root(name, root)
     if not missing:
         return True, str(found), f"found at {found}"

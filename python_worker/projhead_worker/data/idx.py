@@ -5,6 +5,8 @@ Files (in the root, or in root/raw as torchvision lays them out):
   t10k-images-idx3-ubyte[.gz]   t10k-labels-idx1-ubyte[.gz]
 (the "train-images.idx3-ubyte" spelling of some unpacked copies is accepted too).
 Debian's dataset-fashion-mnist installs the four .gz files flat in /usr/share/datasets/fashion-mnist.
+`fashion-mnist-mini` is a class-balanced subset of the official splits in the same format,
+shipped in fashion_mnist_mini/ next to this file (how it was made: PROVENANCE.md there).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ STEMS = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 MNIST_CLASSES = [str(i) for i in range(10)]
+MINI_ROOT = Path(__file__).resolve().parent / "fashion_mnist_mini"
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
@@ -111,3 +114,7 @@ def load_mnist(root: Path, cfg: DataConfig, seed: int):
 
 def load_fashion_mnist(root: Path, cfg: DataConfig, seed: int):
     return _load("fashion-mnist", FASHION_CLASSES, root)
+
+
+def load_fashion_mnist_mini(root: Path, cfg: DataConfig, seed: int):
+    return _load("fashion-mnist-mini", FASHION_CLASSES, MINI_ROOT)

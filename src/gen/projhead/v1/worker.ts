@@ -197,7 +197,7 @@ export interface Device {
 }
 
 export interface DatasetInfo {
-  /** Registry name: shapes, mnist, fashion-mnist, cifar10, cifar100, stl10, imagefolder. */
+  /** Registry name: shapes, fashion-mnist-mini, mnist, fashion-mnist, cifar10, cifar100, stl10, imagefolder. */
   name: string;
   /** Whether the files were found at default_root (always true for embedded datasets). */
   available: boolean;
