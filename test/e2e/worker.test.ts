@@ -34,6 +34,9 @@ describe("local worker", () => {
     assert.ok(info.devices[0]!.memoryBytes > 0);
     const shapes = info.datasets.find((d) => d.name === "shapes");
     assert.equal(shapes?.available, true);
+    // the real-data subset shipped inside the worker package: available with nothing installed
+    const mini = info.datasets.find((d) => d.name === "fashion-mnist-mini");
+    assert.equal(mini?.available, true, mini?.detail);
     assert.deepEqual([...info.methods].sort(), ["bilevel", "directclr", "fixed_head", "joint", "no_head"]);
     assert.equal(info.runRoot, runRoot);
     assert.equal(info.pid, w.pid);

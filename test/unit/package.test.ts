@@ -28,6 +28,8 @@ it("npm pack ships the build, the CLI and the worker, and nothing for developmen
     "bin/projhead.js", "dist/index.js", "dist/index.d.ts", "dist/cli.js", "dist/setup/pyenv.js",
     "python_worker/uv.lock", "python_worker/pyproject.toml", "python_worker/projhead_worker/server.py",
     "python_worker/projhead/v1/worker_pb2.py", "examples/quickstart.yaml", "README.md",
+    "python_worker/projhead_worker/data/fashion_mnist_mini/train-images-idx3-ubyte.gz",
+    "python_worker/projhead_worker/data/fashion_mnist_mini/LICENSE",
   ]) {
     assert.ok(files.includes(needed), `${needed} missing from the package`);
   }
