@@ -38,12 +38,45 @@ def _read(path: str | None, what: str) -> bytes | None:
         sys.exit(f"projhead worker: {what} {path!r}: {e.strerror}")
 
 
+MIN_TOKEN_BYTES = 16
+
+
+def read_token(token_file: str | None) -> str:
+    """The token from --token-file (one line; its final newline dropped) or $PROJHEAD_TOKEN, ""
+    when neither is given. $PROJHEAD_TOKEN is removed from the environment either way, so no
+    process this worker starts inherits it. Refuses an empty, short or non-header-safe token."""
+    env = os.environ.pop("PROJHEAD_TOKEN", None)
+    if token_file:
+        try:
+            raw = Path(token_file).read_bytes()
+        except OSError as e:
+            raise ValueError(f"--token-file {token_file!r}: {e.strerror}") from None
+        source = f"--token-file {token_file!r}"
+        token = raw[:-1] if raw.endswith(b"\n") else raw
+        token = token[:-1] if token.endswith(b"\r") else token
+    elif env is not None:
+        source, token = "PROJHEAD_TOKEN", env.encode("utf-8", "surrogateescape")
+    else:
+        return ""
+    if not token.strip():
+        raise ValueError(f"{source}: the token is empty; auth would be off. Put a random token of at least {MIN_TOKEN_BYTES} bytes in it")
+    if len(token) < MIN_TOKEN_BYTES:
+        raise ValueError(f"{source}: the token has {len(token)} bytes; at least {MIN_TOKEN_BYTES} are needed")
+    if not all(0x21 <= b <= 0x7E for b in token):
+        raise ValueError(f"{source}: the token must be printable ASCII without spaces or line breaks (it travels in a header)")
+    return token.decode("ascii")
+
+
 def serve(args: argparse.Namespace) -> int:
     from . import paths
     from .jobs import JobManager
     from .server import bind, build_server, follow_storage, wait_for_termination
 
-    token = (_read(args.token_file, "--token-file") or b"").decode().strip() or os.environ.get("PROJHEAD_TOKEN", "")
+    try:
+        token = read_token(args.token_file)
+    except ValueError as e:
+        print(f"projhead worker: {e}", file=sys.stderr)
+        return 2
     if not _is_loopback(args.host) and not token and not args.insecure_no_auth:
         print(f"projhead worker: refusing to listen on {args.host} without a token: anyone who reaches it could run code "
               "on this machine. Give --token-file (or PROJHEAD_TOKEN), or --insecure-no-auth if you really mean it.",

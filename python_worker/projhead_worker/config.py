@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+from .echo import echo
+
+RUN_ID_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")  # use fullmatch: "$" also matches before a final "\n"
 
 METHODS = ("joint", "bilevel", "no_head", "fixed_head", "directclr")
 BACKBONES = ("convnet", "resnet18", "resnet50")
@@ -32,7 +34,7 @@ class SpecError(ValueError):
         self.field = field
         self.value = value
         self.expected = expected
-        super().__init__(f"{field}: got {value!r}, expected {expected}")
+        super().__init__(f"{field}: got {echo(value)}, expected {expected}")
 
 
 @dataclass
@@ -149,10 +151,10 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
-        if not RUN_ID_RE.match(self.run_id) or ".." in self.run_id:
+        if not RUN_ID_RE.fullmatch(self.run_id) or ".." in self.run_id:
             raise SpecError("run_id", self.run_id, "1-128 characters of A-Z a-z 0-9 . _ -, not starting with '.'")
         if len(self.name) > 256 or any(ord(c) < 32 for c in self.name):
-            raise SpecError("name", self.name[:64] + ("..." if len(self.name) > 64 else ""), "at most 256 printable characters")
+            raise SpecError("name", self.name, "at most 256 printable characters")
         _choice("data.name", self.data.name, DATASETS)
         _choice("model.backbone", self.model.backbone, BACKBONES)
         _choice("model.head.activation", self.model.head.activation, ACTIVATIONS)
@@ -161,7 +163,7 @@ class RunConfig:
         _choice("optim.name", self.optim.name, OPTIMIZERS)
         _choice("optim.schedule", self.optim.schedule, SCHEDULES)
         _choice("train.precision", self.train.precision, PRECISIONS)
-        if not re.match(r"^(auto|cpu|cuda(:\d+)?)$", self.train.device):
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.train.device):
             raise SpecError("train.device", self.train.device, "auto, cpu, cuda or cuda:N")
         _range("seed", self.seed, 0, 2**63 - 1)
         _range("data.train_limit", self.data.train_limit, 0, 10**8)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import eventlog
+from .echo import echo
 from .storage import StorageHealth
 from .storage import describe as storage_describe
 from .storage import is_disk_full
@@ -252,7 +253,7 @@ class JobManager:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise JobError("failed_precondition", f"run {job.run_id!r} is being trained by another process") from None
-            env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROJHEAD_WORKER_PID": str(os.getpid()),
+            env = {**child_env(), "PYTHONUNBUFFERED": "1", "PROJHEAD_WORKER_PID": str(os.getpid()),
                    "PROJHEAD_LOCK_FD": str(lock_fd)}
             # OpenMP threads that spin-wait lose whole time slices on a shared or busy CPU (3.9x
             # slower measured, docs/BENCHMARKS.md); passive waiting costs little on an idle one.
@@ -504,8 +505,8 @@ class JobManager:
     def _check_id(self, run_id: str) -> None:
         from .config import RUN_ID_RE
 
-        if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id) or ".." in run_id:
-            raise JobError("invalid_argument", f"run_id: got {run_id!r}, expected 1-128 characters of A-Z a-z 0-9 . _ -")
+        if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id) or ".." in run_id:
+            raise JobError("invalid_argument", f"run_id: got {echo(run_id)}, expected 1-128 characters of A-Z a-z 0-9 . _ -")
 
     def _load_existing(self) -> None:
         for spec_path in sorted(self.run_root.glob(f"*/{SPEC_FILE}")):
@@ -614,6 +615,15 @@ def _descendants(pid: int) -> list[int]:
             out.append(c)
             todo.append(c)
     return out
+
+
+# The worker's secrets: never handed to the processes it starts (they run the client's spec).
+SECRET_ENV = ("PROJHEAD_TOKEN",)
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment without the worker's secrets."""
+    return {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
 
 
 def _error_of(e: dict[str, Any]) -> str:

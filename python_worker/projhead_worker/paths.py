@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .echo import echo
+
 
 class PathError(ValueError):
     pass
@@ -32,7 +34,7 @@ def confine(path: str, roots: list[Path], field: str) -> Path:
     real_roots = [r.expanduser().resolve() for r in roots]
     if not any(_inside(resolved, r) for r in real_roots):
         allowed = ", ".join(str(r) for r in real_roots) or "(none configured)"
-        raise PathError(f"{field}: {path!r} is outside the worker's data roots ({allowed}); start the worker with --data-root")
+        raise PathError(f"{field}: {echo(path)} is outside the worker's data roots ({allowed}); start the worker with --data-root")
     return resolved
 
 
@@ -45,12 +47,12 @@ def checkpoint_in(run_dir: Path, rel: str) -> Path:
             raise FileNotFoundError(f"checkpoint: run {run_dir.name!r} has no checkpoint yet")
         return p
     if "\x00" in rel or os.path.isabs(rel):
-        raise PathError(f"checkpoint: {rel!r} must be a path relative to the run directory")
+        raise PathError(f"checkpoint: {echo(rel)} must be a path relative to the run directory")
     p = (run_dir / rel).resolve()
     if not _inside(p, run_dir):
-        raise PathError(f"checkpoint: {rel!r} leaves the run directory")
+        raise PathError(f"checkpoint: {echo(rel)} leaves the run directory")
     if not _inside(p, run_dir / "checkpoints") or p.suffix != ".pt":
-        raise PathError(f"checkpoint: {rel!r} is not a checkpoint of run {run_dir.name!r} (expected checkpoints/<name>.pt)")
+        raise PathError(f"checkpoint: {echo(rel)} is not a checkpoint of run {run_dir.name!r} (expected checkpoints/<name>.pt)")
     if not p.is_file():
-        raise FileNotFoundError(f"checkpoint: {rel!r} not found in run {run_dir.name!r}")
+        raise FileNotFoundError(f"checkpoint: {echo(rel)} not found in run {run_dir.name!r}")
     return p

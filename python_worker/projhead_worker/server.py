@@ -26,6 +26,7 @@ from projhead.v1 import worker_pb2_grpc as pb_grpc
 
 from . import __version__, paths, storage
 from .config import SpecError
+from .echo import echo
 from .jobs import JobError, JobManager
 
 SERVICE_NAME = "projhead.v1.Worker"
@@ -266,26 +267,26 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                                  architecture=meta.get("architecture", "") if first else "")
 
 
-_LAYER_RE = re.compile(r"^(h|z|head\.[1-9][0-9]{0,2})$")
-_DEVICE_RE = re.compile(r"^(|auto|cpu|cuda(:\d{1,3})?)$")
+_LAYER_RE = re.compile(r"h|z|head\.[1-9][0-9]{0,2}")  # fullmatch: "$" also matches before a final "\n"
+_DEVICE_RE = re.compile(r"|auto|cpu|cuda(:\d{1,3})?")
 
 
 def _check_evaluate(request) -> None:
     """Evaluate's own fields (the run and checkpoint are checked where they are resolved)."""
     def bad(field: str, value: Any, expected: str) -> JobError:
-        return JobError("invalid_argument", f"{field}: got {value!r}, expected {expected}")
+        return JobError("invalid_argument", f"{field}: got {echo(value)}, expected {expected}")
 
     if request.probe_epochs > 100_000:
         raise bad("probe_epochs", request.probe_epochs, "an integer in [0, 100000] (0 = default)")
     if request.knn_k > 100_000:
         raise bad("knn_k", request.knn_k, "an integer in [0, 100000] (0 = 200)")
-    if not _DEVICE_RE.match(request.device):
-        raise bad("device", request.device[:64], "auto, cpu, cuda or cuda:N")
+    if not _DEVICE_RE.fullmatch(request.device):
+        raise bad("device", request.device, "auto, cpu, cuda or cuda:N")
     if len(request.layers) > 64:
         raise bad("layers", f"{len(request.layers)} names", "at most 64 layer names")
     for i, layer in enumerate(request.layers):
-        if not _LAYER_RE.match(layer):
-            raise bad(f"layers[{i}]", layer[:64], 'a layer name: "h", "head.N" or "z"')
+        if not _LAYER_RE.fullmatch(layer):
+            raise bad(f"layers[{i}]", layer, 'a layer name: "h", "head.N" or "z"')
 
 
 # -- request guard -----------------------------------------------------------------------------
@@ -335,18 +336,30 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
     so anything off loopback must use TLS; the comparison is constant-time."""
 
     def __init__(self, token: str):
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
+
+    def _check(self, metadata) -> str:
+        """"" when the call carries the token, else why not."""
+        values = [v for k, v in (metadata or ()) if k == "authorization"]
+        if len(values) > 1:
+            return "more than one 'authorization' header"
+        got = values[0] if values else ""
+        got = got.encode("latin-1", "replace") if isinstance(got, str) else got
+        scheme, _, token = got.partition(b" ")
+        # Auth schemes are case-insensitive (RFC 7235); the comparison is constant-time.
+        ok = scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(b" "), self._expected)
+        return "" if ok else "missing or wrong token (metadata 'authorization: Bearer <token>')"
 
     def intercept_service(self, continuation, details):
         if details.method.startswith("/grpc.health.v1.Health/"):
             return continuation(details)
-        got = dict(details.invocation_metadata or ()).get("authorization", "")
-        if hmac.compare_digest(got.encode() if isinstance(got, str) else got, self._expected):
+        why = self._check(details.invocation_metadata)
+        if not why:
             return continuation(details)
         handler = continuation(details)
 
         def deny(request, context):
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong token (metadata 'authorization: Bearer <token>')")
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, why)
 
         if handler is None:
             return None

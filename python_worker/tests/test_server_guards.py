@@ -3,6 +3,8 @@ the guard that turns undecodable request bytes into INVALID_ARGUMENT, field path
 errors, Evaluate's own checks, and an idempotent resume that is sent twice."""
 import hmac
 import json
+import os
+import subprocess
 import stat
 import sys
 import time
@@ -45,7 +47,7 @@ def test_token_interceptor_compares_in_constant_time_and_exempts_health(monkeypa
     auth = server.TokenAuthInterceptor("s3cret")
     ok = auth.intercept_service(lambda d: _handler(), _details("/projhead.v1.Worker/ListRuns", "s3cret"))
     assert ok.unary_unary(pb.WatchRunRequest(run_id="a"), FakeContext()).run_id == "a"
-    assert calls == [(b"Bearer s3cret", b"Bearer s3cret")]
+    assert calls == [(b"s3cret", b"s3cret")]
     for method, token in [("/projhead.v1.Worker/ListRuns", None), ("/projhead.v1.Worker/ListRuns", "s3cre"),
                           ("/projhead.v1.Worker/WatchRun", "wrong")]:
         h = auth.intercept_service(lambda d: _handler(streaming=method.endswith("WatchRun")), _details(method, token))
@@ -138,3 +140,79 @@ def test_a_resume_sent_twice_starts_once_and_tells_both_where_it_continues(tmp_p
             time.sleep(0.05)
     assert m.get("r").state == "cancelled"
     jobs._wait_for_training_lock(run, timeout=5)  # the lock went with the process
+
+
+def test_run_ids_match_as_a_whole_string(tmp_path):
+    # "$" alone matches before a final newline: "nl\n" would make a directory 'nl\n'
+    m = jobs.JobManager(tmp_path)
+    for bad in ["nl\n", "nl\r", "\nnl", "a\x00", "..", "a/b", "x" * 129]:
+        with pytest.raises(jobs.JobError) as e:
+            m.start({"run_id": bad}, resume=False)
+        assert e.value.code == "invalid_argument" and "run_id" in str(e.value)
+        with pytest.raises(jobs.JobError):
+            m.get(bad)
+    with pytest.raises(SpecError):
+        RunConfig.from_dict({"run_id": "ok", "train": {"device": "cpu\n"}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_echoed_values_are_cut(tmp_path):
+    m = jobs.JobManager(tmp_path)
+    huge = "x" * 10_000 + "\n"
+    for call in (lambda: m.start({"run_id": huge}, resume=False), lambda: m.get(huge),
+                 lambda: m.start({"run_id": "ok", "name": huge}, resume=False),
+                 lambda: m.start({"run_id": "ok", "method": {"name": huge}}, resume=False)):
+        with pytest.raises(jobs.JobError) as e:
+            call()
+        assert len(str(e.value)) < 400 and "(10001 bytes)" in str(e.value), str(e.value)[:200]
+    req = pb.EvaluateRequest(run_id="r", device="d" * 5000, layers=["h" * 5000])
+    with pytest.raises(jobs.JobError) as e:
+        server._check_evaluate(req)
+    assert len(str(e.value)) < 400
+
+
+def test_training_processes_do_not_inherit_the_token(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROJHEAD_TOKEN", "a-secret-token-0123456789")
+    out = tmp_path / "env.json"
+    fake = tmp_path / "fake-python"
+    fake.write_text(f"#!{sys.executable}\nimport json, os\nopen({str(out)!r}, 'w').write(json.dumps(dict(os.environ)))\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    m = jobs.JobManager(tmp_path / "runs", python=str(fake))
+    m.start({"run_id": "env"}, resume=False)
+    deadline = time.time() + 20
+    while m.get("env").active and time.time() < deadline:
+        time.sleep(0.05)
+    env = json.loads(out.read_text())
+    assert "PROJHEAD_TOKEN" not in env and "a-secret-token-0123456789" not in json.dumps(env)
+    assert env["PROJHEAD_LOCK_FD"]  # the rest of the environment is there
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"", "empty"), (b"   \n", "empty"), (b"\n", "empty"), (b"short", "5 bytes"),
+    (b"0123456789abcdef\nsecond-line-here", "printable ASCII"), (b"0123456789 abcdef", "printable ASCII"),
+])
+def test_bad_tokens_are_refused_at_start(tmp_path, content, why):
+    f = tmp_path / "token"
+    f.write_bytes(content)
+    r = subprocess.run([sys.executable, "-m", "projhead_worker", "serve", "--token-file", str(f), "--run-root", str(tmp_path / "runs")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert why in r.stderr and "--token-file" in r.stderr, r.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_token_file_with_a_final_newline_works_and_bearer_is_case_insensitive(tmp_path, monkeypatch):
+    from projhead_worker.__main__ import read_token
+
+    monkeypatch.delenv("PROJHEAD_TOKEN", raising=False)
+    f = tmp_path / "token"
+    f.write_bytes(b"0123456789abcdef-token\n")
+    assert read_token(str(f)) == "0123456789abcdef-token"
+    auth = server.TokenAuthInterceptor("0123456789abcdef-token")
+    for header in ["Bearer 0123456789abcdef-token", "bearer 0123456789abcdef-token", "BEARER 0123456789abcdef-token"]:
+        assert auth._check((("authorization", header),)) == ""
+    assert "more than one" in auth._check((("authorization", "Bearer 0123456789abcdef-token"),) * 2)
+    assert auth._check((("authorization", "Basic 0123456789abcdef-token"),))
+    assert auth._check((("authorization", "Bearer 0123456789abcdef-toke"),))
+    monkeypatch.setenv("PROJHEAD_TOKEN", "0123456789abcdef-env")
+    assert read_token(None) == "0123456789abcdef-env" and "PROJHEAD_TOKEN" not in os.environ

@@ -74,6 +74,8 @@ describe("expandSweep", () => {
     const ids = runs.map((r) => r.runId);
     assert.equal(new Set(ids).size, 6);
     for (const id of ids) assert.ok(isRunId(id) && RUN_ID_RE.test(id), id);
+    // the whole string: a final newline (or any control character) is not part of an id
+    for (const bad of ["nl\n", "nl\r", "\nnl", "a\u0000", "a b", "..", ".hidden", "x".repeat(129)]) assert.ok(!isRunId(bad), JSON.stringify(bad));
     assert.match(ids[0]!, /^x-_data_a_b-hiddenDimsNone-ca\.pem-[0-9a-f]{8}$/);
     assert.equal(ids[4], "x-._up-hiddenDimsNone-ca.pem");
     assert.equal(ids[5], "x-._up-hiddenDims512x256-ca.pem");
