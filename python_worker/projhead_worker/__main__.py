@@ -2,7 +2,7 @@
 
     python -m projhead_worker serve [--host 127.0.0.1] [--port 0] [--run-root DIR] [--data-root DIR ...]
         [--token-file F | env PROJHEAD_TOKEN] [--tls-cert F --tls-key F [--tls-client-ca F]]
-        [--max-runs N] [--port-file F] [--insecure-no-auth]
+        [--max-runs N] [--max-streams N] [--max-memory BYTES] [--port-file F] [--insecure-no-auth]
 
 When it listens, the first line on stdout is a JSON object:
     {"event": "ready", "port": 50051, "pid": 1234, "address": "127.0.0.1:50051"}
@@ -18,6 +18,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
+
+
+def _positive(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 100_000:
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, 100000], got {v!r}")
+    return n
 
 
 def _is_loopback(host: str) -> bool:
@@ -54,7 +64,7 @@ def read_token(token_file: str | None) -> str:
         source = f"--token-file {token_file!r}"
         token = raw[:-1] if raw.endswith(b"\n") else raw
         token = token[:-1] if token.endswith(b"\r") else token
-    elif env is not None:
+    elif env:  # set but empty: not given (as a shell's `PROJHEAD_TOKEN= cmd` means)
         source, token = "PROJHEAD_TOKEN", env.encode("utf-8", "surrogateescape")
     else:
         return ""
@@ -96,7 +106,7 @@ def serve(args: argparse.Namespace) -> int:
     data_roots = [Path(p) for p in args.data_root] + paths.default_data_roots()
 
     jobs = JobManager(Path(args.run_root), max_running=args.max_runs)
-    server, health_servicer = build_server(jobs, data_roots, token or None, tls)
+    server, health_servicer = build_server(jobs, data_roots, token or None, tls, max_streams=args.max_streams)
     try:
         port = bind(server, args.host, args.port, tls)
     except (OSError, RuntimeError) as e:
@@ -131,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--tls-cert", help="PEM server certificate")
     s.add_argument("--tls-key", help="PEM server key")
     s.add_argument("--tls-client-ca", help="PEM CA: require client certificates signed by it (mTLS)")
-    s.add_argument("--max-runs", type=int, default=1, help="runs training at once; more wait as pending")
+    s.add_argument("--max-runs", type=_positive, default=1, help="runs training at once; more wait as pending")
+    s.add_argument("--max-streams", type=_positive, default=64,
+                   help="open WatchRun/Evaluate/ExportBackbone streams at once; more are refused (RESOURCE_EXHAUSTED)")
     s.add_argument("--port-file", help="also write the ready line to this file")
     s.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback bind without a token (dangerous)")
     args = ap.parse_args(argv)

@@ -33,6 +33,11 @@ SERVICE_NAME = "projhead.v1.Worker"
 MAX_RECEIVE_BYTES = 4 * 1024 * 1024  # requests are small; anything bigger is a mistake or an attack
 MAX_SEND_BYTES = 8 * 1024 * 1024
 EXPORT_CHUNK = 1024 * 1024
+# Each open stream (WatchRun, Evaluate, ExportBackbone) holds one thread of the pool while it
+# lasts. At most max_streams may be open at once (more: RESOURCE_EXHAUSTED), and the pool has
+# UNARY_THREADS more than that, so health and the unary calls always find a thread.
+DEFAULT_MAX_STREAMS = 64
+UNARY_THREADS = 32
 
 _PRECISION = {pb.PRECISION_UNSPECIFIED: "auto", pb.PRECISION_FP32: "fp32", pb.PRECISION_BF16: "bf16"}
 _RUN_STATE = {
@@ -91,12 +96,23 @@ def _handle(fn: Callable) -> Callable:
 
 
 def _handle_stream(fn: Callable) -> Callable:
+    """Wraps a streaming handler: counted against the worker's stream limit, every exception
+    aborts with its mapped status."""
+
     def wrapper(self, request, context):
+        if not self.streams.acquire(blocking=False):
+            code, msg = _status_of(JobError(
+                "resource_exhausted",
+                f"{fn.__name__}: this worker already serves {self.max_streams} open streams (WatchRun, Evaluate and "
+                "ExportBackbone together, the limit of serve --max-streams); close some or retry later"))
+            context.abort(code, msg)
         try:
             yield from fn(self, request, context)
         except Exception as e:  # noqa: BLE001
             code, msg = _status_of(e)
             context.abort(code, msg)
+        finally:
+            self.streams.release()
 
     wrapper.__name__ = fn.__name__
     return wrapper
@@ -169,7 +185,10 @@ def status_to_proto(s: dict[str, Any]) -> pb.RunStatus:
 # -- the servicer ------------------------------------------------------------------------------
 
 class WorkerServicer(pb_grpc.WorkerServicer):
-    def __init__(self, jobs: JobManager, data_roots: list[Path], auth_required: bool, tls: bool):
+    def __init__(self, jobs: JobManager, data_roots: list[Path], auth_required: bool, tls: bool,
+                 max_streams: int = DEFAULT_MAX_STREAMS):
+        self.max_streams = max_streams
+        self.streams = threading.BoundedSemaphore(max_streams)
         self.jobs = jobs
         self.data_roots = data_roots
         self.auth_required = auth_required
@@ -371,11 +390,11 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
 # -- serving -----------------------------------------------------------------------------------
 
 def build_server(jobs: JobManager, data_roots: list[Path], token: str | None,
-                 tls: tuple[bytes, bytes, bytes | None] | None, max_workers: int = 64):
+                 tls: tuple[bytes, bytes, bytes | None] | None, max_streams: int = DEFAULT_MAX_STREAMS):
     # Auth first: an unauthenticated caller learns nothing, not even whether its bytes parse.
     interceptors = ([TokenAuthInterceptor(token)] if token else []) + [RequestGuardInterceptor()]
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),  # one thread per open stream
+        futures.ThreadPoolExecutor(max_workers=max_streams + UNARY_THREADS, thread_name_prefix="rpc"),  # one thread per open stream
         interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
@@ -387,7 +406,7 @@ def build_server(jobs: JobManager, data_roots: list[Path], token: str | None,
             ("grpc.keepalive_time_ms", 30_000),
         ],
     )
-    servicer = WorkerServicer(jobs, data_roots, auth_required=bool(token), tls=tls is not None)
+    servicer = WorkerServicer(jobs, data_roots, auth_required=bool(token), tls=tls is not None, max_streams=max_streams)
     pb_grpc.add_WorkerServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
