@@ -83,7 +83,7 @@ export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {})
   const runs = expandSweep(exp);
   const runsRoot = resolve(opts.runsRoot ?? "runs");
   const sweepDir = resolve(opts.sweepsRoot ?? "sweeps", exp.name);
-  const record: SweepRecord = { name: exp.name, experimentFile: opts.experimentFile ?? "", runsRoot, runIds: runs.map((r) => r.runId), createdAt: new Date().toISOString() };
+  const record: SweepRecord = { name: exp.name, experimentFile: opts.experimentFile ?? "", runsRoot, runIds: runs.map((r) => r.runId), createdAt: new Date().toISOString(), ...(exp.report?.baseline ? { baseline: exp.report.baseline } : {}) };
   writeJsonAtomic(join(sweepDir, "sweep.json"), record);
 
   const summaries = new Map<string, RunSummary>();

@@ -1,21 +1,23 @@
 import type { Command } from "commander";
-import { printJson, reportError } from "../cli/output.js";
-import { buildReport } from "../report/index.js";
+import { EXIT, printJson, reportError } from "../cli/output.js";
+import { buildReport, ReportInputError } from "../report/index.js";
 
 export function registerReport(program: Command): void {
   program
     .command("report <paths...>")
-    .description("compare runs and sweeps: method x layer tables (mean ± std over seeds) and a self-contained HTML report with charts")
+    .description("compare runs and sweeps: method x layer tables (mean ± std and 95 % CI over seeds), paired differences to a baseline method with a verdict, and a self-contained HTML report with charts")
     .option("--out <file>", "HTML output file or directory (default: beside the run or sweep, else ./report.html)")
+    .option("--baseline <method>", "method the others are compared with, seed by seed (default: the experiment's report.baseline, else joint)")
     .option("--no-html", "print the tables only")
     .option("--json", "print the comparison as JSON")
-    .action(async (paths: string[], o: { out?: string; html: boolean; json?: boolean }) => {
+    .action(async (paths: string[], o: { out?: string; html: boolean; json?: boolean; baseline?: string }) => {
       try {
-        const r = await buildReport(paths, { out: o.out, html: o.html });
+        const r = await buildReport(paths, { out: o.out, html: o.html, baseline: o.baseline });
         if (o.json) printJson(r.json);
         else process.stdout.write(r.text.endsWith("\n") ? r.text : r.text + "\n");
       } catch (err) {
-        process.exitCode = reportError(err, Boolean(o.json));
+        const code = reportError(err, Boolean(o.json));
+        process.exitCode = err instanceof ReportInputError ? EXIT.usage : code;
       }
     });
 }

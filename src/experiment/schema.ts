@@ -198,6 +198,12 @@ export const SweepSchema = obj({
   parallel: int(1, 1024).optional(),
 });
 
+// How `projhead report` (and the report a sweep prints) reads the study.
+export const ReportSchema = obj({
+  // The method every other method is compared with, seed by seed.
+  baseline: oneOf(METHODS).optional(),
+});
+
 export const ExperimentSchema = obj({
   name: z.string({ error: RUN_ID_EXPECTED }).refine(isRunId, { error: RUN_ID_EXPECTED }),
   seed: int(0, MAX_SEED),
@@ -210,6 +216,7 @@ export const ExperimentSchema = obj({
   eval: EvalSchema,
   runtime: RuntimeSchema,
   sweep: SweepSchema.optional(),
+  report: ReportSchema.optional(),
 });
 
 /** A fully populated experiment: every field the worker needs has a value. */

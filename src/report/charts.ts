@@ -1,17 +1,33 @@
 // Chart descriptions as plain JSON (Chart.js configs without functions). The page script in
 // html.ts adds the formatters, so the data stays inspectable in the HTML and testable here.
-import { layerStat, type Aggregate, type GroupAggregate, type LayerMetric } from "./aggregate.js";
+import {
+  compareLayers,
+  DYNAMICS_METRICS,
+  layerStat,
+  type Aggregate,
+  type DynamicsMetric,
+  type GroupAggregate,
+  type LayerMetric,
+} from "./aggregate.js";
 import type { ReportData } from "./model.js";
 
-export type ValueFormat = "pct" | "loss" | "rank" | "sv";
+/** pct: percent; pp: signed percentage points; num: 3 decimals; rank, loss, sv as named. */
+export type ValueFormat = "pct" | "pp" | "loss" | "rank" | "num" | "sv";
 
 export interface ChartSpec {
   id: string;
-  /** "layers": x is a layer index whose ticks show layer names (see `layers`). */
-  kind: "curve" | "layers" | "spectrum";
+  /**
+   * "layers": x is a layer index whose ticks show layer names (see `layers`); "dynamics": x is
+   * the epoch, one line per layer of one method group (see `group`).
+   */
+  kind: "curve" | "layers" | "spectrum" | "dynamics";
   format: ValueFormat;
   /** Layer names for the ticks of a "layers" chart, backbone first. */
   layers?: string[];
+  /** Label of the method group a "dynamics" panel shows. */
+  group?: string;
+  /** The metric of a "dynamics" panel. */
+  metric?: DynamicsMetric;
   config: {
     type: "line";
     data: { datasets: Dataset[] };
@@ -27,7 +43,7 @@ export interface Dataset {
   borderDash?: number[];
   borderWidth?: number;
   pointRadius?: number;
-  /** Error half-widths (std over seeds) aligned with data; drawn as whiskers. */
+  /** Error half-widths (95 % t-interval of the mean) aligned with data; drawn as whiskers. */
   errors?: (number | null)[];
   /** Number of seeds behind each point, for tooltips. */
   counts?: number[];
@@ -98,7 +114,7 @@ function lossChart(data: ReportData, agg: Aggregate): ChartSpec | null {
       data: { datasets },
       options: options(
         "Training loss per run",
-        "InfoNCE of the outer (backbone) step, from step events",
+        "InfoNCE of the batch with the parameters as they came into the step (the same quantity for every method)",
         axis("step", { type: "linear" }),
         axis("InfoNCE loss"),
       ),
@@ -111,9 +127,13 @@ function knnMonitorChart(data: ReportData, agg: Aggregate): ChartSpec | null {
     data,
     agg,
     (r) =>
-      r.epochCurve
-        .filter((e) => e.knnTop1 !== null)
-        .map((e) => ({ x: e.epoch, y: round(e.knnTop1! * 100, 3) })),
+      // Epoch 0: the random-init baseline, so the curve shows what training added.
+      [
+        ...(r.initialKnnTop1 !== null ? [{ x: 0, y: round(r.initialKnnTop1 * 100, 3) }] : []),
+        ...r.epochCurve
+          .filter((e) => e.knnTop1 !== null && (e.epoch > 0 || r.initialKnnTop1 === null))
+          .map((e) => ({ x: e.epoch, y: round(e.knnTop1! * 100, 3) })),
+      ],
     2.5,
   );
   if (!datasets.length) return null;
@@ -126,7 +146,7 @@ function knnMonitorChart(data: ReportData, agg: Aggregate): ChartSpec | null {
       data: { datasets },
       options: options(
         "kNN monitor per run",
-        "weighted kNN top-1 on backbone features h (k=200, τ=0.1, cosine), at epoch end",
+        "weighted kNN top-1 on backbone features h (k=200, τ=0.1, cosine); epoch 0 = random init, then at epoch end",
         axis("epoch", { type: "linear", ticks: { precision: 0 } }),
         axis("kNN top-1 (%)"),
       ),
@@ -150,7 +170,7 @@ function layerChart(agg: Aggregate, metric: LayerMetric, id: string, title: stri
     return {
       label: g.label,
       data: stats.map((s, li) => ({ x: round(li + dx, 4), y: s ? round(s.mean * scale, 4) : null })),
-      errors: stats.map((s) => (s && s.std !== null ? round(s.std * scale, 4) : null)),
+      errors: stats.map((s) => (s && s.ci ? round(s.ci.half * scale, 4) : null)),
       counts: stats.map((s) => s?.n ?? 0),
       borderColor: g.color,
       backgroundColor: g.color,
@@ -169,7 +189,7 @@ function layerChart(agg: Aggregate, metric: LayerMetric, id: string, title: stri
       data: { datasets },
       options: options(
         title,
-        "per layer from backbone (h) to head output (z); mean over seeds, whiskers ± 1 std",
+        "per layer from backbone (h) to head output (z); mean over seeds, whiskers: 95 % t-interval of the mean",
         axis("layer", { type: "linear", min: -0.5, max: agg.layers.length - 0.5, ticks: { stepSize: 1 } }),
         axis(yTitle, yRange(datasets)),
       ),
@@ -216,7 +236,7 @@ function spectrumChart(agg: Aggregate, layer: string): ChartSpec | null {
       data: { datasets },
       options: options(
         `Singular value spectrum of ${what}`,
-        "singular values of the feature covariance, largest first, mean over seeds (log scale)",
+        "singular values of the embedding matrix, largest first, mean over seeds (log scale)",
         axis("singular value index", { type: "linear", min: 1, max: Math.max(...datasets.map((d) => d.data.length)) }),
         axis("singular value (log)", { type: "logarithmic" }),
       ),
@@ -224,12 +244,137 @@ function spectrumChart(agg: Aggregate, layer: string): ChartSpec | null {
   };
 }
 
+/** Per layer: each method's mean paired difference to the baseline, whiskers its 95 % CI. */
+function pairedChart(agg: Aggregate, metric: LayerMetric, id: string, what: string): ChartSpec | null {
+  const comps = agg.comparisons.filter((c) => c.layers.some((l) => l.metrics[metric]));
+  if (!comps.length) return null;
+  const width = comps.length > 1 ? Math.min(0.4, 0.12 * (comps.length - 1)) : 0;
+  const datasets: Dataset[] = comps.map((c, ci) => {
+    const dx = comps.length > 1 ? -width / 2 + (width * ci) / (comps.length - 1) : 0;
+    const stats = agg.layers.map((l) => c.layers.find((x) => x.layer === l)?.metrics[metric] ?? null);
+    return {
+      label: `${c.label} − ${c.baselineLabel ?? c.baseline}`,
+      data: stats.map((s, li) => ({ x: round(li + dx, 4), y: s ? round(s.mean * 100, 4) : null })),
+      errors: stats.map((s) => (s && s.ci ? round(s.ci.half * 100, 4) : null)),
+      counts: stats.map((s) => s?.n ?? 0),
+      borderColor: c.color,
+      backgroundColor: c.color,
+      borderWidth: 2,
+      pointRadius: 4.5,
+    };
+  });
+  // The zero line: where "no difference" lies, to read each whisker against.
+  datasets.push({
+    label: `0 = ${agg.baseline}`,
+    data: [
+      { x: -0.5, y: 0 },
+      { x: agg.layers.length - 0.5, y: 0 },
+    ],
+    borderColor: "#888888",
+    backgroundColor: "#888888",
+    borderDash: [4, 4],
+    borderWidth: 1,
+    pointRadius: 0,
+  });
+  return {
+    id,
+    kind: "layers",
+    format: "pp",
+    layers: agg.layers,
+    config: {
+      type: "line",
+      data: { datasets },
+      options: options(
+        `${what}: paired difference to ${agg.baseline}`,
+        `mean over seeds of (method − ${agg.baseline}), same seed; whiskers: 95 % t-interval; a whisker clear of 0 is a verdict`,
+        axis("layer", { type: "linear", min: -0.5, max: agg.layers.length - 0.5, ticks: { stepSize: 1 } }),
+        axis("difference (percentage points)", yRange(datasets)),
+      ),
+    },
+  };
+}
+
+// Layers from h to z: cool to warm, saturated enough to read as data on white.
+const LAYER_PALETTE = ["#1f5fbf", "#17a2a2", "#5aa832", "#e0a100", "#e8602c", "#c2185b"];
+
+export function layerColor(i: number, count: number): string {
+  const p = LAYER_PALETTE.length;
+  return LAYER_PALETTE[count <= 1 ? 0 : count <= p ? Math.round((i * (p - 1)) / (count - 1)) : i % p]!;
+}
+
+const DYNAMICS_TITLE: Record<DynamicsMetric, [title: string, axis: string, format: ValueFormat, scale: number]> = {
+  knnTop1: ["kNN top-1", "kNN top-1 (%)", "pct", 100],
+  effectiveRank: ["Effective rank (RankMe)", "RankMe", "rank", 1],
+  alignment: ["Alignment", "alignment (lower: views closer)", "num", 1],
+  uniformity: ["Uniformity", "uniformity (lower: more uniform)", "num", 1],
+};
+
+/**
+ * One panel per metric and method group, one line per layer, x the epoch. Panels of a metric
+ * share the y range so the methods compare side by side.
+ */
+function dynamicsCharts(agg: Aggregate): ChartSpec[] {
+  const groups = agg.groups.filter((g) => g.dynamics && g.dynamics.epochs.length);
+  if (!groups.length) return [];
+  const layers = [...new Set(groups.flatMap((g) => g.dynamics!.layers))].sort(compareLayers);
+  const out: ChartSpec[] = [];
+  for (const metric of DYNAMICS_METRICS) {
+    const [title, yTitle, format, scale] = DYNAMICS_TITLE[metric];
+    const panels = groups.map((g) => {
+      const d = g.dynamics!;
+      const datasets: Dataset[] = d.layers.map((layer) => {
+        const color = layerColor(layers.indexOf(layer), layers.length);
+        return {
+          label: layer,
+          data: d.epochs.map((e, i) => {
+            const v = d.series[metric][layer]![i];
+            return { x: e, y: v === null || v === undefined ? null : round(v * scale, 4) };
+          }),
+          borderColor: color,
+          backgroundColor: color,
+          borderWidth: 2,
+          pointRadius: 2.5,
+        };
+      });
+      return { g, d, datasets };
+    });
+    if (!panels.some((p) => p.datasets.some((ds) => ds.data.some((pt) => pt.y !== null)))) continue;
+    const range = yRange(panels.flatMap((p) => p.datasets));
+    const maxEpoch = Math.max(...groups.flatMap((g) => g.dynamics!.epochs));
+    panels.forEach(({ g, d, datasets }, gi) => {
+      const runs = d.runs > 1 ? `mean of ${d.runs} runs` : "one run";
+      const subset = d.subsetSize ? `, subset of ${d.subsetSize} images` : "";
+      out.push({
+        id: `dyn-${metric}-${gi}`,
+        kind: "dynamics",
+        format,
+        group: g.label,
+        metric,
+        config: {
+          type: "line",
+          data: { datasets },
+          options: options(
+            `${title} over training · ${g.label}`,
+            `one line per layer; ${runs}${subset}; epoch 0 = before the first step`,
+            axis("epoch", { type: "linear", min: 0, max: maxEpoch, ticks: { precision: 0 } }),
+            axis(yTitle, range),
+          ),
+        },
+      });
+    });
+  }
+  return out;
+}
+
 /** Every chart the report shows, in page order; charts without data are left out. */
 export function chartSpecs(data: ReportData, agg: Aggregate): ChartSpec[] {
   return [
     layerChart(agg, "linearTop1", "layers-linear", "Linear probe accuracy per layer", "linear probe top-1 (%)", 100),
     layerChart(agg, "knnTop1", "layers-knn", "kNN accuracy per layer", "kNN top-1 (%)", 100),
-    layerChart(agg, "effectiveRank", "layers-erank", "Effective rank per layer", "effective rank", 1),
+    layerChart(agg, "effectiveRank", "layers-erank", "Effective rank (RankMe) per layer", "effective rank (RankMe)", 1),
+    pairedChart(agg, "linearTop1", "paired-linear", "Linear probe"),
+    pairedChart(agg, "knnTop1", "paired-knn", "kNN"),
+    ...dynamicsCharts(agg),
     spectrumChart(agg, "h"),
     spectrumChart(agg, "z"),
     lossChart(data, agg),

@@ -87,11 +87,31 @@ ${legend ? `<p class="legend">${legend}</p>` : ""}
 </header>`;
 }
 
-function chartCards(specs: ChartSpec[], ids: string[]): string {
+function chartCards(specs: ChartSpec[], ids: string[] | ((s: ChartSpec) => boolean), cls = "charts"): string {
+  const keep = typeof ids === "function" ? ids : (s: ChartSpec) => ids.includes(s.id);
   const cards = specs
-    .filter((s) => ids.includes(s.id))
+    .filter(keep)
     .map((s) => `<figure class="card"><canvas id="chart-${s.id}" role="img" aria-label="${escapeHtml(String((s.config.options.plugins as { title: { text: string } }).title.text))}"></canvas></figure>`);
-  return cards.length ? `<div class="charts">${cards.join("\n")}</div>` : "";
+  return cards.length ? `<div class="${cls}">${cards.join("\n")}</div>` : "";
+}
+
+const DYNAMICS_SECTIONS: [metric: string, title: string][] = [
+  ["knnTop1", "kNN top-1 of every layer"],
+  ["effectiveRank", "Effective rank (RankMe) of every layer"],
+  ["alignment", "Alignment of every layer"],
+  ["uniformity", "Uniformity of every layer"],
+];
+
+function dynamicsBody(specs: ChartSpec[], table: Table | undefined): string {
+  const dyn = specs.filter((s) => s.kind === "dynamics");
+  if (!dyn.length) return "";
+  const rows = DYNAMICS_SECTIONS.filter(([m]) => dyn.some((s) => s.metric === m))
+    .map(([m, title]) => `<h3>${escapeHtml(title)}</h3>\n${chartCards(dyn, (s) => s.metric === m, "charts dyn")}`)
+    .join("\n");
+  return `<h2>Training dynamics per layer</h2>
+<p class="note">Measured during training on a fixed, seeded subset every few epochs (epoch 0: before the first step), for every layer the method trains: where h and z part, when the head starts to absorb the augmentations' invariances. Methods side by side, same y axis per metric.</p>
+${rows}
+${table ? tableHtml(table) : ""}`;
 }
 
 const CSS = `
@@ -102,6 +122,7 @@ dl{display:flex;flex-wrap:wrap;gap:6px 24px;margin:0} dl div{display:flex;gap:6p
 .legend{margin:10px 0 0}.key{margin-right:16px;white-space:nowrap}
 .sw{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:6px;vertical-align:-1px}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:16px}
+.charts.dyn{grid-template-columns:repeat(auto-fit,minmax(340px,1fr))} .charts.dyn .card{height:300px}
 .card{position:relative;height:380px;margin:0;background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:10px}
 table{border-collapse:collapse;background:#fff;font-variant-numeric:tabular-nums;font-size:13px}
 th,td{padding:4px 10px;border-bottom:1px solid #eee;text-align:left;white-space:nowrap}
@@ -123,6 +144,13 @@ export function renderHtml(data: ReportData, agg: Aggregate, tables: Table[], sp
     ? `${chartCards(specs, ["layers-linear", "layers-knn", "layers-erank"])}
 <div class="tables">${evalTables.map(tableHtml).join("\n")}</div>`
     : `<p class="empty">No evaluations yet: run <code>projhead eval</code> or set <code>train.evalAtEnd: true</code>.</p>`;
+  const paired = byId.get("paired");
+  const pairedBody = paired
+    ? `<h2>Paired comparison with ${escapeHtml(agg.baseline)}</h2>
+${chartCards(specs, ["paired-linear", "paired-knn"])}
+${tableHtml(paired)}`
+    : "";
+  const compute = byId.get("compute");
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -137,6 +165,9 @@ ${header(data, agg)}
 ${warnings}
 <h2>Per-layer evaluation</h2>
 ${evalBody}
+${pairedBody}
+${compute ? `<h2>Compute</h2>\n${tableHtml(compute)}` : ""}
+${dynamicsBody(specs, byId.get("dynamics"))}
 ${specs.some((s) => s.kind === "spectrum") ? `<h2>Spectra</h2>\n${chartCards(specs, ["spectrum-h", "spectrum-z"])}` : ""}
 <h2>Training</h2>
 ${chartCards(specs, ["loss", "knn-monitor"])}

@@ -3,16 +3,19 @@
 // and its events.jsonl may end in a half-written line; it must still show in the report.
 import { readFile, readdir, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
+import { compareLayers } from "./aggregate.js";
+import type { EventRecord, RunRecordSpec, RunStateName, RunSummary, SweepRecord } from "../runs/types.js";
 import type {
-  EvalRecord,
-  EventRecord,
-  LayerEvalRecord,
-  RunRecordSpec,
-  RunStateName,
-  RunSummary,
-  SweepRecord,
-} from "../runs/types.js";
-import type { EpochPoint, ReportData, RunData, StepPoint, SweepData } from "./model.js";
+  DynamicsLayer,
+  DynamicsPoint,
+  EpochPoint,
+  LayerEval,
+  ReportData,
+  RunData,
+  RunEval,
+  StepPoint,
+  SweepData,
+} from "./model.js";
 
 /** Loss curves longer than this are bucket-averaged: a 100k-step run would bloat the HTML. */
 export const MAX_CURVE_POINTS = 2000;
@@ -96,10 +99,11 @@ export function downsample(points: StepPoint[], max = MAX_CURVE_POINTS): StepPoi
   return out;
 }
 
-function layerFromData(d: Json): LayerEvalRecord | null {
+function layerFromData(d: Json): LayerEval | null {
   const layer = str(d.layer);
   if (!layer) return null;
   const sv = Array.isArray(d.singularValues) ? d.singularValues.map(Number) : [];
+  const iters = num(d.probeIterations);
   return {
     layer,
     index: num(d.index) ?? 0,
@@ -110,7 +114,43 @@ function layerFromData(d: Json): LayerEvalRecord | null {
     singularValues: sv,
     alignment: num(d.alignment) ?? Number.NaN,
     uniformity: num(d.uniformity) ?? Number.NaN,
+    ...(typeof d.probeConverged === "boolean" ? { probeConverged: d.probeConverged } : {}),
+    ...(iters !== null ? { probeIterations: iters } : {}),
   };
+}
+
+function dynamicsFromData(d: Json): DynamicsPoint | null {
+  const epoch = num(d.epoch);
+  if (epoch === null || !Array.isArray(d.layers)) return null;
+  const layers: DynamicsLayer[] = [];
+  for (const raw of d.layers) {
+    const l = obj(raw);
+    const layer = str(l.layer);
+    if (!layer) continue;
+    const knn = num(l.knnTop1);
+    layers.push({
+      layer,
+      index: num(l.index) ?? 0,
+      dim: num(l.dim) ?? 0,
+      knnTop1: knn !== null && knn >= 0 ? knn : null,
+      effectiveRank: num(l.effectiveRank),
+      alignment: num(l.alignment),
+      uniformity: num(l.uniformity),
+    });
+  }
+  return { epoch, step: num(d.step) ?? 0, seconds: num(d.seconds) ?? 0, subsetSize: num(d.subsetSize) ?? 0, layers };
+}
+
+/**
+ * Runs written before eval.json listed `untrainedLayers` evaluated the never-trained heads of
+ * these methods as if they were trained; the report leaves those layers out all the same.
+ */
+const HEADLESS_METHODS = new Set(["no_head", "directclr"]);
+
+function untrainedOf(method: string, evalRec: Json | null, seen: string[]): string[] {
+  const listed = evalRec?.untrainedLayers;
+  if (Array.isArray(listed)) return listed.filter((l): l is string => typeof l === "string");
+  return HEADLESS_METHODS.has(method) ? [...new Set(seen.filter((l) => l !== "h"))].sort(compareLayers) : [];
 }
 
 function stateFromEvents(events: EventRecord[]): RunStateName | "unknown" {
@@ -126,7 +166,7 @@ export async function loadRun(dir: string, warnings: string[] = []): Promise<Run
   const [spec, summary, evalRec, events] = await Promise.all([
     readJson<RunRecordSpec>(join(dir, "spec.json"), warnings),
     readJson<RunSummary>(join(dir, "summary.json"), warnings),
-    readJson<EvalRecord>(join(dir, "eval.json"), warnings),
+    readJson<Json>(join(dir, "eval.json"), warnings),
     readEvents(join(dir, "events.jsonl"), warnings),
   ]);
   if (!spec && !summary && !evalRec && !events.length) return null;
@@ -134,11 +174,21 @@ export async function loadRun(dir: string, warnings: string[] = []): Promise<Run
   const rs = obj(spec?.spec);
   const steps: StepPoint[] = [];
   const epochs: EpochPoint[] = [];
-  const evalEvents = new Map<string, LayerEvalRecord>();
+  const evalEvents = new Map<string, LayerEval>();
+  const dynamics = new Map<number, DynamicsPoint>();
+  let initialKnn: number | null = null;
   let failMsg: string | undefined;
   for (const ev of events) {
     const d = ev.data;
-    if (ev.type === "step") {
+    // "dynamics" is newer than some readers' event union: compare as a plain string.
+    const type: string = ev.type;
+    if (type === "started") {
+      const init = num(d.initialKnnTop1);
+      if (init !== null && init >= 0) initialKnn = init;
+    } else if (type === "dynamics") {
+      const p = dynamicsFromData(d);
+      if (p) dynamics.set(p.epoch, p); // a resumed run measures an epoch again: the newest wins
+    } else if (ev.type === "step") {
       const step = num(d.step);
       const loss = num(d.loss);
       if (step !== null && loss !== null) steps.push({ step, loss });
@@ -162,39 +212,54 @@ export async function loadRun(dir: string, warnings: string[] = []): Promise<Run
     }
   }
 
-  let evalData: EvalRecord | null = null;
+  const method = str(summary?.method) ?? str(obj(rs.method).name) ?? "unknown";
+  let evalLayers: LayerEval[] | null = null;
   let evalSource: RunData["evalSource"] = null;
   if (evalRec && Array.isArray(evalRec.layers)) {
-    const layers = evalRec.layers
-      .map((l) => layerFromData(l as unknown as Json))
-      .filter((l): l is LayerEvalRecord => l !== null);
-    evalData = { ...evalRec, layers };
+    evalLayers = evalRec.layers.map((l) => layerFromData(obj(l))).filter((l): l is LayerEval => l !== null);
     evalSource = "eval.json";
   } else if (evalEvents.size) {
-    evalData = {
-      runId: "",
-      checkpoint: "",
-      step: steps.at(-1)?.step ?? 0,
-      seconds: 0,
-      trainImages: 0,
-      testImages: 0,
-      layers: [...evalEvents.values()],
-    };
+    evalLayers = [...evalEvents.values()];
     evalSource = "events";
   }
+  const seenLayers = [
+    ...(evalLayers ?? []).map((l) => l.layer),
+    ...[...dynamics.values()].flatMap((p) => p.layers.map((l) => l.layer)),
+  ];
+  const untrained = untrainedOf(method, evalRec, seenLayers);
+  const trained = (layer: string) => !untrained.includes(layer);
+  let evalData: RunEval | null = null;
+  if (evalLayers) {
+    evalData = {
+      runId: str(evalRec?.runId) ?? "",
+      checkpoint: str(evalRec?.checkpoint) ?? "",
+      step: num(evalRec?.step) ?? steps.at(-1)?.step ?? 0,
+      seconds: num(evalRec?.seconds) ?? 0,
+      trainImages: num(evalRec?.trainImages) ?? 0,
+      testImages: num(evalRec?.testImages) ?? 0,
+      layers: evalLayers.filter((l) => trained(l.layer)),
+      untrainedLayers: untrained,
+    };
+  }
+  const dynamicsCurve = [...dynamics.values()]
+    .sort((a, b) => a.epoch - b.epoch)
+    .map((p) => ({ ...p, layers: p.layers.filter((l) => trained(l.layer)) }));
 
   const lastKnn = [...epochs].reverse().find((e) => e.knnTop1 !== null)?.knnTop1 ?? null;
   const runId = str(summary?.runId) ?? str(spec?.runId) ?? str(rs.runId) ?? basename(dir);
   const seed = num(summary?.seed) ?? num(rs.seed);
   const summaryKnn = num(summary?.knnTop1);
+  const summaryInit = num(summary?.initialKnnTop1);
   const model = obj(rs.model);
   const error = str(summary?.error) ?? failMsg;
+  // Fields newer than some summaries: read through a plain record.
+  const sj = obj(summary);
   return {
     runId,
     dir: resolve(dir),
     name: str(summary?.name) ?? str(rs.name) ?? runId,
     experiment: str(summary?.experiment) ?? str(spec?.experiment) ?? "",
-    method: str(summary?.method) ?? str(obj(rs.method).name) ?? "unknown",
+    method,
     dataset: str(summary?.dataset) ?? str(obj(rs.data).name) ?? "",
     backbone: str(summary?.backbone) ?? str(model.backbone) ?? "",
     seed,
@@ -204,10 +269,17 @@ export async function loadRun(dir: string, warnings: string[] = []): Promise<Run
     steps: num(summary?.steps) ?? steps.at(-1)?.step ?? epochs.at(-1)?.step ?? 0,
     finalLoss: num(summary?.finalLoss) ?? steps.at(-1)?.loss ?? epochs.at(-1)?.loss ?? null,
     knnTop1: summaryKnn !== null && summaryKnn >= 0 ? summaryKnn : lastKnn,
+    initialKnnTop1: summaryInit !== null && summaryInit >= 0 ? summaryInit : initialKnn,
     wallSeconds: num(summary?.wallSeconds),
+    trainSeconds: num(sj.trainSeconds),
+    imagesSeen: num(sj.imagesSeen),
+    optimizerSteps: num(sj.optimizerSteps),
+    innerHeadSteps: num(sj.innerHeadSteps) ?? (sj.optimizerSteps !== undefined ? 0 : null),
+    untrainedLayers: untrained,
     ...(error ? { error } : {}),
     stepCurve: downsample(steps),
     epochCurve: epochs,
+    dynamics: dynamicsCurve,
     eval: evalData,
     evalSource,
   };
@@ -252,6 +324,7 @@ async function loadSweep(dir: string, warnings: string[]): Promise<[SweepData, s
     createdAt: rec.createdAt ?? "",
     runIds: rec.runIds ?? [],
     missingRunIds: missing,
+    baseline: str(obj(rec).baseline),
   };
   return [sweep, runDirs];
 }

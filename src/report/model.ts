@@ -1,5 +1,18 @@
 // The report's in-memory model: what load.ts reads from run and sweep directories.
-import type { EvalRecord, RunStateName } from "../runs/types.js";
+import type { EvalRecord, LayerEvalRecord, RunStateName } from "../runs/types.js";
+
+/** A layer of eval.json as the report reads it (the probe fields are absent in older runs). */
+export interface LayerEval extends Omit<LayerEvalRecord, "probeConverged" | "probeIterations"> {
+  /** The linear probe reached its gradient-norm tolerance before the iteration cap. */
+  probeConverged?: boolean;
+  probeIterations?: number;
+}
+
+export interface RunEval extends Omit<EvalRecord, "layers" | "untrainedLayers"> {
+  /** Trained layers only. */
+  layers: LayerEval[];
+  untrainedLayers: string[];
+}
 
 export interface StepPoint {
   step: number;
@@ -12,6 +25,28 @@ export interface EpochPoint {
   loss: number;
   /** Fraction 0..1, null when the monitor did not run that epoch. */
   knnTop1: number | null;
+}
+
+/** One layer measured on the fixed layer-eval subset during training (a "dynamics" event). */
+export interface DynamicsLayer {
+  layer: string;
+  index: number;
+  dim: number;
+  /** Fraction 0..1; null when not measured. */
+  knnTop1: number | null;
+  /** RankMe (Garrido et al. 2023). */
+  effectiveRank: number | null;
+  alignment: number | null;
+  uniformity: number | null;
+}
+
+/** Every layer at one point of training; epoch 0 is before the first step. */
+export interface DynamicsPoint {
+  epoch: number;
+  step: number;
+  seconds: number;
+  subsetSize: number;
+  layers: DynamicsLayer[];
 }
 
 export interface RunData {
@@ -32,13 +67,25 @@ export interface RunData {
   finalLoss: number | null;
   /** Last kNN monitor value (fraction 0..1). */
   knnTop1: number | null;
+  /** kNN monitor of the backbone at random initialisation, before the first step (0..1). */
+  initialKnnTop1: number | null;
   wallSeconds: number | null;
+  /** Equal-compute accounting (summary.json); null where the run did not record it. */
+  trainSeconds: number | null;
+  imagesSeen: number | null;
+  optimizerSteps: number | null;
+  /** Inner head steps of bilevel; 0 for the methods that have none. */
+  innerHeadSteps: number | null;
+  /** Layers the method does not train (head layers of no_head, directclr): never evaluated. */
+  untrainedLayers: string[];
   error?: string;
   /** Step events (loss curve), possibly downsampled for long runs. */
   stepCurve: StepPoint[];
   epochCurve: EpochPoint[];
+  /** Per-layer metrics over training, by epoch (trained layers only). */
+  dynamics: DynamicsPoint[];
   /** eval.json, or the evaluation events of the run when eval.json is absent. */
-  eval: EvalRecord | null;
+  eval: RunEval | null;
   evalSource: "eval.json" | "events" | null;
 }
 
@@ -50,6 +97,8 @@ export interface SweepData {
   runIds: string[];
   /** Run ids listed by sweep.json whose directory was not found (not started yet). */
   missingRunIds: string[];
+  /** The experiment's report.baseline, when it named one. */
+  baseline: string | null;
 }
 
 export interface ReportData {

@@ -1,6 +1,6 @@
 // The browser-side script of the HTML report (plain ES2017, runs after the inlined chart.js).
 // It turns the JSON chart specs into charts, adding what JSON cannot carry: formatters,
-// layer-name ticks and the std whiskers. window.__reportReady tells tests rendering is done.
+// layer-name ticks and the confidence-interval whiskers. window.__reportReady tells tests rendering is done.
 export const PAGE_SCRIPT = String.raw`
 (function () {
   "use strict";
@@ -10,11 +10,22 @@ export const PAGE_SCRIPT = String.raw`
   Chart.defaults.font.size = 12;
   Chart.defaults.color = "#333";
 
-  var digits = { pct: function (v) { return v.toFixed(1); }, loss: function (v) { return v.toFixed(4); },
-    rank: function (v) { return v.toFixed(1); }, sv: function (v) { return v.toExponential(3); } };
-  var units = { pct: " %", loss: "", rank: "", sv: "" };
+  function signed(v, d) { var t = Math.abs(v).toFixed(d); return +t === 0 ? t : (v > 0 ? "+" : "-") + t; }
+  var digits = { pct: function (v) { return v.toFixed(1); }, pp: function (v) { return signed(v, 1); },
+    loss: function (v) { return v.toFixed(4); }, rank: function (v) { return v.toFixed(1); },
+    num: function (v) { return v.toFixed(3); }, sv: function (v) { return v.toExponential(3); } };
+  var units = { pct: " %", pp: " points", loss: "", rank: "", num: "", sv: "" };
 
-  // Vertical whiskers of ± 1 std at each point that carries one (datasets[i].errors).
+  // Tick values are sums of float steps (13.2 + 0.1 = 13.299999999999999): 12 significant digits
+  // drop that noise and keep every digit a tick means, so labels read "13.3%" and "13.25%".
+  function tickLabel(suffix, sign) {
+    return function (v) {
+      var t = String(Number(Number(v).toPrecision(12)));
+      return (sign && v > 0 ? "+" : "") + t + suffix;
+    };
+  }
+
+  // Vertical whiskers of the 95 % interval at each point that carries one (datasets[i].errors).
   var errorBars = {
     id: "errorBars",
     afterDatasetsDraw: function (chart) {
@@ -44,6 +55,7 @@ export const PAGE_SCRIPT = String.raw`
     var x = items[0].parsed.x;
     if (spec.kind === "layers") return "layer " + spec.layers[Math.round(x)];
     if (spec.kind === "spectrum") return "index " + x;
+    if (spec.kind === "dynamics") return spec.group + " · epoch " + x;
     return (spec.id === "loss" ? "step " : "epoch ") + x;
   }
 
@@ -56,9 +68,9 @@ export const PAGE_SCRIPT = String.raw`
         if (v == null) return "";
         var ds = c.dataset, s = ds.label + ": " + fmt(v);
         var e = ds.errors && ds.errors[c.dataIndex];
-        if (e != null) s += " ± " + fmt(e);
+        if (e != null) s += " ± " + Math.abs(e).toFixed(spec.format === "num" ? 3 : 1);
         s += unit;
-        if (ds.counts) s += "  (n=" + ds.counts[c.dataIndex] + ")";
+        if (ds.counts) s += "  (n=" + ds.counts[c.dataIndex] + (e != null ? ", 95 % CI" : "") + ")";
         return s;
       },
     } };
@@ -69,9 +81,8 @@ export const PAGE_SCRIPT = String.raw`
       o.scales.x.ticks.callback = function (v) { return spec.layers[v] === undefined ? "" : spec.layers[v]; };
       o.scales.x.grid = { display: false };
     }
-    if (spec.format === "pct") {
-      o.scales.y.ticks = { callback: function (v) { return v + "%"; } };
-    }
+    if (spec.format === "pct") o.scales.y.ticks = { callback: tickLabel("%", false) };
+    if (spec.format === "pp") o.scales.y.ticks = { callback: tickLabel("", true) };
     if (spec.kind === "spectrum") {
       o.scales.y.ticks = { callback: function (v) {
         var m = v / Math.pow(10, Math.floor(Math.log10(v)));

@@ -132,4 +132,6 @@ export interface SweepRecord {
   runsRoot: string;
   runIds: string[];
   createdAt: string;
+  /** The experiment's report.baseline: the method the report compares the others with. */
+  baseline?: string;
 }

@@ -34,7 +34,29 @@ const CANVAS_STATS = `[...document.querySelectorAll("canvas")].map((c) => {
   return { id: c.id, width: c.width, height: c.height, painted, coloured };
 })`;
 
-const EXPECTED_CHARTS = ["layers-linear", "layers-knn", "layers-erank", "spectrum-h", "spectrum-z", "loss", "knn-monitor"];
+// The tick labels Chart.js drew on every axis of every chart.
+const TICK_LABELS = `[...document.querySelectorAll("canvas")].map((c) => {
+  const chart = Chart.getChart(c);
+  return { id: c.id, labels: Object.values(chart.scales).flatMap((s) => s.ticks.map((t) => String(t.label))) };
+})`;
+
+// The kNN chart again with a y range where plain "v + '%'" prints 13.100000000000001% (found by a
+// user in a real report): the page's own tick callback must print 13.1%.
+const NOISY_RANGE = `(() => {
+  const chart = Chart.getChart(document.getElementById("chart-layers-knn"));
+  chart.options.scales.y.suggestedMin = 13.2;
+  chart.options.scales.y.suggestedMax = 13.9;
+  chart.data.datasets = [{ label: "probe", data: [{ x: 0, y: 13.25 }, { x: 1, y: 13.85 }] }];
+  chart.update();
+  return chart.scales.y.ticks.map((t) => String(t.label));
+})()`;
+
+// Dynamics: one panel per metric and method group (the study has 6 groups).
+const DYNAMICS = ["knnTop1", "effectiveRank", "alignment", "uniformity"].flatMap((m) => [0, 1, 2, 3, 4, 5].map((g) => `dyn-${m}-${g}`));
+const EXPECTED_CHARTS = [
+  "layers-linear", "layers-knn", "layers-erank", "paired-linear", "paired-knn",
+  ...DYNAMICS, "spectrum-h", "spectrum-z", "loss", "knn-monitor",
+];
 
 test(
   "HTML report renders every chart in headless Chromium",
@@ -80,6 +102,7 @@ test(
       await page.waitForFunction("window.__reportReady === true", null, { timeout: 30_000 });
 
       const charts = (await page.evaluate(CANVAS_STATS)) as CanvasStats[];
+      const ticks = (await page.evaluate(TICK_LABELS)) as { id: string; labels: string[] }[];
       const errors = (await page.evaluate("window.__reportErrors")) as string[];
       const ready = await page.getAttribute("body", "data-charts-ready");
 
@@ -94,6 +117,17 @@ test(
         assert.ok(c.painted > 2000, `${c.id} is not blank (${c.painted} painted pixels)`);
         assert.ok(c.coloured > 200, `${c.id} draws data (${c.coloured} coloured pixels)`);
       }
+      // Ticks are formatted from their spacing: "13.6%", never "13.600000000000001%".
+      for (const t of ticks) {
+        assert.ok(t.labels.length > 0, `${t.id} has tick labels`);
+        const noisy = t.labels.filter((l) => /\d\.\d{4,}/.test(l));
+        assert.deepEqual(noisy, [], `${t.id}: tick labels with float noise`);
+      }
+      const pct = ticks.find((t) => t.id === "chart-knn-monitor")!.labels;
+      assert.ok(pct.some((l) => l.endsWith("%")), `percent ticks: ${pct.join(" ")}`);
+      const probe = (await page.evaluate(NOISY_RANGE)) as string[];
+      assert.ok(probe.includes("13.6%"), `ticks of 13.2-13.9: ${probe.join(" ")}`);
+      assert.deepEqual(probe.filter((l) => /\d\.\d{4,}/.test(l)), [], `ticks of 13.2-13.9: ${probe.join(" ")}`);
       assert.deepEqual(errors, []);
       assert.deepEqual(problems, []);
       assert.deepEqual(remote, [], "no network requests");

@@ -1,10 +1,19 @@
 // Well-formed run and sweep directories for the report tests (the report is a pure formatter,
-// so synthetic numbers with known means are what its tests need). Layout:
+// so synthetic numbers with known means and known paired differences are what its tests need).
+// Layout:
 //   <root>/runs/<id>/{spec.json,events.jsonl,summary.json,eval.json}
 //   <root>/sweeps/study/sweep.json   (runsRoot "runs", relative to <root>)
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { EvalRecord, EventRecord, LayerEvalRecord, RunSummary, SweepRecord } from "../../src/runs/types.js";
+import type { LayerEvalRecord, RunSummary, SweepRecord } from "../../src/runs/types.js";
+
+/** An events.jsonl line as written to disk (kept loose: it includes newer event types). */
+interface FixtureEvent {
+  seq: number;
+  time: number;
+  type: string;
+  data: Record<string, unknown>;
+}
 
 export interface FixtureRun {
   id: string;
@@ -18,6 +27,32 @@ export interface FixtureRun {
   layers?: string[];
   /** Write the evaluation as events only (eval_at_end without eval.json yet). */
   evalInEvents?: boolean;
+  /** eval.json's untrainedLayers (head layers of no_head, directclr); omitted: an older eval.json. */
+  untrainedLayers?: string[];
+  /** Layers measured by the "dynamics" events (default: `layers`, else all four). */
+  dynamicsLayers?: string[];
+  /** Training wall time in summary.json (default 60 s; bilevel 20 s per inner step more). */
+  trainSeconds?: number;
+}
+
+/** Inner head steps per outer step of a fixture run (bilevel: its innerSteps override). */
+function innerSteps(run: FixtureRun): number {
+  return run.method === "bilevel" ? Number(run.overrides?.["method.bilevel.innerSteps"] ?? 1) : 0;
+}
+
+/** kNN of the random-init backbone: what every kNN display starts from. */
+export const initialKnn = (seed: number) => 0.1 + 0.001 * seed;
+
+/** The fixture's layer dynamics: a closed form the tests can recompute. */
+export function dynamicsValue(run: FixtureRun, layer: string, index: number, epoch: number) {
+  const base = run.linearH ?? 0.8;
+  const drop = layer === "z" ? 0.1 : 0.03 * index;
+  return {
+    knnTop1: base - drop - 0.05 - 0.3 * Math.exp(-epoch / 2),
+    effectiveRank: 10 + 2 * epoch - index,
+    alignment: 0.8 - 0.05 * epoch + 0.01 * index,
+    uniformity: -1 - 0.3 * epoch + 0.1 * index,
+  };
 }
 
 const DIMS: Record<string, number> = { h: 64, "head.1": 64, "head.2": 64, z: 32 };
@@ -63,21 +98,34 @@ export async function writeRun(root: string, run: FixtureRun): Promise<string> {
     JSON.stringify({ runId: run.id, experiment: "study", spec, overrides, createdAt: "2026-11-27T10:00:00Z" }),
   );
 
-  const events: EventRecord[] = [];
+  const events: FixtureEvent[] = [];
   let seq = 0;
-  const push = (type: EventRecord["type"], data: Record<string, unknown>) =>
+  const push = (type: string, data: Record<string, unknown>) =>
     events.push({ seq: ++seq, time: 1_790_000_000 + seq, type, data });
-  push("started", { device: "cpu", trainImages: 512, stepsPerEpoch: 10, totalSteps: 50 });
+  push("started", { device: "cpu", trainImages: 512, stepsPerEpoch: 10, totalSteps: 50, initialKnnTop1: initialKnn(run.seed) });
   const epochs = run.state === "finished" ? 5 : 3;
   const offset = run.method === "bilevel" ? -0.2 : run.method === "no_head" ? 0.3 : 0;
+  const dynLayers = run.dynamicsLayers ?? (run.layers?.length ? run.layers : ALL);
+  const dynamics = (e: number) =>
+    push("dynamics", {
+      epoch: e,
+      step: e * 10,
+      seconds: 0.4,
+      subsetSize: 256,
+      layers: dynLayers.map((layer, index) => ({ layer, index, dim: DIMS[layer] ?? 16, ...dynamicsValue(run, layer, index, e) })),
+    });
+  dynamics(0);
   for (let e = 1; e <= epochs; e++) {
     for (let s = 1; s <= 10; s++) {
       const step = (e - 1) * 10 + s;
+      // `loss`: the batch before the step, every method alike; bilevel adds its post-solve loss.
       const loss = 4 + offset + 2 * Math.exp(-step / 15) + 0.05 * Math.sin(step * 1.7 + run.seed);
-      push("step", { step, epoch: e, loss, headLoss: 0, headLossBefore: 0, lr: 0.1, imagesPerSec: 900, contrastiveAcc: 0.5 });
+      const head = run.method === "bilevel" ? { headLoss: loss - 0.5, innerGain: 0.5 } : {};
+      push("step", { step, epoch: e, loss, ...head, lr: 0.1, imagesPerSec: 900, contrastiveAcc: 0.5 });
     }
     const knn = e % 2 === 0 || e === epochs ? (run.linearH ?? 0.8) - 0.3 * Math.exp(-e / 2) : -1;
     push("epoch", { epoch: e, step: e * 10, loss: 4 + offset + 2 * Math.exp(-e / 1.5), knnTop1: knn, epochSeconds: 3, imagesPerSec: 900, peakMemoryBytes: 0 });
+    if (e % 2 === 0 || e === epochs) dynamics(e);
   }
   const layers = (run.layers ?? []).map((l, i) => layerRecord(l, i, run));
   if (run.evalInEvents) for (const l of layers) push("evaluation", { ...l });
@@ -92,7 +140,8 @@ export async function writeRun(root: string, run: FixtureRun): Promise<string> {
   if (run.state !== "running") {
     const lastStep = events.filter((e) => e.type === "step").at(-1)!.data;
     const lastKnn = events.filter((e) => e.type === "epoch" && (e.data.knnTop1 as number) >= 0).at(-1)!.data;
-    const summary: RunSummary = {
+    const steps = epochs * 10;
+    const summary: RunSummary & Record<string, unknown> = {
       runId: run.id,
       name: run.id,
       experiment: "study",
@@ -105,8 +154,12 @@ export async function writeRun(root: string, run: FixtureRun): Promise<string> {
       steps: epochs * 10,
       finalLoss: lastStep.loss as number,
       knnTop1: lastKnn.knnTop1 as number,
-      initialKnnTop1: 0.1,
+      initialKnnTop1: initialKnn(run.seed),
       wallSeconds: run.state === "finished" ? 83.4 : 41.2,
+      trainSeconds: run.trainSeconds ?? 60 + 20 * innerSteps(run),
+      imagesSeen: steps * 64,
+      optimizerSteps: steps,
+      innerHeadSteps: steps * innerSteps(run),
       runDir: dir,
       overrides,
       ...(run.state === "failed" ? { error: "non_finite_loss: loss became NaN at step 30" } : {}),
@@ -114,26 +167,44 @@ export async function writeRun(root: string, run: FixtureRun): Promise<string> {
     await writeFile(join(dir, "summary.json"), JSON.stringify(summary, null, 2));
   }
   if (layers.length && !run.evalInEvents) {
-    const rec: EvalRecord = { runId: run.id, checkpoint: "checkpoints/final.pt", step: 50, seconds: 12, trainImages: 512, testImages: 256, layers: [...layers].reverse() };
+    const rec = {
+      runId: run.id,
+      checkpoint: "checkpoints/final.pt",
+      step: 50,
+      seconds: 12,
+      trainImages: 512,
+      testImages: 256,
+      layers: [...layers].reverse().map((l) => ({ ...l, probeConverged: true, probeIterations: 40 + l.index })),
+      ...(run.untrainedLayers ? { untrainedLayers: run.untrainedLayers } : {}),
+    };
     await writeFile(join(dir, "eval.json"), JSON.stringify(rec));
   }
   return dir;
 }
 
-const ALL = ["h", "head.1", "head.2", "z"];
+export const ALL = ["h", "head.1", "head.2", "z"];
+const K1 = { "method.bilevel.innerSteps": 1 };
+const K5 = { "method.bilevel.innerSteps": 5 };
+const HEADLESS = { layers: ["h"], untrainedLayers: ["head.1", "head.2", "z"], dynamicsLayers: ALL };
 
-/** The study: 5 methods, bilevel in two variants, a failed and a still-running run. */
+/**
+ * The study: 5 methods, bilevel in two variants, a failed and a still-running run. Paired by
+ * seed with joint (h, linear probe, points): bilevel K=1 +5, +4, +4 (better); bilevel K=5
+ * +1, +2, +3 (no difference shown: 2 ± 4.303/√3); no_head -10, -9 (worse); fixed_head one seed.
+ */
 export const STUDY_RUNS: FixtureRun[] = [
   { id: "study-joint-s1", method: "joint", seed: 1, state: "finished", linearH: 0.8, layers: ALL },
   { id: "study-joint-s2", method: "joint", seed: 2, state: "finished", linearH: 0.82, layers: ALL },
   { id: "study-joint-s3", method: "joint", seed: 3, state: "finished", linearH: 0.84, layers: ALL },
   { id: "study-joint-s4", method: "joint", seed: 4, state: "failed" },
-  { id: "study-bilevel-k1-s1", method: "bilevel", seed: 1, state: "finished", linearH: 0.85, layers: ALL, overrides: { "method.bilevel.innerSteps": 1 } },
-  { id: "study-bilevel-k1-s2", method: "bilevel", seed: 2, state: "finished", linearH: 0.86, layers: ALL, overrides: { "method.bilevel.innerSteps": 1 } },
-  { id: "study-bilevel-k5-s1", method: "bilevel", seed: 1, state: "finished", linearH: 0.87, layers: ALL, overrides: { "method.bilevel.innerSteps": 5 } },
-  { id: "study-bilevel-k5-s2", method: "bilevel", seed: 2, state: "finished", linearH: 0.89, layers: ALL, overrides: { "method.bilevel.innerSteps": 5 } },
-  { id: "study-no_head-s1", method: "no_head", seed: 1, state: "finished", linearH: 0.7, layers: ["h"] },
-  { id: "study-no_head-s2", method: "no_head", seed: 2, state: "finished", linearH: 0.72, layers: ["h"] },
+  { id: "study-bilevel-k1-s1", method: "bilevel", seed: 1, state: "finished", linearH: 0.85, layers: ALL, overrides: K1 },
+  { id: "study-bilevel-k1-s2", method: "bilevel", seed: 2, state: "finished", linearH: 0.86, layers: ALL, overrides: K1 },
+  { id: "study-bilevel-k1-s3", method: "bilevel", seed: 3, state: "finished", linearH: 0.88, layers: ALL, overrides: K1 },
+  { id: "study-bilevel-k5-s1", method: "bilevel", seed: 1, state: "finished", linearH: 0.81, layers: ALL, overrides: K5 },
+  { id: "study-bilevel-k5-s2", method: "bilevel", seed: 2, state: "finished", linearH: 0.84, layers: ALL, overrides: K5 },
+  { id: "study-bilevel-k5-s3", method: "bilevel", seed: 3, state: "finished", linearH: 0.87, layers: ALL, overrides: K5 },
+  { id: "study-no_head-s1", method: "no_head", seed: 1, state: "finished", linearH: 0.7, ...HEADLESS },
+  { id: "study-no_head-s2", method: "no_head", seed: 2, state: "finished", linearH: 0.73, ...HEADLESS },
   { id: "study-fixed_head-s1", method: "fixed_head", seed: 1, state: "finished", linearH: 0.78, layers: ["h", "head.1", "z"], evalInEvents: true },
   { id: "study-directclr-s1", method: "directclr", seed: 1, state: "running" },
 ];
