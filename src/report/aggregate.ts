@@ -58,6 +58,8 @@ export interface LayerAggregate {
   stats: Record<LayerMetric, Stat | null>;
   /** Element-wise mean over seeds of the singular values (truncated to the shortest). */
   singularValues: number[];
+  /** Runs whose linear probe stopped at its iteration cap before reaching the tolerance. */
+  probeUnconverged: number;
 }
 
 export interface GroupAggregate {
@@ -191,7 +193,7 @@ export function shade(hex: string, t: number): string {
 // Variants of one method keep its hue and change lightness: darker, lighter, darker still...
 const VARIANT_SHADES = [0, -0.35, 0.35, -0.6, 0.55];
 
-type LayerValues = Pick<LayerEval, LayerMetric | "singularValues" | "dim">;
+type LayerValues = Pick<LayerEval, LayerMetric | "singularValues" | "dim" | "probeConverged">;
 
 /** A metric's value, null where it was not computed (accuracies < 0 in the contract). */
 function valueOf(l: LayerValues | undefined, m: LayerMetric): number | null {
@@ -212,7 +214,8 @@ function layerAggregate(layer: string, recs: LayerValues[]): LayerAggregate {
     (_, i) => svs.reduce((s, x) => s + x[i]!, 0) / svs.length,
   );
   const dims = recs.map((r) => r.dim).filter((d) => d > 0);
-  return { layer, dim: dims.length ? Math.max(...dims) : null, stats, singularValues };
+  const probeUnconverged = recs.filter((r) => r.probeConverged === false).length;
+  return { layer, dim: dims.length ? Math.max(...dims) : null, stats, singularValues, probeUnconverged };
 }
 
 function dynamicsOf(runs: RunData[]): GroupDynamics | null {

@@ -125,6 +125,9 @@ export function metricTable(agg: Aggregate, spec: MetricSpec): Table {
     }
   }
   const withInit = spec.metric === "knnTop1" && agg.groups.some((g) => g.initialKnnTop1);
+  const unconverged = (g: GroupAggregate, layer: string) =>
+    spec.metric === "linearTop1" && (g.layers.find((l) => l.layer === layer)?.probeUnconverged ?? 0) > 0;
+  const anyUnconverged = agg.groups.some((g) => agg.layers.some((l) => unconverged(g, l)));
   const untrained = agg.groups.some((g) => agg.layers.some((l) => g.untrainedLayers.includes(l)));
   return {
     id: spec.id,
@@ -134,6 +137,7 @@ export function metricTable(agg: Aggregate, spec: MetricSpec): Table {
       withInit && INIT_NOTE,
       spec.metric === "effectiveRank" && RANKME_NOTE,
       untrained && UNTRAINED_NOTE,
+      anyUnconverged && "* the probe of at least one run stopped at its iteration cap before converging",
       spec.higherIsBetter && "best per layer in bold",
     ),
     header: ["method", "n", ...(withInit ? ["h@init"] : []), ...agg.layers.map((l) => layerHeader(agg, l))],
@@ -146,7 +150,8 @@ export function metricTable(agg: Aggregate, spec: MetricSpec): Table {
         if (u) return u;
         const s = layerStat(g, layer, spec.metric);
         const isBest = agg.groups.length > 1 && s !== null && s.mean === best.get(layer);
-        return { text: fmtStat(s, spec.digits, spec.scale), muted: !s, best: isBest };
+        const mark = unconverged(g, layer) ? "*" : "";
+        return { text: fmtStat(s, spec.digits, spec.scale) + mark, muted: !s, best: isBest };
       }),
     ]),
   };

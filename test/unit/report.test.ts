@@ -235,6 +235,10 @@ describe("terminal tables", () => {
     assert.ok(block.includes("— = head not trained by this method"), "footnote");
     const fixed = lines.find((l) => l.startsWith("fixed_head "))!;
     assert.match(fixed, /78\.0\s+75\.0\s+-\s+68\.0$/, "single seed: no ± ; head.2 absent");
+    // A probe that hit its iteration cap marks its cell.
+    assert.match(lines.find((l) => l.startsWith("bilevel (innerSteps=5) "))!, /\]\s+\S.*\]\*$/);
+    assert.doesNotMatch(joint, /\*/);
+    assert.match(block, /\* the probe of at least one run stopped at its iteration cap/);
   });
 
   test("kNN table starts from the random-init baseline; effective rank is named RankMe", () => {
