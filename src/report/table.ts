@@ -257,7 +257,9 @@ export function pairedTable(agg: Aggregate): Table | null {
 
 /** Equal-compute accounting next to the accuracy it bought (means over the group's runs). */
 export function computeTable(agg: Aggregate): Table | null {
-  const has = (g: GroupAggregate) => Object.values(g.compute).some((s) => s !== null);
+  // Runs from before the worker counted compute have none of it: no table of dashes.
+  const has = (g: GroupAggregate) =>
+    [g.compute.trainSeconds, g.compute.imagesSeen, g.compute.optimizerSteps, g.compute.innerHeadSteps].some((s) => s !== null);
   if (!agg.groups.some(has)) return null;
   const ratio = new Map(agg.comparisons.map((c) => [c.groupKey, c.trainTimeRatio]));
   const linearH = (g: GroupAggregate) => layerStat(g, "h", "linearTop1");

@@ -9,7 +9,7 @@ import { chartSpecs } from "../../src/report/charts.js";
 import { buildReport, ReportInputError, type ReportResult } from "../../src/report/index.js";
 import { downsample, loadReportData, loadRun } from "../../src/report/load.js";
 import { pairedDifference, tQuantile } from "../../src/report/stats.js";
-import { dynamicsTable, fmtSigned, fmtStat, MAX_DYNAMICS_ROWS, renderTextTable } from "../../src/report/table.js";
+import { computeTable, dynamicsTable, fmtSigned, fmtStat, MAX_DYNAMICS_ROWS, renderTextTable } from "../../src/report/table.js";
 import { resolveExperiment, ExperimentError } from "../../src/experiment/index.js";
 import { execa } from "execa";
 import { ROOT } from "../helpers/cli.js";
@@ -546,6 +546,12 @@ describe("compute accounting", () => {
     assert.match(lines.find((l) => l.startsWith("bilevel (innerSteps=5) "))!, /\s3\s+2m 40s\s+2\.67×\s+3,200\s+50\s+250\s+84\.0\s/);
     const k5 = report.aggregate.comparisons.find((c) => c.label === "bilevel (innerSteps=5)")!;
     close(k5.trainTimeRatio, 160 / 60);
+  });
+
+  test("runs that recorded no compute get no table of dashes", () => {
+    const runs = report.data.runs.map((r) => ({ ...r, trainSeconds: null, imagesSeen: null, optimizerSteps: null, innerHeadSteps: null }));
+    const agg = aggregate({ ...report.data, runs });
+    assert.equal(computeTable(agg), null);
   });
 });
 
