@@ -189,7 +189,7 @@ function layerChart(agg: Aggregate, metric: LayerMetric, id: string, title: stri
       data: { datasets },
       options: options(
         title,
-        "per layer from backbone (h) to head output (z); mean over seeds, whiskers: 95 % t-interval of the mean",
+        "h (backbone) to z (head output); mean over seeds, whiskers: 95 % CI of the mean",
         axis("layer", { type: "linear", min: -0.5, max: agg.layers.length - 0.5, ticks: { stepSize: 1 } }),
         axis(yTitle, yRange(datasets)),
       ),
@@ -286,7 +286,7 @@ function pairedChart(agg: Aggregate, metric: LayerMetric, id: string, what: stri
       data: { datasets },
       options: options(
         `${what}: paired difference to ${agg.baseline}`,
-        `mean over seeds of (method − ${agg.baseline}), same seed; whiskers: 95 % t-interval; a whisker clear of 0 is a verdict`,
+        `mean over seeds of (method − ${agg.baseline}) on the same seed; whiskers: 95 % CI`,
         axis("layer", { type: "linear", min: -0.5, max: agg.layers.length - 0.5, ticks: { stepSize: 1 } }),
         axis("difference (percentage points)", yRange(datasets)),
       ),
