@@ -8,7 +8,7 @@ import { sweepAndReport } from "./sweep.js";
 export function registerDemo(program: Command): void {
   program
     .command("demo")
-    .description("the project in a few minutes on CPU: joint vs bi-level head training on the embedded shapes dataset, per-layer table and HTML report")
+    .description("the project in a few minutes on CPU: joint vs bi-level head training on real Fashion-MNIST images shipped with the worker, per-layer table and HTML report")
     .option("--json", "print the result as JSON")
     .option("--runs <dir>", "directory of run directories", "runs")
     .option("--sweeps <dir>", "directory of sweep records", "sweeps")

@@ -293,9 +293,9 @@ describe("loadExperiment", () => {
     assert.equal(shapes[3], "study-shapes-bilevel-seed1");
     assert.equal((await runs("study-cifar10.yaml")).length, 6);
     assert.deepEqual(await runs("fashion-mnist.yaml"), ["joint", "bilevel", "no_head", "fixed_head", "directclr"].map((m) => `fashion-mnist-${m}`));
-    assert.deepEqual(await runs("demo.yaml"), ["demo-joint", "demo-bilevel"]);
+    assert.deepEqual(await runs("demo.yaml"), ["demo-joint", "demo-bilevel", "demo-no_head"]);
     const q = await loadExperiment(join(root, "examples/quickstart.yaml"));
-    assert.deepEqual([q.data.name, q.train.device, q.model.backbone], ["shapes", "cpu", "convnet"]);
+    assert.deepEqual([q.data.name, q.train.device, q.model.backbone], ["fashion-mnist-mini", "cpu", "convnet"]);
     const c = await loadExperiment(join(root, "examples/study-cifar10.yaml"));
     assert.deepEqual([c.model.backbone, c.model.cifarStem, c.train.precision, c.train.batchSize], ["resnet18", true, "bf16", 512]);
   });
