@@ -80,12 +80,98 @@ def latest(run_dir: Path) -> Path | None:
     return p if p.is_file() else None
 
 
-def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Loads a checkpoint written by `save` (tensors, numbers, strings and containers only)."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a projhead checkpoint (expected format {FORMAT})")
+class CheckpointError(ValueError):
+    """A file that is not a usable projhead checkpoint: '<path>: not a projhead checkpoint (why)'
+    or 'checkpoint is for <arch>, the request asks for <arch>'."""
+
+
+def load_complete(path: Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """`load`, and the parts a model is rebuilt from are there (spec, model, progress.step)."""
+    ckpt = load(path, map_location, mmap)
+    for key, kind in (("spec", dict), ("model", dict), ("progress", dict)):
+        if not isinstance(ckpt.get(key), kind):
+            raise CheckpointError(f"{path}: not a projhead checkpoint ({key!r} missing or not a {kind.__name__})")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in ckpt["model"].items()):
+        raise CheckpointError(f"{path}: not a projhead checkpoint ('model' is not a map of names to tensors)")
+    if not isinstance(ckpt["progress"].get("step"), int):
+        raise CheckpointError(f"{path}: not a projhead checkpoint ('progress.step' missing)")
     return ckpt
+
+
+def load(path: Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """Loads a checkpoint written by `save` (tensors, numbers, strings and containers only), or
+    raises CheckpointError saying what is wrong with the file (never torch's own advice)."""
+    _check_crc(path)
+    try:
+        try:
+            ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        except RuntimeError as e:
+            if not mmap or "mmap" not in str(e):
+                raise
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)  # old format: no mmap
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except OSError as e:
+        raise CheckpointError(f"{path}: not a projhead checkpoint (truncated or corrupt file: {e.strerror or type(e).__name__})") from None
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
+        raise CheckpointError(f"{path}: not a projhead checkpoint ({_why_unloadable(e)})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a projhead checkpoint (no format {FORMAT!r} marker)")
+    return ckpt
+
+
+def _check_crc(path: Path) -> None:
+    """torch.load does not check the CRC32 that its zip format stores for every entry: flipped
+    bytes in the weights would load silently. zipfile does (reading the file once)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, RuntimeError):
+        return  # not a (readable) zip: torch.load says what it is
+    if bad is not None:
+        raise CheckpointError(f"{path}: not a projhead checkpoint (corrupt file: checksum mismatch in {bad!r})")
+
+
+def _why_unloadable(e: Exception) -> str:
+    import pickle
+    import zipfile
+
+    text = str(e)
+    if isinstance(e, pickle.UnpicklingError) or "weights_only" in text or "Unsupported global" in text:
+        return "it holds objects other than tensors, numbers and strings; refused, loading it could run code"
+    if isinstance(e, (EOFError, zipfile.BadZipFile)) or "zip archive" in text or "central directory" in text:
+        return "truncated or corrupt file"
+    return f"unreadable ({type(e).__name__})"
+
+
+def model_from(ckpt: dict[str, Any], path: Path, model_cfg=None):
+    """The checkpoint's model, built from its own spec (or from `model_cfg`, the architecture a
+    request asks for) with the stored weights loaded strictly. CheckpointError when they do not fit."""
+    from .config import RunConfig, SpecError
+    from .models import build_model
+
+    try:
+        own = RunConfig.from_dict(ckpt["spec"]).model
+    except (SpecError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a projhead checkpoint (its spec is invalid: {e})") from None
+    want = model_cfg or own
+    model = build_model(want)
+    try:
+        model.load_state_dict(ckpt["model"], strict=True)
+    except (RuntimeError, ValueError, KeyError) as e:
+        if model_cfg is not None and architecture(own) != architecture(model_cfg):
+            raise CheckpointError(f"checkpoint is for {architecture(own)}, the request asks for {architecture(model_cfg)}") from None
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: not a projhead checkpoint (its weights do not fit {architecture(own)}: {first})") from None
+    return model
+
+
+def architecture(model_cfg) -> str:
+    """Words for a model architecture, for errors: 'resnet18 + head [512, 128]'."""
+    head = model_cfg.head
+    return f"{model_cfg.backbone} (width {model_cfg.width}) + head {list(head.hidden_dims) + [head.out_dim]}"
 
 
 def rng_state() -> dict[str, Any]:

@@ -24,16 +24,9 @@ _PREFIX = "backbone."
 
 
 def _load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError as e:
-        # Old (non-zip) serialisation cannot be memory-mapped; anything else is a real error.
-        if "mmap" not in str(e):
-            raise
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict) or not isinstance(ckpt.get("spec"), dict):
-        raise ValueError(f"{path}: not a projhead checkpoint (expected a dict with 'spec' and 'model')")
-    return ckpt
+    from .checkpoint import load_complete
+
+    return load_complete(Path(path), mmap=True)  # CheckpointError names what is wrong with the file
 
 
 def _backbone(ckpt: dict[str, Any], path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str], int]:
@@ -42,7 +35,12 @@ def _backbone(ckpt: dict[str, Any], path: str | os.PathLike) -> tuple[dict[str, 
     from .config import RunConfig
     from .models import build_backbone
 
-    cfg = RunConfig.from_dict(ckpt["spec"])
+    from .checkpoint import CheckpointError
+
+    try:
+        cfg = RunConfig.from_dict(ckpt["spec"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: not a projhead checkpoint (its spec is invalid: {e})") from None
     tensors = {
         # clone: own, contiguous storage (safetensors refuses shared or strided tensors, and
         # the mmap'ed checkpoint must not stay referenced).
@@ -51,12 +49,13 @@ def _backbone(ckpt: dict[str, Any], path: str | os.PathLike) -> tuple[dict[str, 
         if k.startswith(_PREFIX)
     }
     if not tensors:
-        raise ValueError(f"{path}: the checkpoint's model has no '{_PREFIX}*' weights")
+        raise CheckpointError(f"{path}: not a projhead checkpoint (its model has no '{_PREFIX}*' weights)")
     net, feat_dim = build_backbone(cfg.model.backbone, cifar_stem=cfg.model.cifar_stem, width=cfg.model.width)
     try:
         net.load_state_dict(tensors, strict=True)
     except RuntimeError as e:
-        raise ValueError(f"{path}: backbone weights do not match a {cfg.model.backbone} backbone: {e}") from e
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"{path}: not a projhead checkpoint (its backbone weights do not fit a {cfg.model.backbone} backbone: {first})") from None
     meta = {
         "architecture": cfg.model.backbone,
         "cifar_stem": "true" if cfg.model.cifar_stem else "false",

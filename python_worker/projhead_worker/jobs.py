@@ -142,6 +142,7 @@ class JobManager:
         except SpecError as e:
             raise JobError("invalid_argument", f"spec.{e}") from None
         resolved = cfg.to_dict()
+        self._check_not_linked(self.run_root / cfg.run_id)
         if resume:
             # A training process of this run that outlived its worker (it checkpoints and stops
             # when it notices) must be gone before anything of the run is touched. Waited for
@@ -168,6 +169,7 @@ class JobManager:
                     f"run_id: run {cfg.run_id!r} already exists ({job.state}); resume it or choose another id",
                 )
             run_dir = self.run_root / cfg.run_id
+            self._check_not_linked(run_dir)
             resumed_from = 0
             if resume:
                 if job is None:
@@ -184,7 +186,7 @@ class JobManager:
                     ckpt = checkpoint.latest(run_dir)
                     # Without a checkpoint (it stopped before its first one) the run starts over:
                     # resumed_from 0 tells the client to drop every event it stored.
-                    resumed_from = eventlog.repair(run_dir / EVENTS_FILE, keep_upto_seq=_resume_point(run_dir, ckpt) if ckpt else 0)
+                    resumed_from = eventlog.repair(run_dir / EVENTS_FILE, keep_upto_seq=_resume_point(run_dir, ckpt, resolved["model"]) if ckpt else 0)
                     _atomic_json(run_dir / SPEC_FILE, resolved)
                 except OSError as e:
                     raise self._io_error(cfg.run_id, e, run_dir) from None
@@ -508,8 +510,25 @@ class JobManager:
         if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id) or ".." in run_id:
             raise JobError("invalid_argument", f"run_id: got {echo(run_id)}, expected 1-128 characters of A-Z a-z 0-9 . _ -")
 
+    def _check_not_linked(self, run_dir: Path) -> None:
+        """A run folder (or a file the worker writes in it) that is a symbolic link, or that
+        resolves outside the run root, would make the worker write where it was never told to:
+        refused, never followed."""
+        for p in (run_dir, run_dir / SPEC_FILE, run_dir / EVENTS_FILE, run_dir / TRAIN_LOCK,
+                  run_dir / "checkpoints", run_dir / "checkpoints" / "last.pt"):
+            if p.is_symlink():
+                raise JobError("failed_precondition",
+                               f"{p}: is a symbolic link; the worker does not follow links in its run root ({self.run_root})")
+        if run_dir.exists() and not run_dir.resolve().is_relative_to(self.run_root):
+            raise JobError("failed_precondition", f"{run_dir}: resolves outside the run root {self.run_root}")
+
     def _load_existing(self) -> None:
         for spec_path in sorted(self.run_root.glob(f"*/{SPEC_FILE}")):
+            try:
+                self._check_not_linked(spec_path.parent)
+            except JobError as e:
+                self.log(f"skipping {spec_path.parent}: {e}")
+                continue
             self._load_one(spec_path.parent)
 
     def _load_one(self, run_dir: Path) -> Job | None:
@@ -645,21 +664,44 @@ def _without(spec: dict[str, Any], dotted: str) -> dict[str, Any]:
     return out
 
 
-def _checkpoint_seq(path: Path) -> int:
-    import torch
+def _checkpoint_seq(path: Path, model_spec: dict[str, Any] | None = None) -> int:
+    """The seq stored in a checkpoint that this run can resume from (FAILED_PRECONDITION else)."""
+    from . import checkpoint
 
     # mmap: reads the small metadata entries without loading the tensors into memory.
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return int(ckpt["seq"])
-    except Exception as e:  # noqa: BLE001 - a checkpoint we cannot read cannot be resumed from
-        raise JobError("failed_precondition", f"checkpoint {path}: unreadable ({type(e).__name__}: {e})") from None
+        ckpt = checkpoint.load(path, mmap=True)
+        seq = ckpt.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise checkpoint.CheckpointError(f"{path}: not a projhead checkpoint (no event seq in it)")
+        own = ckpt.get("spec", {}).get("model") if isinstance(ckpt.get("spec"), dict) else None
+        if model_spec is not None and isinstance(own, dict) and _shape(own) != _shape(model_spec):
+            from .config import RunConfig
+
+            def arch(m: dict[str, Any]) -> str:
+                try:
+                    return checkpoint.architecture(RunConfig.from_dict({"model": m}).model)
+                except (ValueError, TypeError):
+                    return "an unknown model"
+            raise checkpoint.CheckpointError(f"checkpoint is for {arch(own)}, the request asks for {arch(model_spec)}")
+        return seq
+    except checkpoint.CheckpointError as e:
+        raise JobError("failed_precondition", str(e)) from None
 
 
-def _resume_point(run_dir: Path, ckpt: Path) -> int:
+def _shape(model: dict[str, Any]) -> tuple:
+    """What decides whether weights fit a model (newer spec fields with defaults do not)."""
+    head = model.get("head") if isinstance(model.get("head"), dict) else {}
+    return (model.get("backbone"), model.get("width"), model.get("cifar_stem"), tuple(head.get("hidden_dims") or ()),
+            head.get("out_dim"), head.get("batch_norm"))
+
+
+def _resume_point(run_dir: Path, ckpt: Path, model_spec: dict[str, Any] | None = None) -> int:
     """The last seq a run resumed from `ckpt` keeps. The checkpoint holds the seq of its own
     `checkpoint` event; when the process died between the rename and that event, whatever has
     that seq now (e.g. a `failed` event written for the crash) belongs to the dead attempt."""
+    if model_spec is not None:
+        _checkpoint_seq(ckpt, model_spec)  # the architecture check
     seq = _checkpoint_seq(ckpt)
     at = [e for e in eventlog.read_events(run_dir / EVENTS_FILE) if int(e["seq"]) == seq]
     return seq if at and at[0].get("type") == "checkpoint" else seq - 1

@@ -4,13 +4,15 @@ every error becomes a status code here, in `_status_of` alone.
 """
 from __future__ import annotations
 
+import collections
 import hmac
 import json
 import math
 import os
-import queue
 import re
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -27,7 +29,7 @@ from projhead.v1 import worker_pb2_grpc as pb_grpc
 from . import __version__, paths, storage
 from .config import SpecError
 from .echo import echo
-from .jobs import JobError, JobManager
+from .jobs import JobError, JobManager, child_env
 
 SERVICE_NAME = "projhead.v1.Worker"
 MAX_RECEIVE_BYTES = 4 * 1024 * 1024  # requests are small; anything bigger is a mistake or an attack
@@ -51,6 +53,7 @@ _STATUS = {
     "failed_precondition": grpc.StatusCode.FAILED_PRECONDITION,
     "resource_exhausted": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "permission_denied": grpc.StatusCode.PERMISSION_DENIED,
+    "internal": grpc.StatusCode.INTERNAL,
 }
 
 
@@ -68,6 +71,8 @@ def _status_of(err: Exception) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.PERMISSION_DENIED, str(err)
     if isinstance(err, SpecError):
         return grpc.StatusCode.INVALID_ARGUMENT, f"spec.{err}"
+    if type(err).__name__ == "CheckpointError":
+        return grpc.StatusCode.FAILED_PRECONDITION, str(err)
     if type(err).__name__ == "DatasetError":
         return grpc.StatusCode.FAILED_PRECONDITION, str(err)
     if isinstance(err, FileNotFoundError):
@@ -233,45 +238,47 @@ class WorkerServicer(pb_grpc.WorkerServicer):
 
     @_handle_stream
     def Evaluate(self, request, context):
-        from .evaluate_job import run_evaluation
-
         _check_evaluate(request)
         data = message_to_dict(request.data, "data.") if request.HasField("data") else {}
         if data.get("root"):
             data["root"] = str(paths.confine(data["root"], self.data_roots, "data.root"))
         run_dir = self.jobs.run_dir(request.run_id)
         ckpt = paths.checkpoint_in(run_dir, request.checkpoint)
-        out: queue.Queue = queue.Queue()
-        done = object()
+        from .checkpoint import load_complete
 
-        def work():
-            try:
-                res = run_evaluation(run_dir, ckpt, data_override=data, layers=list(request.layers),
-                                     probe_epochs=request.probe_epochs, knn_k=request.knn_k or 200,
-                                     device=request.device or "auto",
-                                     on_layer=lambda layer: out.put(("layer", layer)),
-                                     log=lambda m: out.put(("log", m)))
-                out.put(("done", res))
-            except Exception as e:  # noqa: BLE001
-                out.put(("error", e))
-            out.put((done, None))
-
-        threading.Thread(target=work, daemon=True, name=f"eval-{request.run_id}").start()
-        while True:
-            kind, value = out.get()
-            if kind is done:
-                return
-            if kind == "error":
-                raise value
-            if kind == "log":
-                yield pb.EvaluateEvent(log=pb.LogLine(level="info", message=value))
-            elif kind == "layer":
-                yield pb.EvaluateEvent(layer=_fill(pb.LayerEval(), value))
-            else:
-                yield pb.EvaluateEvent(done=pb.EvaluateDone(
-                    layers=[_fill(pb.LayerEval(), l) for l in value["layers"]],
-                    checkpoint=str(ckpt.relative_to(run_dir)), step=value["step"], seconds=value["seconds"],
-                    train_images=value["train_images"], test_images=value["test_images"]))
+        load_complete(ckpt, mmap=True)  # a bad file is answered at once (memory-mapped: cheap)
+        job = {"run_dir": str(run_dir), "checkpoint": str(ckpt), "data": data, "layers": list(request.layers),
+               "probe_epochs": request.probe_epochs, "knn_k": request.knn_k or 200, "device": request.device or "auto"}
+        # Its own process (evaluate_job.py): the data and the model never live in the server, and
+        # a client that goes away ends the work with it.
+        proc = subprocess.Popen([sys.executable, "-m", "projhead_worker.evaluate_job", json.dumps(job)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env={**child_env(), "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+        context.add_callback(lambda: _kill(proc))
+        stderr: collections.deque = collections.deque(maxlen=20)
+        threading.Thread(target=_drain, args=(proc.stderr, stderr, request.run_id), daemon=True).start()
+        try:
+            for raw in proc.stdout:
+                rec = json.loads(raw)
+                kind = rec.pop("type")
+                if kind == "log":
+                    yield pb.EvaluateEvent(log=pb.LogLine(level="info", message=rec["message"]))
+                elif kind == "layer":
+                    yield pb.EvaluateEvent(layer=_fill(pb.LayerEval(), rec))
+                elif kind == "error":
+                    raise JobError(rec["code"], rec["message"])
+                elif kind == "done":
+                    yield pb.EvaluateEvent(done=pb.EvaluateDone(
+                        layers=[_fill(pb.LayerEval(), l) for l in rec["layers"]],
+                        checkpoint=str(ckpt.relative_to(run_dir)), step=rec["step"], seconds=rec["seconds"],
+                        train_images=rec["train_images"], test_images=rec["test_images"]))
+                    return
+            code = proc.wait()
+            tail = f": {stderr[-1]}" if stderr else ""
+            raise JobError("internal" if code >= 0 else "resource_exhausted",
+                           f"the evaluation process ended without a result (exit {code}{', out of memory?' if code == -9 else ''}){tail}")
+        finally:
+            _kill(proc)
 
     @_handle_stream
     def ExportBackbone(self, request, context):
@@ -306,6 +313,26 @@ def _check_evaluate(request) -> None:
     for i, layer in enumerate(request.layers):
         if not _LAYER_RE.fullmatch(layer):
             raise bad(f"layers[{i}]", layer, 'a layer name: "h", "head.N" or "z"')
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _drain(stream, tail: collections.deque, run_id: str) -> None:
+    for raw in stream:
+        line = raw.decode("utf-8", "replace").rstrip()
+        if line:
+            tail.append(line)
+            print(f"[evaluate {run_id}] {line}", file=sys.stderr, flush=True)
 
 
 # -- request guard -----------------------------------------------------------------------------

@@ -103,7 +103,7 @@ def test_rejects_non_checkpoints_and_unsafe_pickles(tmp_path):
     ckpt = torch.load(good, weights_only=True)
     ckpt["evil"] = Evil()
     torch.save(ckpt, p)
-    with pytest.raises(Exception, match="(?i)weights.only|unpickl"):
+    with pytest.raises(ValueError, match="not a projhead checkpoint .*could run code"):
         export_backbone(p, tmp_path / "o.safetensors")
     assert not (tmp_path / "o.safetensors").exists()
 
@@ -113,7 +113,7 @@ def test_rejects_backbone_that_does_not_match_its_spec(tmp_path):
     ckpt = torch.load(ckpt_path, weights_only=True)
     del ckpt["model"]["backbone.conv1.weight"]
     torch.save(ckpt, ckpt_path)
-    with pytest.raises(ValueError, match="do not match"):
+    with pytest.raises(ValueError, match="do not fit"):
         export_backbone_bytes(ckpt_path)
 
 

@@ -216,3 +216,25 @@ def test_token_file_with_a_final_newline_works_and_bearer_is_case_insensitive(tm
     assert auth._check((("authorization", "Bearer 0123456789abcdef-toke"),))
     monkeypatch.setenv("PROJHEAD_TOKEN", "0123456789abcdef-env")
     assert read_token(None) == "0123456789abcdef-env" and "PROJHEAD_TOKEN" not in os.environ
+
+
+def test_symlinks_in_the_run_root_are_refused_not_followed(tmp_path):
+    root, outside = tmp_path / "runs", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "x").symlink_to(outside)
+    m = jobs.JobManager(root)
+    for resume in (False, True):
+        with pytest.raises(jobs.JobError) as e:
+            m.start({"run_id": "x"}, resume=resume)
+        assert e.value.code == "failed_precondition" and "symbolic link" in str(e.value)
+    # a run whose files are links: refused on resume, skipped at load
+    run = root / "y"
+    run.mkdir()
+    (run / "worker-spec.json").write_text(json.dumps(RunConfig.from_dict({"run_id": "y"}).to_dict()))
+    (outside / "events").write_text("")
+    (run / "worker-events.jsonl").symlink_to(outside / "events")
+    with pytest.raises(jobs.JobError, match="symbolic link"):
+        m.start({"run_id": "y"}, resume=True)
+    assert [p.name for p in outside.iterdir()] == ["events"] and (outside / "events").read_text() == ""
+    assert "y" not in [s["run_id"] for s in jobs.JobManager(root).list()]
