@@ -1,10 +1,13 @@
 // projhead as a library for Node tooling: the same operations as the CLI, with typed results.
 //
-//   import { loadExperiment, runExperiment } from "projhead";
+//   import { loadExperiment, runExperiment, watchRun } from "projhead";
 //   const exp = await loadExperiment("examples/quickstart.yaml");
-//   const summary = await runExperiment(exp, { onEvent: (ev) => console.log(ev.type) });
+//   const summary = await runExperiment(exp, { onEvent: (ev) => console.log(ev.type), signal });
+//   for await (const ev of watchRun(exp)) if (ev.type === "step") console.log(ev.data.loss);
 export { doctor, type DoctorReport } from "./api/doctor.js";
 export { runExperiment, resumeRun, timestampId, type RunOptions } from "./api/run.js";
+export { watchRun, type RunWatch } from "./api/watch.js";
+export { RunInterruptedError } from "./orchestrator/execute.js";
 export { runSweep, type SweepOptions, type SweepResult } from "./api/sweep.js";
 export { evaluateRun, type EvaluateOptions } from "./api/evaluate.js";
 export { exportBackbone, type ExportOptions } from "./api/export.js";
@@ -26,4 +29,4 @@ export { RunDir } from "./runs/store.js";
 export type * from "./runs/types.js";
 export * from "./worker/errors.js";
 export type { WorkerInfo, RunStatus } from "./worker/types.js";
-export { WorkerConnection, type ConnectOptions } from "./worker/client.js";
+export { WorkerConnection, type ConnectOptions, type WorkerApi } from "./worker/client.js";

@@ -1,6 +1,8 @@
 import { dirname } from "node:path";
+import { ExperimentError } from "../experiment/errors.js";
 import { RunDir } from "../runs/store.js";
 import type { EvalRecord, LayerEvalRecord } from "../runs/types.js";
+import { specFromJson } from "../worker/spec.js";
 import { withWorker, type WorkerChoice } from "./session.js";
 
 export interface EvaluateOptions extends WorkerChoice {
@@ -14,11 +16,37 @@ export interface EvaluateOptions extends WorkerChoice {
   signal?: AbortSignal;
 }
 
+/**
+ * The layers the run's model has, in order ("h", "head.1" .. "head.N-1", "z"): from the spec the
+ * worker resolved (the run's `started` event), else from spec.json; null when neither says.
+ */
+export function runLayers(runDir: RunDir): string[] | null {
+  const started = runDir.readEvents().find((e) => e.type === "started");
+  const hidden = started?.data.resolvedSpec.model?.head?.hidden_dims ?? (runDir.exists() ? specFromJson(runDir.readSpec().spec).model?.head?.hiddenDims : undefined);
+  return Array.isArray(hidden) ? ["h", ...hidden.map((_, i) => `head.${i + 1}`), "z"] : null;
+}
+
+/** Layers the model lacks are a usage error before any worker starts or data loads. */
+function checkLayers(runDir: RunDir, layers: string[] | undefined): void {
+  if (!layers?.length) return;
+  const valid = runLayers(runDir);
+  if (!valid) return; // the worker checks
+  const unknown = layers.filter((l) => !valid.includes(l));
+  if (unknown.length) {
+    throw new ExperimentError({
+      kind: "invalid",
+      source: "--layers",
+      issues: unknown.map((l) => ({ path: "layers", value: l, expected: `a layer of ${runDir.runId}'s model: ${valid.join(", ")}` })),
+    });
+  }
+}
+
 /** Layer-wise evaluation of a run's checkpoint; writes and returns runs/<id>/eval.json. */
 export async function evaluateRun(runDirPath: string, opts: EvaluateOptions = {}): Promise<EvalRecord> {
   const runDir = new RunDir(runDirPath);
   if (!runDir.exists()) throw new Error(`${runDir.specPath}: not found (is ${runDirPath} a run directory?)`);
-  const spec = runDir.readSpec().spec as { data?: { root?: string } };
+  checkLayers(runDir, opts.layers);
+  const spec = specFromJson(runDir.readSpec().spec);
   const choice: WorkerChoice = { ...opts, obtain: { runRoot: dirname(runDir.dir), dataRoots: spec.data?.root ? [dirname(spec.data.root)] : [], ...opts.obtain } };
   return withWorker(choice, async (worker) => {
     for await (const u of worker.connection.evaluate(

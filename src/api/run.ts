@@ -1,11 +1,12 @@
 // Library entry points for training runs: run an experiment, resume a run.
+import { existsSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ExperimentError, type ResolvedExperiment } from "../experiment/index.js";
 import { RUN_ID_EXPECTED, isRunId } from "../experiment/schema.js";
 import { executeRun } from "../orchestrator/execute.js";
 import { RunDir } from "../runs/store.js";
-import type { EvalRecord, EventRecord, LayerEvalRecord, RunSummary } from "../runs/types.js";
-import { toRunSpec } from "../worker/spec.js";
+import type { EvalRecord, EventRecord, RunSummary } from "../runs/types.js";
+import { specFromJson, toRunSpec } from "../worker/spec.js";
 import type { RunSpec } from "../worker/types.js";
 import { withWorker, type WorkerChoice } from "./session.js";
 import type { RunningWorker } from "../runtime/types.js";
@@ -17,8 +18,12 @@ export interface RunOptions extends WorkerChoice {
   /** Run id (default `<name>-<UTC timestamp>`). */
   runId?: string;
   overrides?: Record<string, unknown>;
+  /** Each new event of the run, in order (narrow on `ev.type`). */
   onEvent?: (ev: EventRecord) => void;
-  cancelSignal?: AbortSignal;
+  /** Abort to cancel gracefully: the worker checkpoints, the run ends as "cancelled" and the
+   *  returned summary says so (it can be resumed). */
+  signal?: AbortSignal;
+  /** Abort to stop at once (the last checkpoint stays); the promise rejects. */
   killSignal?: AbortSignal;
 }
 
@@ -58,16 +63,44 @@ export function checkRunId(runId: string): void {
   }
 }
 
+/** The kind of worker a call will use: the one given, else the runtime's (default local). */
+export function workerKind(choice: WorkerChoice): RunningWorker["kind"] {
+  return choice.worker?.kind ?? choice.runtime?.kind ?? "local";
+}
+
+/**
+ * A worker on this machine reads data.root from this file system: a root that is not there is a
+ * usage error now, before a worker starts or a run directory is written.
+ */
+export function checkLocalDataRoot(exp: ResolvedExperiment, choice: WorkerChoice): void {
+  if (!exp.data.root || workerKind(choice) !== "local") return;
+  const abs = resolve(exp.data.root);
+  let isDir = false;
+  try {
+    isDir = statSync(abs).isDirectory();
+  } catch {
+    // missing: reported below
+  }
+  if (!isDir) {
+    throw new ExperimentError({
+      kind: "invalid",
+      source: "experiment",
+      issues: [{ path: "data.root", value: exp.data.root, expected: `an existing directory with the ${exp.data.name} files (${abs} ${existsSync(abs) ? "is not a directory" : "does not exist"})` }],
+    });
+  }
+}
+
 export async function runExperiment(exp: ResolvedExperiment, opts: RunOptions = {}): Promise<RunSummary> {
   const runsRoot = resolve(opts.runsRoot ?? "runs");
   const runId = opts.runId ?? timestampId(exp.name);
   checkRunId(runId); // before any worker starts or anything is written
+  checkLocalDataRoot(exp, opts);
   const choice: WorkerChoice = { ...opts, obtain: { runRoot: runsRoot, dataRoots: localDataRoots(exp), ...opts.obtain } };
   return withWorker(choice, async (worker) => {
     const runDir = new RunDir(join(runsRoot, runId));
     const summary = await executeRun({
       worker, runDir, spec: specFor(exp, runId, worker), experiment: exp.name, overrides: opts.overrides,
-      onEvent: opts.onEvent, cancelSignal: opts.cancelSignal, killSignal: opts.killSignal,
+      onEvent: opts.onEvent, signal: opts.signal, killSignal: opts.killSignal,
     });
     writeEvalFromEvents(runDir);
     return summary;
@@ -79,13 +112,13 @@ export async function resumeRun(runDirPath: string, opts: Omit<RunOptions, "runI
   const runDir = new RunDir(runDirPath);
   if (!runDir.exists()) throw new Error(`${runDir.specPath}: not found (is ${runDirPath} a run directory?)`);
   const stored = runDir.readSpec();
-  const spec = stored.spec as unknown as RunSpec;
+  const spec = specFromJson(stored.spec);
   if (opts.epochs && spec.train) spec.train.epochs = opts.epochs;
   const choice: WorkerChoice = { ...opts, obtain: { runRoot: dirname(runDir.dir), dataRoots: spec.data?.root ? [dirname(spec.data.root)] : [], ...opts.obtain } };
   return withWorker(choice, async (worker) => {
     const summary = await executeRun({
       worker, runDir, spec, experiment: stored.experiment, overrides: stored.overrides, resume: true,
-      onEvent: opts.onEvent, cancelSignal: opts.cancelSignal, killSignal: opts.killSignal,
+      onEvent: opts.onEvent, signal: opts.signal, killSignal: opts.killSignal,
     });
     writeEvalFromEvents(runDir);
     return summary;
@@ -95,16 +128,16 @@ export async function resumeRun(runDirPath: string, opts: Omit<RunOptions, "runI
 /** eval_at_end streams `evaluation` events; keep them as eval.json like `projhead eval` does. */
 export function writeEvalFromEvents(runDir: RunDir): void {
   const events = runDir.readEvents();
-  const layers = events.filter((e) => e.type === "evaluation").map((e) => e.data as unknown as LayerEvalRecord);
+  const layers = events.filter((e) => e.type === "evaluation").map((e) => e.data);
   if (!layers.length) return;
   const finished = events.find((e) => e.type === "finished");
   const started = events.find((e) => e.type === "started");
   const record: EvalRecord = {
     runId: runDir.runId,
-    checkpoint: String(finished?.data.checkpoint ?? ""),
-    step: Number(finished?.data.steps ?? 0),
+    checkpoint: finished?.data.checkpoint ?? "",
+    step: finished?.data.steps ?? 0,
     seconds: 0,
-    trainImages: Number(started?.data.trainImages ?? 0),
+    trainImages: started?.data.trainImages ?? 0,
     testImages: 0,
     layers,
   };

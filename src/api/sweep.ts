@@ -19,7 +19,7 @@ import type { RunningWorker } from "../runtime/types.js";
 import { RunDir, writeJsonAtomic } from "../runs/store.js";
 import type { EventRecord, RunSummary, SweepRecord } from "../runs/types.js";
 import { NotFoundError, UnavailableError } from "../worker/errors.js";
-import { localDataRoots, specFor, writeEvalFromEvents } from "./run.js";
+import { checkLocalDataRoot, localDataRoots, specFor, writeEvalFromEvents } from "./run.js";
 
 export interface SweepOptions {
   experimentFile?: string;
@@ -45,7 +45,7 @@ export interface SweepOptions {
   onWorkerLost?: (worker: Pick<RunningWorker, "kind" | "address">, err: Error) => void;
   /** Batch job state changes (slurm runtime). */
   onJobState?: (change: JobStateChange) => void;
-  cancelSignal?: AbortSignal;
+  signal?: AbortSignal;
   killSignal?: AbortSignal;
 }
 
@@ -81,6 +81,8 @@ export interface QueueItem {
 
 export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {}): Promise<SweepResult> {
   const runs = expandSweep(exp);
+  // before anything is written or started
+  for (const r of runs) checkLocalDataRoot(r.experiment, { worker: opts.workers?.[0], runtime: (opts.runtime ?? exp.runtime) as RuntimeConfig | undefined });
   const runsRoot = resolve(opts.runsRoot ?? "runs");
   const sweepDir = resolve(opts.sweepsRoot ?? "sweeps", exp.name);
   const record: SweepRecord = { name: exp.name, experimentFile: opts.experimentFile ?? "", runsRoot, runIds: runs.map((r) => r.runId), createdAt: new Date().toISOString(), ...(exp.report?.baseline ? { baseline: exp.report.baseline } : {}) };
@@ -124,7 +126,7 @@ export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {})
         const nnodes = Math.max(...runs.map((r) => r.experiment.train.nnodes));
         const started = await startSlurmPool(rt.slurm?.jobs ?? count, {
           settings: rt.slurm ?? {}, nnodes, runRoot: runsRoot, dataRoots, python: rt.python, clientTls: rt.tls,
-          onJobState: opts.onJobState, signal: opts.cancelSignal,
+          onJobState: opts.onJobState, signal: opts.signal,
         });
         pool = started.pool;
         supply = started.pool;
@@ -155,7 +157,7 @@ async function runOne(exp: ResolvedExperiment, item: QueueItem, worker: RunningW
   const spec = specFor(item.run.experiment, item.run.runId, worker);
   const common = {
     worker, runDir, spec, experiment: exp.name, overrides: item.run.overrides,
-    onEvent: (ev: EventRecord) => opts.onEvent?.(item.run, ev), cancelSignal: opts.cancelSignal, killSignal: opts.killSignal,
+    onEvent: (ev: EventRecord) => opts.onEvent?.(item.run, ev), signal: opts.signal, killSignal: opts.killSignal,
     reconnectForMs,
   };
   let summary: RunSummary;
@@ -182,7 +184,7 @@ export async function scheduleRuns(
   workers: (RunningWorker | Promise<RunningWorker>)[],
   queue: QueueItem[],
   run: (item: QueueItem, worker: RunningWorker, reconnectForMs: number) => Promise<RunSummary>,
-  opts: Pick<SweepOptions, "reconnectForMs" | "onRunStart" | "onWorkerLost" | "cancelSignal"> & { supply?: WorkerSupply },
+  opts: Pick<SweepOptions, "reconnectForMs" | "onRunStart" | "onWorkerLost" | "signal"> & { supply?: WorkerSupply },
   onDone: (item: QueueItem, summary: RunSummary) => void,
 ): Promise<void> {
   let alive = workers.length;
@@ -196,12 +198,12 @@ export async function scheduleRuns(
     changed = new Promise<void>((r) => (wake = r));
   };
   const onAbort = () => notify();
-  opts.cancelSignal?.addEventListener("abort", onAbort, { once: true });
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
 
   // A worker still to come (a batch job) is awaited; Ctrl-C stops the wait.
   const arrival = async (w: RunningWorker | Promise<RunningWorker>): Promise<RunningWorker | null> => {
     if (!(w instanceof Promise)) return w;
-    const aborted = new Promise<null>((r) => opts.cancelSignal?.addEventListener("abort", () => r(null), { once: true }));
+    const aborted = new Promise<null>((r) => opts.signal?.addEventListener("abort", () => r(null), { once: true }));
     return Promise.race([w, aborted]);
   };
   const loop = async (pending: RunningWorker | Promise<RunningWorker>): Promise<void> => {
@@ -216,7 +218,7 @@ export async function scheduleRuns(
     }
     if (!worker) return;
     for (;;) {
-      if (fatal || opts.cancelSignal?.aborted) return;
+      if (fatal || opts.signal?.aborted) return;
       if (opts.supply && queue.length && !(await opts.supply.usable(worker))) {
         // Its job stopped (time limit, preemption, scancel): wait for the one in its place.
         opts.onWorkerLost?.(worker, new Error("its batch job stopped"));
@@ -243,14 +245,14 @@ export async function scheduleRuns(
         opts.onRunStart?.(item.run, worker, item.resume);
         const summary = await run(item, worker, reconnectForMs);
         const times = interruptions.get(item.run.runId) ?? 0;
-        if (summary.state === "interrupted" && times < MAX_INTERRUPT_RESUMES && !opts.cancelSignal?.aborted) {
+        if (summary.state === "interrupted" && times < MAX_INTERRUPT_RESUMES && !opts.signal?.aborted) {
           interruptions.set(item.run.runId, times + 1);
           queue.unshift({ run: item.run, resume: true });
           continue;
         }
         onDone(item, summary);
       } catch (err) {
-        if (err instanceof UnavailableError && opts.supply && !opts.cancelSignal?.aborted) {
+        if (err instanceof UnavailableError && opts.supply && !opts.signal?.aborted) {
           // Its batch job stopped mid-run: the run goes back first in line as a resume, and
           // this loop goes on with the worker that takes the job's place.
           queue.unshift({ run: item.run, resume: true });
@@ -267,7 +269,7 @@ export async function scheduleRuns(
           if (!worker) return;
           continue;
         }
-        if (err instanceof UnavailableError && alive > 1 && !opts.cancelSignal?.aborted) {
+        if (err instanceof UnavailableError && alive > 1 && !opts.signal?.aborted) {
           // This worker is gone: hand its run to the others, resumed from its checkpoint.
           alive--;
           queue.unshift({ run: item.run, resume: true });
@@ -285,10 +287,10 @@ export async function scheduleRuns(
   try {
     await Promise.all(workers.map((w) => loop(w)));
   } finally {
-    opts.cancelSignal?.removeEventListener("abort", onAbort);
+    opts.signal?.removeEventListener("abort", onAbort);
   }
   if (fatal) throw fatal;
-  if (queue.length && !opts.cancelSignal?.aborted) {
+  if (queue.length && !opts.signal?.aborted) {
     throw new Error(`sweep: ${queue.length} run(s) left (${queue.map((q) => q.run.runId).join(", ")}) and no worker to run them`);
   }
 }

@@ -7,7 +7,9 @@ export interface Interrupts {
   dispose(): void;
 }
 
-export function handleInterrupts(onFirst?: () => void): Interrupts {
+/** `say` prints the second interrupt's notice (default: to stderr; the run's progress display
+ *  passes its own, so the line stays above its bar). */
+export function handleInterrupts(onFirst?: () => void, say: (line: string) => void = (l) => process.stderr.write(`\n${l}\n`)): Interrupts {
   const cancel = new AbortController();
   const kill = new AbortController();
   const handler = () => {
@@ -15,7 +17,7 @@ export function handleInterrupts(onFirst?: () => void): Interrupts {
       onFirst?.();
       cancel.abort(new Error("interrupted"));
     } else if (!kill.signal.aborted) {
-      process.stderr.write("\nstopping now (the last checkpoint is kept)\n");
+      say("stopping now (the last checkpoint is kept)");
       kill.abort(new Error("interrupted twice"));
     }
   };

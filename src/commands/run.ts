@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { join, relative } from "node:path";
-import { checkRunId, resumeRun, runExperiment, timestampId } from "../api/run.js";
-import { errorJson, EXIT, printJson, reportError } from "../cli/output.js";
+import { checkLocalDataRoot, checkRunId, resumeRun, runExperiment, timestampId } from "../api/run.js";
+import { errorJson, EXIT, printJson, reportError, selfCommand } from "../cli/output.js";
 import { RunProgress } from "../cli/progress.js";
 import { handleInterrupts } from "../cli/signals.js";
 import { ExperimentError, loadExperiment } from "../experiment/index.js";
@@ -33,9 +33,9 @@ export function summaryText(s: RunSummary): string {
   return rows.map(([k, v]) => `  ${k!.padEnd(15)} ${v}`).join("\n") + "\n";
 }
 
-/** `projhead resume <dir>` as the user can type it from here. */
+/** `projhead resume <dir>` as the user can type it from here (`npx projhead` via npx). */
 function resumeCommand(runDir: string): string {
-  return `projhead resume ${relative(process.cwd(), runDir) || runDir}`;
+  return `${selfCommand()} resume ${relative(process.cwd(), runDir) || runDir}`;
 }
 
 /** --epochs: an integer in the schema's range, or a usage error naming train.epochs. */
@@ -49,9 +49,13 @@ function epochsFlag(v: string | undefined): number | undefined {
 }
 
 /** Shared by run and resume: progress, Ctrl-C, result printing and exit codes. */
-async function drive(label: string, json: boolean, runDir: string, go: (h: { onEvent: RunProgress["onEvent"]; cancel: AbortSignal; kill: AbortSignal }) => Promise<RunSummary>): Promise<void> {
+async function drive(label: string, json: boolean, runDir: string, remote: boolean, go: (h: { onEvent: RunProgress["onEvent"]; cancel: AbortSignal; kill: AbortSignal }) => Promise<RunSummary>): Promise<void> {
   const progress = new RunProgress(label);
-  const interrupts = handleInterrupts(() => process.stderr.write("\ncancelling: the worker writes a checkpoint first (Ctrl-C again to stop at once)\n"));
+  const interrupts = handleInterrupts(
+    () => progress.note("cancelling: the worker writes a checkpoint first (Ctrl-C again to stop at once)"),
+    (line) => progress.note(line),
+  );
+  if (!json) progress.starting(remote ? "connecting to the worker…" : "starting worker…");
   try {
     const s = await go({ onEvent: (ev) => progress.onEvent(ev), cancel: interrupts.cancel, kill: interrupts.kill });
     progress.stop();
@@ -103,12 +107,14 @@ export function registerRun(program: Command): void {
       if (epochs) exp.train.epochs = epochs;
       runId = o.runId ?? timestampId(exp.name);
       checkRunId(runId);
+      checkLocalDataRoot(exp, { runtime: runtimeFromFlags(o, exp.runtime) });
     } catch (err) {
       process.exitCode = reportError(err, Boolean(o.json));
       return;
     }
-    await drive(exp.name, Boolean(o.json), join(o.runs ?? "runs", runId), (h) =>
-      runExperiment(exp, { runsRoot: o.runs, runId, runtime: runtimeFromFlags(o, exp.runtime), onEvent: h.onEvent, cancelSignal: h.cancel, killSignal: h.kill }),
+    const runtime = runtimeFromFlags(o, exp.runtime);
+    await drive(exp.name, Boolean(o.json), join(o.runs ?? "runs", runId), runtime.kind === "remote", (h) =>
+      runExperiment(exp, { runsRoot: o.runs, runId, runtime, onEvent: h.onEvent, signal: h.cancel, killSignal: h.kill }),
     );
   });
 
@@ -126,8 +132,9 @@ export function registerRun(program: Command): void {
       process.exitCode = reportError(err, Boolean(o.json));
       return;
     }
-    await drive(runDir, Boolean(o.json), runDir, (h) =>
-      resumeRun(runDir, { runtime: runtimeFromFlags(o), epochs, onEvent: h.onEvent, cancelSignal: h.cancel, killSignal: h.kill }),
+    const runtime = runtimeFromFlags(o);
+    await drive(runDir, Boolean(o.json), runDir, runtime.kind === "remote", (h) =>
+      resumeRun(runDir, { runtime, epochs, onEvent: h.onEvent, signal: h.cancel, killSignal: h.kill }),
     );
   });
 }

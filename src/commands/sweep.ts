@@ -28,7 +28,7 @@ export async function sweepAndReport(exp: ResolvedExperiment, file: string, o: S
     result = await runSweep(exp, {
       experimentFile: file, runsRoot: o.runs, sweepsRoot: o.sweeps, runtime,
       parallel: o.parallel ? Number(o.parallel) : undefined,
-      cancelSignal: interrupts.cancel, killSignal: interrupts.kill,
+      signal: interrupts.cancel, killSignal: interrupts.kill,
       onSkip: (run) => json || process.stderr.write(`${run.runId}: already finished, skipped\n`),
       onRunStart: (run, w, resumed) => {
         progress.set(run.runId, new RunProgress(run.runId));

@@ -6,6 +6,7 @@ import { RunDir } from "../runs/store.js";
 import type { EventRecord, HeadOptimizerRecord, RunSummary } from "../runs/types.js";
 import { UnavailableError, WorkerError } from "../worker/errors.js";
 import { RunState, type RunSpec, type StartRunResponse } from "../worker/types.js";
+import { specToJson } from "../worker/spec.js";
 import { summarize } from "./summary.js";
 
 export interface ExecuteOptions {
@@ -18,7 +19,7 @@ export interface ExecuteOptions {
   resume?: boolean;
   onEvent?: (ev: EventRecord) => void;
   /** Fires to cancel gracefully: the worker checkpoints, then the run ends as cancelled. */
-  cancelSignal?: AbortSignal;
+  signal?: AbortSignal;
   /** Fires to stop at once: the training process is killed; the last checkpoint stays. */
   killSignal?: AbortSignal;
   /** How long to keep re-attaching while the worker is unreachable (default 60 s). */
@@ -65,7 +66,7 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
     runDir.truncateAfter(started.resumedFromSeq);
   }
   if (!runDir.exists()) {
-    runDir.writeSpec({ runId: spec.runId, experiment: opts.experiment, spec: spec as unknown as Record<string, unknown>, overrides: opts.overrides, createdAt: new Date().toISOString() });
+    runDir.writeSpec({ runId: spec.runId, experiment: opts.experiment, spec: specToJson(spec), overrides: opts.overrides, createdAt: new Date().toISOString() });
   }
 
   let cancelSent = false;
@@ -77,9 +78,9 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
   const onKill = () => {
     killSent = conn.cancelRun(spec.runId, false).catch(() => undefined);
   };
-  opts.cancelSignal?.addEventListener("abort", onCancel, { once: true });
+  opts.signal?.addEventListener("abort", onCancel, { once: true });
   opts.killSignal?.addEventListener("abort", onKill, { once: true });
-  if (opts.cancelSignal?.aborted) onCancel();
+  if (opts.signal?.aborted) onCancel();
   if (opts.killSignal?.aborted) onKill();
 
   let terminal: EventRecord | null = null;
@@ -118,7 +119,7 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
       }
     }
   } finally {
-    opts.cancelSignal?.removeEventListener("abort", onCancel);
+    opts.signal?.removeEventListener("abort", onCancel);
     opts.killSignal?.removeEventListener("abort", onKill);
   }
   const summary = summarize(runDir, opts.experiment, opts.overrides);

@@ -1,19 +1,12 @@
 // A run's summary.json, derived from its stored events and spec (never from memory), so that a
 // re-attached or resumed run gets the same summary as one watched from start to end.
 import type { RunDir } from "../runs/store.js";
-import type { EpochData, RunStateName, RunSummary, StepData } from "../runs/types.js";
-
-interface SpecShape {
-  name?: string;
-  seed?: number;
-  method?: { name?: string };
-  data?: { name?: string };
-  model?: { backbone?: string };
-}
+import { specFromJson } from "../worker/spec.js";
+import type { RunStateName, RunSummary } from "../runs/types.js";
 
 export function summarize(runDir: RunDir, experiment: string, overrides?: Record<string, unknown>): RunSummary {
   const events = runDir.readEvents();
-  const spec = (runDir.exists() ? runDir.readSpec().spec : {}) as SpecShape;
+  const spec = specFromJson(runDir.exists() ? runDir.readSpec().spec : {});
   let state: RunStateName = "running";
   let finalLoss: number | null = null;
   let knnTop1: number | null = null;
@@ -26,19 +19,17 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
   let wallSeconds = 0;
   for (const ev of events) {
     if (ev.type === "started") {
-      const init = Number((ev.data as { initialKnnTop1?: number }).initialKnnTop1 ?? -1);
+      const init = ev.data.initialKnnTop1 ?? -1; // absent in runs stored before it existed
       if (init >= 0) initialKnnTop1 = init;
     } else if (ev.type === "step") {
-      const d = ev.data as unknown as StepData;
-      finalLoss = d.loss;
-      steps = d.step;
+      finalLoss = ev.data.loss;
+      steps = ev.data.step;
     } else if (ev.type === "epoch") {
-      const d = ev.data as unknown as EpochData;
-      epochs = d.epoch;
-      if (d.knnTop1 >= 0) knnTop1 = d.knnTop1;
+      epochs = ev.data.epoch;
+      if (ev.data.knnTop1 >= 0) knnTop1 = ev.data.knnTop1;
     } else if (ev.type === "finished") {
       state = "finished";
-      const d = ev.data as { steps: number; epochs: number; finalLoss: number; knnTop1: number; wallSeconds: number };
+      const d = ev.data;
       steps = d.steps;
       epochs = d.epochs;
       if (Number.isFinite(d.finalLoss)) finalLoss = d.finalLoss;
@@ -46,7 +37,7 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
       wallSeconds = d.wallSeconds;
     } else if (ev.type === "failed") {
       state = "failed";
-      const d = ev.data as { cause: string; message: string; lastCheckpoint?: string };
+      const d = ev.data;
       error = `${d.cause}: ${d.message}`;
       cause = d.cause;
       lastCheckpoint = d.lastCheckpoint ?? "";
@@ -54,7 +45,7 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
       state = "cancelled";
     } else if (ev.type === "interrupted") {
       state = "interrupted";
-      const d = ev.data as { reason: string; message: string; checkpoint?: string };
+      const d = ev.data;
       error = `interrupted (${d.reason}): ${d.message}`;
       cause = d.reason;
       lastCheckpoint = d.checkpoint ?? "";
@@ -65,12 +56,12 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
   if (!wallSeconds && events.length > 1) wallSeconds = events[events.length - 1]!.time - events[0]!.time;
   return {
     runId: runDir.runId,
-    name: spec.name ?? runDir.runId,
+    name: spec.name || runDir.runId,
     experiment,
     method: spec.method?.name ?? "",
     dataset: spec.data?.name ?? "",
     backbone: spec.model?.backbone ?? "",
-    seed: spec.seed ?? 0,
+    seed: spec.seed,
     state,
     epochs,
     steps,

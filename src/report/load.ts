@@ -60,7 +60,7 @@ async function readEvents(path: string, warnings: string[]): Promise<EventRecord
     if (!line.trim()) return;
     try {
       const ev = JSON.parse(line) as EventRecord;
-      if (ev && typeof ev.type === "string") out.push({ ...ev, data: ev.data ?? {} });
+      if (ev && typeof ev.type === "string") out.push(ev);
     } catch {
       // The last line of a live run may be mid-write; anything else is worth a warning.
       if (i < lines.length - 1 && lines.slice(i + 1).some((l) => l.trim())) {
@@ -179,7 +179,7 @@ export async function loadRun(dir: string, warnings: string[] = []): Promise<Run
   let initialKnn: number | null = null;
   let failMsg: string | undefined;
   for (const ev of events) {
-    const d = ev.data;
+    const d = obj(ev.data); // read defensively: files of older runs may lack fields
     // "dynamics" is newer than some readers' event union: compare as a plain string.
     const type: string = ev.type;
     if (type === "started") {

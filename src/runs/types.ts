@@ -5,39 +5,13 @@
 // runs/<id>/eval.json       EvalRecord (written by `projhead eval` or eval_at_end)
 // sweeps/<name>/sweep.json  SweepRecord
 
-export type EventType =
-  | "started"
-  | "step"
-  | "epoch"
-  | "evaluation"
-  | "checkpoint"
-  | "log"
-  | "finished"
-  | "failed"
-  | "cancelled"
-  | "interrupted";
+import type { EventOf, EventRecord, EventType, LayerEval, RunSpecJson, StartedData } from "../worker/types.js";
 
-/** One run event as stored: the oneof case flattened into `type` + `data` (camelCase fields). */
-export interface EventRecord {
-  seq: number;
-  time: number;
-  type: EventType;
-  data: Record<string, unknown>;
-}
-
-export interface StepData {
-  step: number;
-  epoch: number;
-  /** InfoNCE of the step's batch with the parameters as they came into the step (every method). */
-  loss: number;
-  /** Bilevel only: the same batch's InfoNCE after the K inner head steps. */
-  headLoss?: number;
-  /** Bilevel only: loss - headLoss, what the inner head steps gained on the batch. */
-  innerGain?: number;
-  lr: number;
-  imagesPerSec: number;
-  contrastiveAcc: number;
-}
+/** Events are typed from the contract (src/worker/events.ts): a union discriminated by `type`. */
+export type { EventOf, EventRecord, EventType, StartedData };
+export type StepData = EventOf<"step">["data"];
+export type EpochData = EventOf<"epoch">["data"];
+export type LayerEvalRecord = LayerEval;
 
 /** Bilevel's head optimizer as the worker resolved it (the `started` event's headOptimizer). */
 export interface HeadOptimizerRecord {
@@ -46,29 +20,6 @@ export interface HeadOptimizerRecord {
   momentum: number;
   nesterov: boolean;
   weightDecay: number;
-}
-
-export interface EpochData {
-  epoch: number;
-  step: number;
-  loss: number;
-  /** < 0 when not computed this epoch. */
-  knnTop1: number;
-  epochSeconds: number;
-  imagesPerSec: number;
-  peakMemoryBytes: number;
-}
-
-export interface LayerEvalRecord {
-  layer: string;
-  index: number;
-  dim: number;
-  linearTop1: number;
-  knnTop1: number;
-  effectiveRank: number;
-  singularValues: number[];
-  alignment: number;
-  uniformity: number;
 }
 
 export interface EvalRecord {
@@ -118,8 +69,9 @@ export interface RunSummary {
 export interface RunRecordSpec {
   runId: string;
   experiment: string;
-  /** The full RunSpec sent to the worker, as proto3 JSON (camelCase). */
-  spec: Record<string, unknown>;
+  /** The full RunSpec sent to the worker, as proto3 JSON (camelCase, enums by name, zero
+   *  values omitted): written with RunSpec.toJSON, read with RunSpec.fromJSON (src/worker/spec.ts). */
+  spec: RunSpecJson;
   overrides?: Record<string, unknown>;
   createdAt: string;
   /** Bilevel: the head optimizer the worker resolved from spec (added on the `started` event). */

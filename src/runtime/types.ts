@@ -1,11 +1,11 @@
-import type { WorkerConnection } from "../worker/client.js";
+import type { WorkerApi } from "../worker/client.js";
 
 /** A worker this process can talk to, however it was obtained (local, docker, remote). */
 export interface RunningWorker {
   kind: "local" | "docker" | "remote" | "slurm";
   address: string;
   pid?: number;
-  connection: WorkerConnection;
+  connection: WorkerApi;
   /** The worker's last stderr lines (empty for remote workers). */
   stderrTail(): string[];
   /** False once a worker this runtime started has exited (absent where it cannot be known):

@@ -11,9 +11,8 @@ import {
   type StartRunResponse,
   type WorkerInfo,
 } from "../gen/projhead/v1/worker.js";
-import type { EventRecord } from "../runs/types.js";
 import { CallCancelledError, toWorkerError } from "./errors.js";
-import { toEvaluateUpdate, toEventRecord, type EvaluateUpdate } from "./events.js";
+import { toEvaluateUpdate, toEventRecord, type EvaluateUpdate, type EventRecord } from "./events.js";
 
 export interface TlsOptions {
   /** PEM CA that signed the worker's certificate (omit to use the system roots). */
@@ -39,7 +38,23 @@ export type HealthStatus = "SERVING" | "NOT_SERVING" | "UNKNOWN" | "SERVICE_UNKN
 const MAX_RECEIVE_BYTES = 16 * 1024 * 1024;
 const MAX_SEND_BYTES = 4 * 1024 * 1024;
 
-export class WorkerConnection {
+/** The calls a worker answers, as the rest of projhead uses them; WorkerConnection implements
+ *  them over gRPC (a stand-in worker in tests implements the same interface). */
+export interface WorkerApi {
+  readonly address: string;
+  close(): void;
+  checkHealth(service?: string, deadlineMs?: number): Promise<HealthStatus>;
+  waitUntilServing(timeoutMs?: number, signal?: AbortSignal): Promise<void>;
+  getInfo(): Promise<WorkerInfo>;
+  startRun(spec: RunSpec, resume?: boolean): Promise<StartRunResponse>;
+  cancelRun(runId: string, graceful?: boolean): Promise<RunStatus>;
+  listRuns(): Promise<RunStatus[]>;
+  watchRun(runId: string, fromSeq?: number, signal?: AbortSignal): AsyncIterable<EventRecord>;
+  evaluate(req: Partial<EvaluateRequest> & { runId: string }, signal?: AbortSignal): AsyncIterable<EvaluateUpdate>;
+  exportBackbone(runId: string, checkpoint?: string, signal?: AbortSignal): Promise<{ data: Buffer; architecture: string }>;
+}
+
+export class WorkerConnection implements WorkerApi {
   readonly address: string;
   private readonly client: GeneratedClient;
   private readonly health: HealthClient;

@@ -1,26 +1,51 @@
-// Generated RunEvent / LayerEval messages -> the plain records stored in run directories.
-import type { EvaluateEvent, LayerEval, RunEvent } from "../gen/projhead/v1/worker.js";
-import type { EventRecord, EventType, LayerEvalRecord } from "../runs/types.js";
+// Generated RunEvent / LayerEval messages -> the records stored in run directories. The record
+// types are derived from the generated contract, so a new event case or field in proto/ reaches
+// every consumer (and its type checks) after `npm run gen`, with no hand-kept list.
+import type { EvaluateEvent, LayerEval, RunEvent, RunStarted } from "../gen/projhead/v1/worker.js";
+
+type Kind = NonNullable<RunEvent["kind"]>;
+
+/** Every event type: the cases of the RunEvent `kind` oneof ("started", "step", ...). */
+export type EventType = Kind["$case"];
+
+/** The resolved spec the worker reports in `started` (the worker's own config, snake_case). */
+export type ResolvedSpecJson = { train?: { epochs?: number }; model?: { head?: { hidden_dims?: number[] } } } & Record<string, unknown>;
+
+/** `started` as stored: the spec JSON string parsed into `resolvedSpec`. */
+export type StartedData = Omit<RunStarted, "resolvedSpecJson"> & { resolvedSpec: ResolvedSpecJson };
+
+type DataOf<C extends EventType> = C extends "started" ? StartedData : Extract<Kind, { $case: C }>["value"];
+
+/**
+ * One run event as stored and as passed to `onEvent`: the oneof case flattened into `type` and
+ * `data` (camelCase fields), a union discriminated by `type`:
+ *   if (ev.type === "step") console.log(ev.data.loss);
+ */
+export type EventRecord = { [C in EventType]: { seq: number; time: number; type: C; data: DataOf<C> } }[EventType];
+
+/** The record of one event type, e.g. EventOf<"epoch">. */
+export type EventOf<T extends EventType> = Extract<EventRecord, { type: T }>;
 
 export function toEventRecord(ev: RunEvent): EventRecord {
-  if (!ev.kind) throw new Error(`event ${ev.seq} has no kind`);
-  const type = ev.kind.$case as EventType;
-  let data: Record<string, unknown> = { ...(ev.kind.value as object) };
-  if (type === "started") {
-    const { resolvedSpecJson, ...rest } = data as { resolvedSpecJson: string };
-    data = { ...rest, resolvedSpec: JSON.parse(resolvedSpecJson || "{}") };
+  const kind = ev.kind;
+  if (!kind) throw new Error(`event ${ev.seq} has no kind`);
+  if (kind.$case === "started") {
+    const { resolvedSpecJson, ...rest } = kind.value;
+    return { seq: ev.seq, time: ev.time, type: "started", data: { ...rest, resolvedSpec: JSON.parse(resolvedSpecJson || "{}") as ResolvedSpecJson } };
   }
-  return { seq: ev.seq, time: ev.time, type, data };
+  // Every other case is stored as it came; TypeScript cannot pair a union's $case with its
+  // value through a spread, which this one assertion states.
+  return { seq: ev.seq, time: ev.time, type: kind.$case, data: kind.value } as EventRecord;
 }
 
-export function toLayerRecord(l: LayerEval): LayerEvalRecord {
+export function toLayerRecord(l: LayerEval): LayerEval {
   return { ...l, singularValues: [...l.singularValues] };
 }
 
 export type EvaluateUpdate =
   | { type: "log"; message: string }
-  | { type: "layer"; layer: LayerEvalRecord }
-  | { type: "done"; layers: LayerEvalRecord[]; checkpoint: string; step: number; seconds: number; trainImages: number; testImages: number };
+  | { type: "layer"; layer: LayerEval }
+  | { type: "done"; layers: LayerEval[]; checkpoint: string; step: number; seconds: number; trainImages: number; testImages: number };
 
 export function toEvaluateUpdate(ev: EvaluateEvent): EvaluateUpdate | null {
   switch (ev.kind?.$case) {

@@ -1,7 +1,7 @@
 // ResolvedExperiment <-> projhead.v1.RunSpec. Every field is written explicitly (the worker
 // treats zero values as "use the default", so nothing may be left to chance), and fromRunSpec
 // reads a stored spec back (e.g. runs/<id>/spec.json) into experiment form.
-import { Precision, type RunSpec } from "../gen/projhead/v1/worker.js";
+import { Precision, RunSpec } from "../gen/projhead/v1/worker.js";
 import { ExperimentError } from "../experiment/errors.js";
 import { RUN_ID_EXPECTED, isRunId, type ExperimentInput, type PrecisionName, type ResolvedExperiment } from "../experiment/schema.js";
 
@@ -14,6 +14,19 @@ export const PRECISION_TO_PROTO: Readonly<Record<PrecisionName, Precision>> = {
 export function precisionName(p: Precision): PrecisionName {
   const hit = (Object.keys(PRECISION_TO_PROTO) as PrecisionName[]).find((k) => PRECISION_TO_PROTO[k] === p);
   return hit ?? "auto";
+}
+
+/** A RunSpec as proto3 JSON: camelCase fields, enums by name, zero values left out. */
+export type RunSpecJson = Record<string, unknown>;
+
+/** runs/<id>/spec.json's `spec`, written with the generated proto3 JSON mapping. */
+export function specToJson(spec: RunSpec): RunSpecJson {
+  return RunSpec.toJSON(spec) as RunSpecJson;
+}
+
+/** Reads a stored spec back (enum names, or the numbers older spec.json files hold). */
+export function specFromJson(json: unknown): RunSpec {
+  return RunSpec.fromJSON(json);
 }
 
 /** The spec the worker receives for one run of `e` (runId defaults to the experiment name). */

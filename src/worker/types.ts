@@ -8,5 +8,8 @@ export type {
   RunStatus,
   StartRunResponse,
   EvaluateDone,
+  LayerEval,
 } from "../gen/projhead/v1/worker.js";
+export type { EventOf, EventRecord, EventType, StartedData, ResolvedSpecJson, EvaluateUpdate } from "./events.js";
+export type { RunSpecJson } from "./spec.js";
 export { RunState, Precision } from "../gen/projhead/v1/worker.js";

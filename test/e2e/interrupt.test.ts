@@ -26,7 +26,7 @@ describe("Ctrl-C in projhead run", () => {
     child.kill("SIGINT");
     const r = await child;
     assert.equal(r.exitCode, 130, String(r.stderr));
-    const m = /continue with: (projhead resume (\S+))/.exec(String(r.stderr));
+    const m = /continue with: ((?:npx )?projhead resume (\S+))/.exec(String(r.stderr));
     assert.ok(m, `the resume command is printed: ${r.stderr}`);
 
     // The run ended cancelled with a checkpoint of the very step it stopped at (written by the

@@ -89,7 +89,7 @@ describe("train.nproc = 2 under torchrun (gloo, CPU)", { timeout: 300_000 }, () 
     const exp = resolveExperiment(tiny("mp-cancel", 50));
     const cancel = new AbortController();
     const summary = await runExperiment(exp, {
-      worker: w, runsRoot, runId: "mp-cancel", cancelSignal: cancel.signal,
+      worker: w, runsRoot, runId: "mp-cancel", signal: cancel.signal,
       onEvent: (e) => {
         if (e.type === "step" && Number(e.data.step) >= 3) cancel.abort();
       },

@@ -11,9 +11,11 @@ import { runSweep } from "../../src/api/sweep.js";
 import { resolveExperiment } from "../../src/experiment/index.js";
 import type { RunningWorker } from "../../src/runtime/types.js";
 import { RunDir } from "../../src/runs/store.js";
+import { CheckpointSaved, RunEvent, RunInterrupted, RunStarted, RunStatus, StepMetrics } from "../../src/gen/projhead/v1/worker.js";
 import type { EventRecord } from "../../src/runs/types.js";
-import type { WorkerConnection } from "../../src/worker/client.js";
+import type { WorkerApi } from "../../src/worker/client.js";
 import { NotFoundError, UnavailableError } from "../../src/worker/errors.js";
+import { toEventRecord } from "../../src/worker/events.js";
 import { RunState, type RunSpec } from "../../src/worker/types.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "projhead-sweep-pool-"));
@@ -42,14 +44,24 @@ class FakeWorker implements RunningWorker {
   readonly calls: { runId: string; resume: boolean }[] = [];
   dead = false;
   private runsStarted = 0;
-  readonly connection: WorkerConnection;
+  readonly connection: WorkerApi;
   constructor(readonly address: string, private readonly o: FakeOptions) {
+    const unused = (): never => {
+      throw new Error("not used by the sweep pool");
+    };
     this.connection = {
-      startRun: async (spec: RunSpec, resume: boolean) => this.startRun(spec, resume),
-      watchRun: (runId: string, fromSeq: number) => this.watchRun(runId, fromSeq),
-      listRuns: async () => [...this.o.store.keys()].map((runId) => ({ runId, state: RunState.RUN_STATE_RUNNING, error: "" })),
-      cancelRun: async () => ({}),
-    } as unknown as WorkerConnection;
+      address,
+      close: () => undefined,
+      checkHealth: async () => "SERVING",
+      waitUntilServing: async () => undefined,
+      getInfo: unused,
+      startRun: async (spec, resume = false) => this.startRun(spec, resume),
+      watchRun: (runId, fromSeq = 0) => this.watchRun(runId, fromSeq),
+      listRuns: async () => [...this.o.store.keys()].map((runId) => RunStatus.fromPartial({ runId, state: RunState.RUN_STATE_RUNNING })),
+      cancelRun: async (runId) => RunStatus.fromPartial({ runId }),
+      evaluate: unused,
+      exportBackbone: unused,
+    };
   }
   stderrTail = () => [];
   stop = async () => undefined;
@@ -58,8 +70,9 @@ class FakeWorker implements RunningWorker {
     throw new UnavailableError("UNAVAILABLE", `worker at ${this.address} is unavailable: connection refused`);
   }
 
-  private ev(seq: number, type: EventRecord["type"], data: Record<string, unknown> = {}): EventRecord {
-    return { seq, time: Date.now() / 1000, type, data };
+  /** An event as the real client makes it: a RunEvent message through toEventRecord. */
+  private ev(seq: number, kind: NonNullable<RunEvent["kind"]>): EventRecord {
+    return toEventRecord(RunEvent.fromPartial({ seq, time: Date.now() / 1000, kind }));
   }
 
   async startRun(spec: RunSpec, resume: boolean) {
@@ -78,15 +91,15 @@ class FakeWorker implements RunningWorker {
     }
     this.runsStarted++;
     void this.train(spec.runId, this.runsStarted);
-    return { status: { runId: spec.runId }, created: true, resumedFromSeq };
+    return { status: RunStatus.fromPartial({ runId: spec.runId, state: RunState.RUN_STATE_RUNNING }), created: true, resumedFromSeq };
   }
 
   /** Appends the run's events in the background, as the training process would. */
   private async train(runId: string, nth: number) {
     const log = this.o.store.get(runId)!;
     const done = log.filter((e) => e.type === "step").length;
-    const add = (type: EventRecord["type"], data: Record<string, unknown> = {}) => log.push(this.ev(log.length + 1, type, data));
-    add("started", { resumed: done > 0, startStep: done });
+    const add = (kind: NonNullable<RunEvent["kind"]>) => log.push(this.ev(log.length + 1, kind));
+    add({ $case: "started", value: RunStarted.fromPartial({ resumed: done > 0, startStep: done }) });
     for (let s = done + 1; s <= STEPS; s++) {
       await sleep(this.o.stepMs ?? 5);
       if (this.dead) return;
@@ -95,13 +108,13 @@ class FakeWorker implements RunningWorker {
         return;
       }
       if (this.o.interruptOnRun === nth && log.length >= (this.o.interruptAfterEvents ?? 3)) {
-        add("interrupted", { reason: "signal", message: "the training process got SIGTERM", step: s - 1, checkpoint: "checkpoints/last.pt" });
+        add({ $case: "interrupted", value: RunInterrupted.fromPartial({ reason: "signal", message: "the training process got SIGTERM", step: s - 1, checkpoint: "checkpoints/last.pt" }) });
         return;
       }
-      add("step", { step: s, epoch: 1, loss: 1 / s });
-      if (s % 2 === 0) add("checkpoint", { path: "checkpoints/last.pt", step: s, reason: "periodic" });
+      add({ $case: "step", value: StepMetrics.fromPartial({ step: s, epoch: 1, loss: 1 / s }) });
+      if (s % 2 === 0) add({ $case: "checkpoint", value: CheckpointSaved.fromPartial({ path: "checkpoints/last.pt", step: s, reason: "periodic" }) });
     }
-    add("finished", { steps: STEPS, epochs: 1, finalLoss: 0.25, knnTop1: -1, wallSeconds: 0.1, checkpoint: "checkpoints/last.pt" });
+    add({ $case: "finished", value: { steps: STEPS, epochs: 1, finalLoss: 0.25, knnTop1: -1, wallSeconds: 0.1, checkpoint: "checkpoints/last.pt" } });
   }
 
   async *watchRun(runId: string, fromSeq: number): AsyncIterable<EventRecord> {
