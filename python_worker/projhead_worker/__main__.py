@@ -30,6 +30,19 @@ def _positive(v: str) -> int:
     return n
 
 
+def _bytes(v: str) -> int:
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    s = v.strip().upper().removesuffix("B").removesuffix("I")
+    num, unit = (s[:-1], s[-1]) if s and s[-1] in units else (s, "")
+    try:
+        n = float(num) * units[unit]
+    except ValueError:
+        n = 0
+    if not n >= 2**20:
+        raise argparse.ArgumentTypeError(f"expected a size such as 512M or 8G (at least 1M), got {v!r}")
+    return int(n)
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -105,7 +118,7 @@ def serve(args: argparse.Namespace) -> int:
         tls = (_read(args.tls_cert, "--tls-cert"), _read(args.tls_key, "--tls-key"), _read(args.tls_client_ca, "--tls-client-ca"))
     data_roots = [Path(p) for p in args.data_root] + paths.default_data_roots()
 
-    jobs = JobManager(Path(args.run_root), max_running=args.max_runs)
+    jobs = JobManager(Path(args.run_root), max_running=args.max_runs, max_memory=args.max_memory)
     server, health_servicer = build_server(jobs, data_roots, token or None, tls, max_streams=args.max_streams)
     try:
         port = bind(server, args.host, args.port, tls)
@@ -144,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--max-runs", type=_positive, default=1, help="runs training at once; more wait as pending")
     s.add_argument("--max-streams", type=_positive, default=64,
                    help="open WatchRun/Evaluate/ExportBackbone streams at once; more are refused (RESOURCE_EXHAUSTED)")
+    s.add_argument("--max-memory", type=_bytes, default=None,
+                   help="memory one run or evaluation may need (e.g. 8G); larger specs are refused (default: the machine's memory)")
     s.add_argument("--port-file", help="also write the ready line to this file")
     s.add_argument("--insecure-no-auth", action="store_true", help="allow a non-loopback bind without a token (dangerous)")
     args = ap.parse_args(argv)

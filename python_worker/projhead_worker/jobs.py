@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import eventlog
+from . import eventlog, memory
 from .echo import echo
 from .storage import StorageHealth
 from .storage import describe as storage_describe
@@ -68,6 +68,7 @@ class Job:
     stderr_thread: threading.Thread | None = None
     unwritten: dict[str, Any] | None = None  # the end the process could not store (trainproc.UNWRITTEN)
     unsaved: list[dict[str, Any]] = field(default_factory=list)  # events the worker could not store yet
+    gpus: list[int] = field(default_factory=list)  # indices into the worker's GPUs, one per process
     cond: threading.Condition = field(default_factory=threading.Condition)
 
     @property
@@ -99,10 +100,13 @@ class Job:
 
 class JobManager:
     def __init__(self, run_root: Path, max_running: int = 1, python: str = sys.executable,
-                 log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)):
+                 log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
+                 max_memory: int | None = None, gpu_count: Callable[[], int] | None = None):
         self.run_root = Path(run_root).resolve()
         self.run_root.mkdir(parents=True, exist_ok=True)
         self.max_running = max_running
+        self.max_memory = max_memory or memory.default_budget()
+        self._gpu_count = gpu_count or _cuda_device_count
         self.python = python
         self.log = log
         self._lock = threading.RLock()
@@ -143,6 +147,7 @@ class JobManager:
             raise JobError("invalid_argument", f"spec.{e}") from None
         resolved = cfg.to_dict()
         self._check_not_linked(self.run_root / cfg.run_id)
+        self.check_fits(cfg)
         if resume:
             # A training process of this run that outlived its worker (it checkpoints and stops
             # when it notices) must be gone before anything of the run is touched. Waited for
@@ -161,6 +166,11 @@ class JobManager:
             if job is not None and job.active:
                 if _without(job.spec, "train.epochs") != _without(resolved, "train.epochs"):
                     raise JobError("already_exists", f"run_id: run {cfg.run_id!r} is running with a different spec")
+                if job.spec["train"]["epochs"] != resolved["train"]["epochs"]:
+                    # Not silently ignored: the running process keeps the epochs it started with.
+                    raise JobError("already_exists",
+                                   f"train.epochs: run {cfg.run_id!r} is {job.state} with train.epochs {job.spec['train']['epochs']}, "
+                                   f"not {resolved['train']['epochs']}; change it with a resume once the run has stopped")
                 # A retried resume (its first answer was lost) learns where the run continues.
                 return job.status(), False, job.resumed_from if resume else 0
             if job is not None and not resume:
@@ -210,6 +220,25 @@ class JobManager:
             self._pump()
             return job.status(), True, resumed_from
 
+    def check_fits(self, cfg: RunConfig) -> None:
+        """Refuses a spec this worker cannot hold: more processes than devices, or more memory
+        than its budget (serve --max-memory), before anything is allocated or written."""
+        nproc = cfg.train.nproc
+        gpus = self.gpu_count() if cfg.train.device != "cpu" else 0
+        if cfg.train.device.startswith("cuda") and not gpus:
+            raise JobError("failed_precondition", f"train.device: got {cfg.train.device!r}, this worker has no CUDA device")
+        devices, what = (gpus, "CUDA devices") if gpus else (os.cpu_count() or 1, "CPU cores")
+        if nproc > devices:
+            raise JobError("resource_exhausted", f"train.nproc: got {nproc}, this worker has {devices} {what}")
+        est = memory.estimate_run(cfg)
+        if est.total > self.max_memory:
+            raise JobError("resource_exhausted",
+                           f"spec: needs about {memory.gib(est.total)} of memory, this worker allows {memory.gib(self.max_memory)} "
+                           f"(serve --max-memory): {est.words()}")
+
+    def gpu_count(self) -> int:
+        return self._gpu_count()
+
     def _io_error(self, run_id: str, e: OSError, path: Path) -> JobError:
         """A write of the worker's own state failed during a request: the storage is reported
         unwritable and the caller learns which path and why."""
@@ -223,9 +252,20 @@ class JobManager:
             return  # queued runs stay queued: a later worker starts them
         running = sum(1 for j in self._jobs.values() if j.state == "running")
         while self._queue and running < self.max_running:
-            job = self._jobs[self._queue.popleft()]
+            job = self._jobs[self._queue[0]]
             if job.state != "pending":
+                self._queue.popleft()
                 continue
+            device = str(job.spec["train"].get("device", "auto"))
+            count = self.gpu_count() if device in ("auto", "cuda") else 0
+            if count:
+                # One GPU per process of every running run: the next run waits for free ones.
+                busy = {g for j in self._jobs.values() if j.state == "running" for g in j.gpus}
+                gpus = assign_devices(int(job.spec["train"].get("nproc", 1)), busy, count)
+                if gpus is None:
+                    return
+                job.gpus = gpus
+            self._queue.popleft()
             try:
                 self._launch(job)
             except Exception as e:  # noqa: BLE001 - a run that cannot start fails by name, the others go on
@@ -262,6 +302,9 @@ class JobManager:
             env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             if nproc > 1:
                 env.update(TORCHRUN_ENV)
+            if job.gpus:
+                visible = _visible_gpus()
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(visible[g] for g in job.gpus)
             # Where tailing starts is fixed before the process exists: it may write at once.
             path = job.run_dir / EVENTS_FILE
             offset = path.stat().st_size if path.exists() else 0
@@ -643,6 +686,29 @@ SECRET_ENV = ("PROJHEAD_TOKEN",)
 def child_env() -> dict[str, str]:
     """This process's environment without the worker's secrets."""
     return {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+
+
+def _visible_gpus() -> list[str]:
+    """The GPUs this worker may use, as CUDA_VISIBLE_DEVICES names them: its own
+    CUDA_VISIBLE_DEVICES when set, else every GPU the NVIDIA driver lists (no torch import)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip() and not d.strip().startswith("-")]
+    try:
+        return [str(i) for i in range(len(os.listdir("/proc/driver/nvidia/gpus")))]
+    except OSError:
+        return []
+
+
+def _cuda_device_count() -> int:
+    return len(_visible_gpus())
+
+
+def assign_devices(nproc: int, busy: set[int], count: int) -> list[int] | None:
+    """Device indices for a run of nproc processes: free ones only, one per process; None
+    when not enough are free (the run waits)."""
+    free = [i for i in range(count) if i not in busy]
+    return free[:nproc] if len(free) >= nproc else None
 
 
 def _error_of(e: dict[str, Any]) -> str:

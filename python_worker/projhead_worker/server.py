@@ -246,7 +246,8 @@ class WorkerServicer(pb_grpc.WorkerServicer):
         ckpt = paths.checkpoint_in(run_dir, request.checkpoint)
         from .checkpoint import load_complete
 
-        load_complete(ckpt, mmap=True)  # a bad file is answered at once (memory-mapped: cheap)
+        stored = load_complete(ckpt, mmap=True)  # a bad file is answered at once (memory-mapped: cheap)
+        _check_evaluation_fits(stored["spec"], data, self.jobs.max_memory)
         job = {"run_dir": str(run_dir), "checkpoint": str(ckpt), "data": data, "layers": list(request.layers),
                "probe_epochs": request.probe_epochs, "knn_k": request.knn_k or 200, "device": request.device or "auto"}
         # Its own process (evaluate_job.py): the data and the model never live in the server, and
@@ -313,6 +314,23 @@ def _check_evaluate(request) -> None:
     for i, layer in enumerate(request.layers):
         if not _LAYER_RE.fullmatch(layer):
             raise bad(f"layers[{i}]", layer, 'a layer name: "h", "head.N" or "z"')
+
+
+def _check_evaluation_fits(spec: dict[str, Any], data: dict[str, Any], budget: int) -> None:
+    from . import memory
+    from .config import RunConfig
+
+    spec = json.loads(json.dumps(spec))
+    if data.get("name"):
+        spec["data"] = {**spec.get("data", {}), **{k: v for k, v in data.items() if v not in ("", 0, None)}}
+    try:
+        cfg = RunConfig.from_dict(spec)
+    except SpecError as e:
+        raise JobError("invalid_argument", str(e)) from None
+    est = memory.estimate_evaluation(cfg)
+    if est.total > budget:
+        raise JobError("resource_exhausted", f"data: the evaluation needs about {memory.gib(est.total)} of memory, this worker "
+                                             f"allows {memory.gib(budget)} (serve --max-memory): {est.words()}")
 
 
 def _kill(proc: subprocess.Popen) -> None:

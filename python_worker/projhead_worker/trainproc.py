@@ -163,6 +163,11 @@ class Emitter:
         if self._file is None:
             return self.seq
         self.seq += 1
+        if type_ == "started" and str(fields.get("device", "")).startswith("cuda") and os.environ.get("CUDA_VISIBLE_DEVICES"):
+            # The worker gave this run its own GPU: name it as the machine does, not as cuda:0.
+            first = os.environ["CUDA_VISIBLE_DEVICES"].split(",")[0].strip()
+            if first.isdigit():
+                fields = {**fields, "device": f"cuda:{first}"}
         rec = {"seq": self.seq, "time": time.time(), "type": type_, **fields}
         try:
             self._file.write(json.dumps(rec, allow_nan=True) + "\n")

@@ -238,3 +238,18 @@ def test_symlinks_in_the_run_root_are_refused_not_followed(tmp_path):
         m.start({"run_id": "y"}, resume=True)
     assert [p.name for p in outside.iterdir()] == ["events"] and (outside / "events").read_text() == ""
     assert "y" not in [s["run_id"] for s in jobs.JobManager(root).list()]
+
+
+def test_a_start_that_differs_only_in_epochs_on_an_active_run_says_so(tmp_path):
+    fake = tmp_path / "fake-python"
+    fake.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(60)\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    m = jobs.JobManager(tmp_path / "runs", python=str(fake))
+    try:
+        m.start({"run_id": "e", "train": {"epochs": 3}}, resume=False)
+        assert m.start({"run_id": "e", "train": {"epochs": 3}}, resume=False)[1] is False  # a retry: fine
+        with pytest.raises(jobs.JobError) as e:
+            m.start({"run_id": "e", "train": {"epochs": 9}}, resume=False)
+        assert e.value.code == "already_exists" and "train.epochs" in str(e.value) and "9" in str(e.value)
+    finally:
+        m.cancel("e", graceful=False)
