@@ -9,7 +9,7 @@
 // NOT_FOUND and the run starts over there. Idle workers wait while runs are still in flight on
 // other workers, since a lost worker may hand its run back to the queue. A run that ends
 // `interrupted` (its worker was signalled or died, not a cancel) is queued again the same way,
-// up to MAX_INTERRUPT_RESUMES times; a later sweep also resumes every run not finished.
+// up to MAX_INTERRUPT_RESUMES times in a row without progress; a later sweep also resumes every run not finished.
 import { join, resolve } from "node:path";
 import { expandSweep, type ResolvedExperiment, type SweepRun } from "../experiment/index.js";
 import { executeRun } from "../orchestrator/execute.js";
@@ -189,7 +189,9 @@ export async function scheduleRuns(
 ): Promise<void> {
   let alive = workers.length;
   let inFlight = 0;
-  const interruptions = new Map<string, number>();
+  // Interruptions in a row without progress, per run: a batch job's time limit interrupts a
+  // long run again and again, each time after more steps, and that must go on.
+  const interruptions = new Map<string, { times: number; steps: number }>();
   let fatal: unknown = null;
   let wake: () => void = () => undefined;
   let changed = new Promise<void>((r) => (wake = r));
@@ -244,9 +246,10 @@ export async function scheduleRuns(
       try {
         opts.onRunStart?.(item.run, worker, item.resume);
         const summary = await run(item, worker, reconnectForMs);
-        const times = interruptions.get(item.run.runId) ?? 0;
+        const seen = interruptions.get(item.run.runId);
+        const times = seen && summary.steps <= seen.steps ? seen.times : 0;
         if (summary.state === "interrupted" && times < MAX_INTERRUPT_RESUMES && !opts.signal?.aborted) {
-          interruptions.set(item.run.runId, times + 1);
+          interruptions.set(item.run.runId, { times: times + 1, steps: summary.steps });
           queue.unshift({ run: item.run, resume: true });
           continue;
         }

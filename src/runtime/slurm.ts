@@ -178,6 +178,9 @@ interface JobRecord {
 // Pending reasons that never clear by waiting: the job is cancelled and the pool fails naming it.
 const HOPELESS_REASON = /Invalid|NotAllowed|PartitionConfig|not known|not permitted|can't use this partition|MaxTimeLimit|MaxCpu|MaxGRES|MaxMem/i;
 const POLL_MS = 1_000;
+/** A job between its worker's exit and its end (or its requeue). */
+const SETTLING = new Set(["RUNNING", "COMPLETING", "CONFIGURING", "SUBMITTED", "STOPPED", "SIGNALING"]);
+const REQUEUED = new Set(["PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD"]);
 
 export class SlurmPool {
   readonly sessionDir: string;
@@ -382,17 +385,19 @@ export class SlurmPool {
     lost.connection.close();
     const job = this.jobs.get(old.jobId);
     if (!job || this.stopped) return null;
-    // Let the job's state settle: the worker has stopped, the job is ending or requeued.
-    const settleUntil = Date.now() + 30_000;
-    while (job.state === "RUNNING" && this.freshAnnouncement(job) === null && Date.now() < settleUntil) await this.nextChange();
-    if (this.freshAnnouncement(job) || job.state === "PENDING" || job.state === "REQUEUED" || job.state === "REQUEUE_HOLD") {
-      if (job.state === "PENDING" || job.state === "REQUEUED") await this.startNow(job.jobId);
+    // Let the job's state settle: the worker has stopped; the job ends, or SLURM requeues it.
+    await this.waitWhile(job, () => SETTLING.has(job.state) && this.freshAnnouncement(job) === null, 60_000);
+    if (this.freshAnnouncement(job) || REQUEUED.has(job.state)) {
+      await this.startNow(job);
       return this.waitForWorker(job.jobId);
     }
+    // Ended by itself (the time limit's signal): run it again under the same id. A job cancelled
+    // from outside is not brought back; a new one takes its place.
     if (job.state !== "CANCELLED" && !job.cancelling && (await this.requeue(job.jobId))) {
-      job.state = "PENDING";
+      job.state = "REQUEUING"; // polled again until squeue shows it pending
       this.o.onJobState?.({ jobId: job.jobId, slot: job.slot, state: "REQUEUED" });
-      await this.startNow(job.jobId);
+      await this.waitWhile(job, () => !REQUEUED.has(job.state) && this.freshAnnouncement(job) === null, 30_000);
+      await this.startNow(job);
       return this.waitForWorker(job.jobId);
     }
     const jobId = await this.submit(job.slot);
@@ -404,9 +409,14 @@ export class SlurmPool {
     return r.exitCode === 0;
   }
 
-  /** A requeued job waits (120 s by default) before it is eligible again: start it at once. */
-  private async startNow(jobId: string): Promise<void> {
-    await execa(this.cmd.scontrol, ["update", `JobId=${jobId}`, "StartTime=now"], { reject: false });
+  /** A requeued job waits (120 s by default) before it is eligible again: make it eligible now. */
+  private async startNow(job: JobRecord): Promise<void> {
+    if (job.state === "PENDING") await execa(this.cmd.scontrol, ["update", `JobId=${job.jobId}`, "StartTime=now"], { reject: false });
+  }
+
+  private async waitWhile(job: JobRecord, cond: () => boolean, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (cond() && Date.now() < until && !this.stopped) await this.nextChange();
   }
 
   async cancel(ids: string[]): Promise<void> {
