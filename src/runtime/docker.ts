@@ -1,8 +1,14 @@
 // The docker runtime: the worker in a container (docker/Dockerfile), started with `docker run`
 // in the foreground so its READY line and stderr come back through pipes, exactly like the local
 // runtime. Inside the container the worker listens on 0.0.0.0:50051, so it always gets a token
-// (a random one when none is given) through the environment, never on the command line (argv is
-// visible to every user of the host in `ps`). The port is published on 127.0.0.1 only.
+// (a random one when none is given), written to the container's stdin (`-i`, read by the worker
+// as --token-file /dev/stdin): never on a command line (argv is visible to every user of the host
+// in `ps`) nor in the container's environment (`docker inspect` shows it to anyone who may use
+// the engine). The port is published on 127.0.0.1 only.
+//
+// Every container is labelled with the host and pid of the projhead process that started it, so
+// that a start after a crash (SIGKILL, power loss of the client) finds and stops the leftovers
+// whose projhead process is gone (`cleanupLeftoverContainers`).
 //
 // Paths: the host run root is mounted at /runs and each host data root at /data/<i> (read-only).
 // The worker checks every path a client sends against its own (container) data roots, so what
@@ -13,6 +19,7 @@ import { execa, type ResultPromise } from "execa";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { createServer } from "node:net";
+import { hostname } from "node:os";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import { createInterface } from "node:readline";
 import { connectAndWait } from "./connect.js";
@@ -25,6 +32,12 @@ export const CONTAINER_RUN_ROOT = "/runs";
 export const CONTAINER_DATA_ROOT = "/data";
 /** Seconds `docker stop` waits for the worker to checkpoint before it kills it. */
 export const STOP_TIMEOUT_S = 30;
+
+/** Labels on every container this runtime starts. */
+export const ROLE_LABEL = "projhead.role=worker";
+export const CLIENT_LABEL = "projhead.client";
+/** Where the worker in the container reads its token: the container's stdin (see above). */
+const TOKEN_FILE = "/dev/stdin";
 
 const STDERR_LINES = 60;
 
@@ -60,6 +73,8 @@ export interface DockerWorkerOptions {
   startTimeoutMs?: number;
   signal?: AbortSignal;
   onStderr?: (line: string) => void;
+  /** Told about leftover containers stopped before this start (default: a line on stderr). */
+  onNotice?: (message: string) => void;
 }
 
 export interface DockerRunArgsOptions {
@@ -74,6 +89,8 @@ export interface DockerRunArgsOptions {
   user?: string;
   shmSize?: string;
   maxRuns?: number;
+  /** Value of the projhead.client label: `<host>:<pid>` of the starting process. */
+  client?: string;
 }
 
 /** A running containerised worker; `exited` settles when the `docker run` client exits. */
@@ -129,11 +146,12 @@ function checkMountSource(path: string, what: string): void {
 /**
  * The `docker run` argument list (pure). Foreground (no -d) so the worker's stdout/stderr come
  * through the client; --init so an init reaps the training subprocesses and passes SIGTERM on;
- * the token only as `-e PROJHEAD_TOKEN` (its value comes from the client's environment).
+ * -i so the token can be written to the worker's stdin (never an argument or a variable).
  */
 export function dockerRunArgs(o: DockerRunArgsOptions): string[] {
   checkMountSource(o.runRoot, "run root");
-  const args = ["run", "--rm", "--init", "--name", o.name, "--label", "projhead.role=worker"];
+  const args = ["run", "--rm", "--init", "-i", "--name", o.name, "--label", ROLE_LABEL];
+  if (o.client) args.push("--label", `${CLIENT_LABEL}=${o.client}`);
   args.push("--stop-timeout", String(STOP_TIMEOUT_S));
   const gpus = gpusArg(o.gpus);
   if (gpus) args.push("--gpus", gpus);
@@ -141,7 +159,6 @@ export function dockerRunArgs(o: DockerRunArgsOptions): string[] {
   args.push("--shm-size", o.shmSize ?? "8g");
   const bind = o.bindAddress ?? "127.0.0.1";
   args.push("-p", `${bind.includes(":") ? `[${bind}]` : bind}:${o.hostPort}:${CONTAINER_PORT}`);
-  args.push("-e", "PROJHEAD_TOKEN");
   args.push("-v", `${o.runRoot}:${CONTAINER_RUN_ROOT}`);
   for (const m of dataMounts(o.dataRoots)) {
     checkMountSource(m.host, "data root");
@@ -150,6 +167,7 @@ export function dockerRunArgs(o: DockerRunArgsOptions): string[] {
   args.push(o.image);
   // Everything after the image goes to the entrypoint (`python -m projhead_worker serve`).
   args.push("--host", "0.0.0.0", "--port", String(CONTAINER_PORT), "--run-root", CONTAINER_RUN_ROOT, "--data-root", CONTAINER_DATA_ROOT);
+  args.push("--token-file", TOKEN_FILE);
   if (o.maxRuns) args.push("--max-runs", String(o.maxRuns));
   return args;
 }
@@ -177,12 +195,59 @@ function defaultUser(): string | undefined {
   return typeof process.getuid === "function" && typeof process.getgid === "function" ? `${process.getuid()}:${process.getgid()}` : undefined;
 }
 
+/** The `<host>:<pid>` of this process, as put in the projhead.client label. */
+export function clientLabelValue(pid = process.pid): string {
+  return `${hostname()}:${pid}`;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // alive, someone else's
+  }
+}
+
+/**
+ * Stops (running) or removes (created, exited) the worker containers on this engine that a
+ * projhead process of this host started and that outlived it: a crashed client leaves its
+ * `docker run` client and the container behind. `docker stop` lets running jobs checkpoint, so
+ * their runs resume. Containers of live projhead processes, and of other hosts, are left alone.
+ * Returns the names it cleaned.
+ */
+export async function cleanupLeftoverContainers(docker = dockerExecutable(), onNotice?: (message: string) => void): Promise<string[]> {
+  const ls = await execa(docker, ["ps", "-a", "--filter", `label=${ROLE_LABEL}`, "--format", `{{.Names}}\t{{.State}}\t{{.Label "${CLIENT_LABEL}"}}`], { reject: false, stdin: "ignore", timeout: 30_000 });
+  if (ls.exitCode !== 0) return []; // no engine: the start that follows says so
+  const host = hostname();
+  const leftovers = String(ls.stdout).split("\n").filter(Boolean).map((l) => l.split("\t")).filter(([, , client]) => {
+    const m = /^(.*):(\d+)$/.exec(client ?? "");
+    return m && m[1] === host && Number(m[2]) !== process.pid && !processAlive(Number(m[2]));
+  });
+  const cleaned: string[] = [];
+  await Promise.all(leftovers.map(async ([name, state, client]) => {
+    const r = state === "running"
+      ? await execa(docker, ["stop", "-t", String(STOP_TIMEOUT_S), name!], { reject: false, stdin: "ignore", timeout: (STOP_TIMEOUT_S + 15) * 1000 })
+      : { exitCode: 0 };
+    // --rm removes a stopped container; one that never started (or a stop that failed) is removed here.
+    await execa(docker, ["rm", "-f", name!], { reject: false, stdin: "ignore", timeout: 30_000 });
+    cleaned.push(name!);
+    onNotice?.(`stopped leftover worker container ${name} (${state}; its projhead process ${client} is gone)${r.exitCode === 0 ? "" : " by force"}`);
+  }));
+  return cleaned;
+}
+
+/** The error for a `--gpus` container on an engine without the NVIDIA runtime, when that is what happened. */
+function gpuRuntimeMissing(stderr: string[], gpus: string | undefined): string | undefined {
+  if (!gpus || !/could not select device driver|nvidia-container|unknown or invalid runtime name: nvidia/i.test(stderr.join("\n"))) return undefined;
+  return `--gpus ${gpus}: this host lacks the NVIDIA Container Toolkit, so Docker cannot give the container GPUs. ` +
+    "Install it and restart Docker (https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html), " +
+    "or leave out --gpus for a CPU-only container";
+}
+
 /** Hints for the usual ways `docker run` fails, from its stderr. */
 function hintFor(stderr: string[], image: string): string {
   const text = stderr.join("\n");
-  if (/could not select device driver|nvidia-container|unknown or invalid runtime name: nvidia/i.test(text)) {
-    return " (GPUs need the NVIDIA Container Toolkit on the host; or leave out --gpus for a CPU-only container)";
-  }
   if (/Unable to find image|pull access denied|manifest unknown|repository does not exist/i.test(text)) {
     return ` (build the image first: docker build -f docker/Dockerfile -t ${image} .)`;
   }
@@ -215,17 +280,18 @@ export async function startDockerWorker(opts: DockerWorkerOptions = {}): Promise
   try {
     args = dockerRunArgs({
       image, name, hostPort, runRoot, dataRoots, gpus: opts.gpus, bindAddress,
-      user: opts.user ?? defaultUser(), shmSize: opts.shmSize, maxRuns: opts.maxRuns,
+      user: opts.user ?? defaultUser(), shmSize: opts.shmSize, maxRuns: opts.maxRuns, client: clientLabelValue(),
     });
   } catch (err) {
     throw new WorkerStartError((err as Error).message, []);
   }
 
+  await cleanupLeftoverContainers(docker, opts.onNotice ?? ((m) => process.stderr.write(`projhead: ${m}\n`)));
+
   const stderr: string[] = [];
   const child: ResultPromise = execa(docker, args, {
-    // The token reaches the container through `-e PROJHEAD_TOKEN`, i.e. from this environment.
-    env: { PROJHEAD_TOKEN: token },
-    stdin: "ignore",
+    // The token reaches the worker through the container's stdin (read once, then closed).
+    input: token + "\n",
     buffer: false, // a long-lived server: ring buffer of stderr only
     reject: false,
     // If this process exits, execa stops the docker client, which (sig-proxy) passes SIGTERM on.
@@ -259,8 +325,10 @@ export async function startDockerWorker(opts: DockerWorkerOptions = {}): Promise
 
   const fail = async (reason: string): Promise<never> => {
     await stopContainer();
+    // A container that could not start (e.g. no GPU runtime) stays "created" despite --rm.
+    await execa(docker, ["rm", "-f", name], { reject: false, stdin: "ignore", timeout: 30_000 });
     await new Promise((r) => setImmediate(r)); // let the stderr reader drain the last lines
-    throw new WorkerStartError(reason + hintFor(stderr, image), [...stderr]);
+    throw new WorkerStartError(gpuRuntimeMissing(stderr, gpusArg(opts.gpus)) ?? reason + hintFor(stderr, image), [...stderr]);
   };
 
   const timeoutMs = opts.startTimeoutMs ?? 600_000;

@@ -1,7 +1,11 @@
 // The `docker run` command line of the docker runtime, checked without a Docker engine.
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
-import { containerDataPath, dataMounts, dockerRunArgs, freePort, gpusArg, type DockerRunArgsOptions } from "../../src/runtime/docker.js";
+import { after, describe, it } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { containerDataPath, dataMounts, dockerRunArgs, freePort, gpusArg, startDockerWorker, type DockerRunArgsOptions } from "../../src/runtime/docker.js";
+import { WorkerStartError } from "../../src/runtime/types.js";
 
 const base: DockerRunArgsOptions = { image: "projhead-worker:test", name: "projhead-worker-abc", hostPort: 45678, runRoot: "/home/u/runs" };
 
@@ -53,12 +57,17 @@ describe("dockerRunArgs", () => {
     assert.deepEqual(values(args, "-v"), ["/home/u/runs:/runs", "/srv/data/a:/data/0:ro", "/srv/data/b:/data/1:ro"]);
   });
 
-  it("passes the token by name only, never its value", () => {
-    const secret = "s3cr3t-token-value";
+  it("passes the token through the container's stdin, never as an argument or a variable", () => {
     const args = dockerRunArgs(base);
-    assert.deepEqual(values(args, "-e"), ["PROJHEAD_TOKEN"]);
-    assert.ok(args.every((a) => !a.includes(secret) && !a.startsWith("PROJHEAD_TOKEN=")));
-    assert.ok(!args.includes("--token-file"), "the token comes from the environment, not a file in the image");
+    assert.ok(dockerPart(args).includes("-i"), "stdin is attached");
+    assert.deepEqual(values(dockerPart(args), "-e"), [], "no environment variable (docker inspect would show its value)");
+    assert.ok(args.every((a) => !a.startsWith("PROJHEAD_TOKEN")));
+    assert.deepEqual(values(args.slice(args.indexOf(base.image)), "--token-file"), ["/dev/stdin"]);
+  });
+
+  it("labels the container with its role and the process that started it", () => {
+    const args = dockerRunArgs({ ...base, client: "box:123" });
+    assert.deepEqual(values(dockerPart(args), "--label"), ["projhead.role=worker", "projhead.client=box:123"]);
   });
 
   it("puts the image last among docker's options, then the serve arguments for the container", () => {
@@ -66,8 +75,8 @@ describe("dockerRunArgs", () => {
     const i = args.indexOf(base.image);
     assert.equal(args.lastIndexOf(base.image), i);
     const serve = args.slice(i + 1);
-    assert.deepEqual(serve, ["--host", "0.0.0.0", "--port", "50051", "--run-root", "/runs", "--data-root", "/data", "--max-runs", "2"]);
-    for (const f of ["--gpus", "-p", "-v", "-e", "--name", "--init", "--rm", "--user"]) assert.ok(dockerPart(args).includes(f), f);
+    assert.deepEqual(serve, ["--host", "0.0.0.0", "--port", "50051", "--run-root", "/runs", "--data-root", "/data", "--token-file", "/dev/stdin", "--max-runs", "2"]);
+    for (const f of ["--gpus", "-p", "-v", "-i", "--name", "--init", "--rm", "--user"]) assert.ok(dockerPart(args).includes(f), f);
     assert.deepEqual(values(dockerPart(args), "--user"), ["1000:1000"]);
   });
 
@@ -104,5 +113,22 @@ describe("freePort", () => {
   it("returns a port that can be bound on loopback", async () => {
     const port = await freePort();
     assert.ok(port > 0 && port < 65536);
+  });
+});
+
+describe("startDockerWorker before any engine is asked", () => {
+  const tmp = mkdtempSync(join(tmpdir(), "projhead-docker-unit-"));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it("names a missing docker executable", async () => {
+    await assert.rejects(startDockerWorker({ runRoot: join(tmp, "runs"), docker: join(tmp, "no-such-docker") }), (err: Error) => {
+      assert.ok(err instanceof WorkerStartError, String(err));
+      assert.match(err.message, /could not run .*no-such-docker.*PROJHEAD_DOCKER/s);
+      return true;
+    });
+  });
+
+  it("refuses a data root that does not exist (docker would create it, owned by root)", async () => {
+    await assert.rejects(startDockerWorker({ runRoot: join(tmp, "runs"), dataRoots: [join(tmp, "missing")], docker: join(tmp, "no-such-docker") }), /not a directory/);
   });
 });

