@@ -41,7 +41,8 @@ up() {
 down() {
   [ -f "$pidfile" ] || { echo "docker-engine: no dockerd started by this script"; return 0; }
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  # Only that dockerd: a stale pid file (machine restarted) may name another process by now.
+  if kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
     kill -TERM "$pid"
     for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"

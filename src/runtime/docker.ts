@@ -325,7 +325,7 @@ export async function startDockerWorker(opts: DockerWorkerOptions = {}): Promise
 
   const fail = async (reason: string): Promise<never> => {
     await stopContainer();
-    // A container that could not start (e.g. no GPU runtime) stays "created" despite --rm.
+    // Belt and braces: a container created but never started (no GPU runtime, say) must not stay.
     await execa(docker, ["rm", "-f", name], { reject: false, stdin: "ignore", timeout: 30_000 });
     await new Promise((r) => setImmediate(r)); // let the stderr reader drain the last lines
     throw new WorkerStartError(gpuRuntimeMissing(stderr, gpusArg(opts.gpus)) ?? reason + hintFor(stderr, image), [...stderr]);

