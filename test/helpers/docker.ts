@@ -81,7 +81,13 @@ export async function buildWorkerImage(always = false): Promise<Build> {
     "--label", "projhead.test=1", "-t", tag, ".",
   ], { cwd: ROOT, reject: false, stdin: "ignore", all: true, timeout: 1_500_000, env: { DOCKER_BUILDKIT: "0" } });
   if (r.exitCode !== 0) throw new Error(`docker build failed (exit ${r.exitCode}):\n${String(r.all).split("\n").slice(-40).join("\n")}`);
-  return { tag, seconds: (Date.now() - t0) / 1000, reused: false };
+  const seconds = (Date.now() - t0) / 1000;
+  // Older test images (other inputs) would pile up on a CI machine: untag them; the engine keeps
+  // the layers this one shares, and a `docker image prune` frees the rest.
+  const old = String((await docker(["images", "--filter", "label=projhead.test=1", "--format", "{{.Repository}}:{{.Tag}}"])).stdout)
+    .split("\n").filter((t) => t.startsWith("projhead-worker:test-") && t !== tag);
+  if (old.length) await docker(["rmi", ...old]);
+  return { tag, seconds, reused: false };
 }
 
 /** Bytes of an image, as the engine reports it. */

@@ -1,7 +1,9 @@
 // "The invoking host user" of the container tests: the user running the tests, or, when that is
 // root (CI machines), an unprivileged uid that may use the Docker engine (its socket's group), so
 // that "the run files belong to the user, who can delete them without root" is really tested.
-import { execa, type Options } from "execa";
+// Where that uid cannot read this checkout (a clone in a private folder), root stays the invoker:
+// the files must then belong to root, not to the image's uid 10001.
+import { execa, execaSync, type Options } from "execa";
 import { chownSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./cli.js";
@@ -21,15 +23,16 @@ export interface Invoker {
 
 export function invoker(home: string): Invoker {
   const root = process.getuid?.() === 0;
-  if (!root) {
+  const socketGid = root ? statSync("/var/run/docker.sock", { throwIfNoEntry: false })?.gid : undefined;
+  const as = ["--reuid", String(NOBODY_LIKE), "--regid", String(NOBODY_LIKE), "--groups", String(socketGid), "--"];
+  const canRead = socketGid !== undefined && execaSync("setpriv", [...as, "test", "-r", join(ROOT, "src/cli.ts")], { reject: false }).exitCode === 0;
+  if (!root || !canRead) {
     return {
       uid: process.getuid!(), gid: process.getgid!(), own: () => undefined,
       cli: (args, opts = {}) => execa(process.execPath, ["--import", "tsx", join(ROOT, "src/cli.ts"), ...args], { reject: false, cwd: ROOT, ...opts }),
       run: (file, args, opts = {}) => execa(file, args, { reject: false, ...opts }),
     };
   }
-  const socketGid = statSync("/var/run/docker.sock").gid;
-  const as = ["--reuid", String(NOBODY_LIKE), "--regid", String(NOBODY_LIKE), "--groups", String(socketGid), "--"];
   chownSync(home, NOBODY_LIKE, NOBODY_LIKE);
   const env = { HOME: home, PATH: process.env.PATH, CI: process.env.CI, PROJHEAD_TEST: "1" };
   return {

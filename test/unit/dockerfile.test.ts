@@ -79,8 +79,8 @@ describe("docker/Dockerfile", () => {
     assert.ok(all("COPY", lockStage).some((c) => c.includes("python_worker/uv.lock")), "uv.lock is copied in");
     const runs = all("RUN", finalStage);
     assert.ok(all("COPY", finalStage).some((c) => c.startsWith("--from=lock ")), "the final stage takes the exported list");
-    assert.ok(runs.some((r) => /uv pip sync --require-hashes requirements\.txt/.test(r)), "installs exactly that list");
-    assert.ok(runs.some((r) => /uv pip install --no-deps \.\/python_worker/.test(r)), "the worker itself, nothing re-resolved");
+    assert.ok(runs.some((r) => /uv pip sync --python \/opt\/venv\/bin\/python --require-hashes requirements\.txt/.test(r)), "installs exactly that list");
+    assert.ok(runs.some((r) => /uv pip install --python \/opt\/venv\/bin\/python --no-deps \.\/python_worker/.test(r)), "the worker itself, nothing re-resolved");
     assert.ok(all("COPY", finalStage).some((c) => /python_worker\/projhead(\s|$)/.test(c)), "generated stubs are copied in");
     assert.ok(all("ARG", ins).includes(`UV_VERSION=${UV_VERSION}`), "the image's uv is the project's pinned uv");
   });
