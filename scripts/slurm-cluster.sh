@@ -7,13 +7,13 @@
 #   scripts/slurm-cluster.sh status  say whether the cluster answers
 #
 # Needs root (as the daemons run with SlurmUser=root) and Debian's packages (installed when
-# missing). State, spool and logs live in $PROJHEAD_SLURM_DIR (default /tmp/projhead-slurm);
+# missing). State, spool and logs live in $PROJHEAD_SLURM_DIR (default /var/tmp/projhead-slurm-cluster);
 # slurm.conf is written there and linked from /etc/slurm/slurm.conf so that sbatch, squeue,
 # scancel find it without SLURM_CONF. A machine that already has its own /etc/slurm/slurm.conf
 # is left alone: `up` refuses, since a configured cluster is not ours to change.
 set -euo pipefail
 
-DIR="${PROJHEAD_SLURM_DIR:-/tmp/projhead-slurm}"
+DIR="${PROJHEAD_SLURM_DIR:-/var/tmp/projhead-slurm-cluster}"
 CONF=/etc/slurm/slurm.conf
 PKGS=(slurmctld slurmd slurm-client munge)
 WAIT_S="${PROJHEAD_SLURM_WAIT_S:-60}"

@@ -157,7 +157,7 @@ function shellQuote(s: string): string {
 /** The error of a command that is not there, in words. */
 function missingCommand(cmd: string, err: unknown): Error | null {
   const e = err as { code?: string };
-  if (e?.code === "ENOENT") return new Error(`runtime slurm: \`${cmd}\` not found on PATH; run on a machine with the SLURM client commands (a login node)`);
+  if (e?.code === "ENOENT") return new SlurmConfigError(`runtime slurm: \`${cmd}\` not found on PATH; run on a machine with the SLURM client commands (a login node)`);
   return null;
 }
 
@@ -234,6 +234,7 @@ export class SlurmPool {
     let out: string;
     try {
       const r = await execa(this.cmd.sbatch, ["--parsable", this.script], { reject: false });
+      if (r.exitCode === undefined) throw r.cause ?? new Error(r.message); // not started at all (ENOENT)
       if (r.exitCode !== 0) {
         const msg = (r.stderr || r.stdout).split("\n").filter((l) => l.trim()).map((l) => l.replace(/^sbatch: error: /, "")).join("; ");
         throw new SlurmConfigError(`runtime slurm: sbatch refused the job: ${msg || `exit code ${r.exitCode}`}`);
