@@ -3,7 +3,8 @@
 // every test file (and the next run on the same machine) reuses one build.
 import { execa } from "execa";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { ROOT } from "./cli.js";
 import { needOrSkip } from "./require.js";
@@ -73,14 +74,26 @@ export interface Build {
  */
 export async function buildWorkerImage(always = false): Promise<Build> {
   const base = await ensureBaseImage();
-  const tag = `projhead-worker:test-${await imageInputsHash(base)}`;
+  const hash = await imageInputsHash(base);
+  const tag = `projhead-worker:test-${hash}`;
   if (!always && (await docker(["image", "inspect", tag])).exitCode === 0) return { tag, seconds: 0, reused: true };
+  // A build of these inputs that just failed (in build.test.ts) is not tried again by every
+  // other test file: each try can take minutes.
+  const failed = join(tmpdir(), `projhead-docker-build-failed-${hash}`);
+  if (!always && existsSync(failed) && Date.now() - statSync(failed).mtimeMs < 3_600_000) {
+    throw new Error(`the worker image build failed a moment ago (node scripts/test.mjs test/docker/build.test.ts retries it):\n${readFileSync(failed, "utf8")}`);
+  }
   const t0 = Date.now();
   const r = await execa("docker", [
     "build", "-f", "docker/Dockerfile", "--build-arg", `BASE_IMAGE=${base}`, "--build-arg", `EXTRA_CA_CERTS=${extraCaCerts()}`,
     "--label", "projhead.test=1", "-t", tag, ".",
   ], { cwd: ROOT, reject: false, stdin: "ignore", all: true, timeout: 1_500_000, env: { DOCKER_BUILDKIT: "0" } });
-  if (r.exitCode !== 0) throw new Error(`docker build failed (exit ${r.exitCode}):\n${String(r.all).split("\n").slice(-40).join("\n")}`);
+  if (r.exitCode !== 0) {
+    const why = `docker build failed (exit ${r.exitCode}):\n${String(r.all).split("\n").slice(-40).join("\n")}`;
+    writeFileSync(failed, why);
+    throw new Error(why);
+  }
+  rmSync(failed, { force: true });
   const seconds = (Date.now() - t0) / 1000;
   // Older test images (other inputs) would pile up on a CI machine: untag them; the engine keeps
   // the layers this one shares, and a `docker image prune` frees the rest.
