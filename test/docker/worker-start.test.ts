@@ -70,6 +70,8 @@ describe("projhead worker start --docker (real engine)", { skip, timeout: 600_00
         const info = await conn.getInfo();
         assert.match(info.torchVersion, /^2\./);
         assert.equal(info.runRoot, "/runs");
+        const mini = info.datasets.find((d) => d.name === "fashion-mnist-mini");
+        assert.equal(mini?.available, true, `the image carries the worker's embedded dataset: ${mini?.detail}`);
       } finally {
         conn.close();
       }
