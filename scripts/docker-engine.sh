@@ -21,6 +21,13 @@ up() {
     echo "docker-engine: installing docker.io"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+    # Where no policy-rc.d forbids it, the package starts its init script's dockerd: ours too.
+    for _ in $(seq 1 20); do answers || [ ! -e /var/run/docker.pid ] && break; sleep 0.5; done
+    if answers; then
+      mkdir -p "$dir"; echo initd >"$pidfile"
+      echo "docker-engine: dockerd started by the docker.io package"
+      return 0
+    fi
   fi
   [ "$(id -u)" = 0 ] || { echo "docker-engine: no engine answers and starting dockerd needs root" >&2; exit 1; }
   mkdir -p "$dir"
@@ -41,6 +48,12 @@ up() {
 down() {
   [ -f "$pidfile" ] || { echo "docker-engine: no dockerd started by this script"; return 0; }
   pid=$(cat "$pidfile")
+  if [ "$pid" = initd ]; then
+    /etc/init.d/docker stop >/dev/null 2>&1 || true
+    echo "docker-engine: dockerd (init script) stopped"
+    rm -f "$pidfile"
+    return 0
+  fi
   # Only that dockerd: a stale pid file (machine restarted) may name another process by now.
   if kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
     kill -TERM "$pid"
