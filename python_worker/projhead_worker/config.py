@@ -197,7 +197,7 @@ class RunConfig:
         _range("train.checkpoint_every_epochs", self.train.checkpoint_every_epochs, 0, 10**6)
         _range("train.checkpoint_every_steps", self.train.checkpoint_every_steps, 0, 10**9)
         _range("train.nproc", self.train.nproc, 1, 64)
-        _range("train.nnodes", self.train.nnodes, 1, 4096)
+        _range("train.nnodes", self.train.nnodes, 1, 1)  # multi-node launch not built yet
         _range("train.threads", self.train.threads, 0, 1024)
         _frange("augment.crop_min_scale", self.augment.crop_min_scale, 0.01, 1.0)
         _frange("augment.jitter_strength", self.augment.jitter_strength, 0.0, 2.0)

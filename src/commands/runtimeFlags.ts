@@ -28,7 +28,7 @@ export interface RuntimeFlags {
 }
 
 export function addRuntimeFlags(cmd: Command): Command {
-  return cmd
+  cmd
     .option("--worker <host:port>", "use a running worker at this address instead of starting one")
     .option("--token-env <VAR>", "environment variable holding the worker's token (default PROJHEAD_TOKEN)")
     .option("--tls-ca <file>", "PEM CA of the worker's certificate (enables TLS)")
@@ -39,7 +39,13 @@ export function addRuntimeFlags(cmd: Command): Command {
     .option("--image <image>", "worker image for --docker", "projhead-worker:latest")
     .option("--gpus <spec>", "GPUs for --docker (e.g. all, 1, device=0)")
     .option("--python <path>", "Python interpreter for a local worker")
-    .option("--slurm", "run workers as SLURM batch jobs (docs/CLUSTER.md); the flags below override runtime.slurm")
+    .option("--slurm", "run workers as SLURM batch jobs (docs/CLUSTER.md); the flags below override runtime.slurm");
+  return addSlurmFlags(cmd);
+}
+
+/** The settings of the worker jobs (runtime.slurm). */
+export function addSlurmFlags(cmd: Command): Command {
+  return cmd
     .option("--partition <name>", "SLURM partition for --slurm")
     .option("--gpus-per-job <n>", "GPUs per node of each --slurm job")
     .option("--cpus <n>", "CPUs of each --slurm job")

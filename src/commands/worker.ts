@@ -8,6 +8,8 @@ import { handleInterrupts } from "../cli/signals.js";
 import { DEFAULT_IMAGE, dataMounts, startDockerWorker } from "../runtime/docker.js";
 import { localWorkerCommand } from "../runtime/local.js";
 import { projectRoot } from "../runtime/paths.js";
+import { addSlurmFlags } from "./runtimeFlags.js";
+import { startSlurmWorkerCommand, type SlurmStartFlags } from "./workerSlurm.js";
 
 export function registerWorker(program: Command): void {
   const worker = program.command("worker").description("run or manage a training worker");
@@ -81,7 +83,7 @@ function startToken(o: StartFlags): { token?: string; source: string } {
 }
 
 function registerWorkerStart(worker: Command): void {
-  worker
+  const start = worker
     .command("start")
     .description("start a worker in a Docker container and keep it until Ctrl-C (then it checkpoints and stops)")
     .option("--docker", "run the worker in a container (the only kind `start` knows; `worker serve` runs one here)")
@@ -96,9 +98,12 @@ function registerWorkerStart(worker: Command): void {
     .option("--print-token", "print the token (generated tokens are otherwise not shown)")
     .option("--max-runs <n>", "runs training at once")
     .option("--json", "print one JSON line when the worker is ready")
-    .action(async (o: StartFlags) => {
+    .option("--slurm", "run the worker as a SLURM batch job instead (docs/CLUSTER.md)");
+  addSlurmFlags(start);
+  start.action(async (o: StartFlags & SlurmStartFlags) => {
+      if (o.slurm) return startSlurmWorkerCommand(o);
       if (!o.docker) {
-        process.stderr.write("projhead: worker start needs --docker (for a worker on this machine use `projhead worker serve`)\n");
+        process.stderr.write("projhead: worker start needs --docker or --slurm (for a worker on this machine use `projhead worker serve`)\n");
         process.exitCode = EXIT.usage;
         return;
       }

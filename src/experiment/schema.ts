@@ -114,6 +114,7 @@ export const TrainSchema = obj({
   checkpointEveryEpochs: int(0, 1e6),
   checkpointEverySteps: int(0, 1e9),
   nproc: int(1, 64),
+  // The contract's range; workers accept only 1 for now (no multi-node launch yet).
   nnodes: int(1, 4096),
   evalAtEnd: bool(),
   threads: int(0, 1024),

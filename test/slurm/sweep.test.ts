@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { cli } from "../helpers/cli.js";
+import { cli, waitFor } from "../helpers/cli.js";
 import { tinyYaml } from "../helpers/runs.js";
 import { activeJobs, noCluster, SMALL_JOB, submittedJobs } from "./cluster.js";
 
@@ -34,5 +34,25 @@ describe("sweep --slurm", { skip: noCluster(), timeout: 240_000 }, () => {
     // The token the workers require stays readable by its owner only.
     const [session] = readdirSync(shared);
     assert.equal(statSync(join(shared, session!, "token")).mode & 0o777, 0o600);
+  });
+
+  it("worker start --slurm: a worker job that `run --worker` uses with its token, cancelled on Ctrl-C", async () => {
+    const child = cli(["worker", "start", "--slurm", ...SMALL_JOB, "--shared", join(tmp, "shared-start"), "--runs", join(tmp, "runs-start"), "--json"]);
+    let stdout = "";
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    await waitFor(() => stdout.includes('"ready"'), 120_000, "the worker job ready");
+    const ready = JSON.parse(stdout.trim().split("\n").pop()!) as { jobId: string; address: string; tokenFile: string };
+    assert.doesNotMatch(ready.address, /^127\./, "bound off loopback");
+    const file = join(tmp, "one.yaml");
+    writeFileSync(file, tinyYaml({ name: "slurm-start", train: { epochs: 1 } }));
+    const token = readFileSync(ready.tokenFile, "utf8").trim();
+    const wrong = await cli(["run", file, "--worker", ready.address, "--runs", join(tmp, "runs-start")], { env: { PROJHEAD_TOKEN: "wrong" } });
+    assert.notEqual(wrong.exitCode, 0, "a wrong token is refused");
+    const r = await cli(["run", file, "--worker", ready.address, "--runs", join(tmp, "runs-start"), "--run-id", "slurm-start"], { env: { PROJHEAD_TOKEN: token } });
+    assert.equal(r.exitCode, 0, String(r.stderr));
+    assert.equal(JSON.parse(readFileSync(join(tmp, "runs-start", "slurm-start", "summary.json"), "utf8")).state, "finished");
+    child.kill("SIGINT");
+    assert.equal((await child).exitCode, 130);
+    assert.deepEqual(await activeJobs([ready.jobId]), []);
   });
 });

@@ -1,0 +1,59 @@
+// `projhead worker start --slurm`: one worker as a SLURM batch job, held until Ctrl-C (then its
+// job is cancelled; the worker checkpoints its runs first). Prints where the worker listens and
+// where its token is, for `projhead run --worker ADDRESS` with PROJHEAD_TOKEN from that file.
+import { resolve } from "node:path";
+import { EXIT, printJson, reportError } from "../cli/output.js";
+import { handleInterrupts } from "../cli/signals.js";
+import { startSlurmPool } from "../runtime/slurm.js";
+import { slurmFromFlags, type RuntimeFlags } from "./runtimeFlags.js";
+
+export interface SlurmStartFlags extends RuntimeFlags {
+  runs: string;
+  dataRoot?: string[];
+  maxRuns?: string;
+  json?: boolean;
+}
+
+export async function startSlurmWorkerCommand(o: SlurmStartFlags): Promise<void> {
+  const interrupts = handleInterrupts(() => process.stderr.write("\ncancelling the worker's job (its runs checkpoint first)\n"));
+  let pool: Awaited<ReturnType<typeof startSlurmPool>>["pool"] | undefined;
+  try {
+    const started = await startSlurmPool(1, {
+      settings: slurmFromFlags(o), runRoot: resolve(o.runs), dataRoots: o.dataRoot, python: o.python,
+      maxRuns: o.maxRuns ? Number(o.maxRuns) : undefined, signal: interrupts.cancel,
+      onJobState: (c) => process.stderr.write(`slurm job ${c.jobId}: ${c.state}${c.reason ? ` (${c.reason})` : ""}${c.node && c.state === "RUNNING" ? ` on ${c.node}` : ""}\n`),
+    });
+    pool = started.pool;
+    const w = await started.workers[0]!;
+    const tokenFile = resolve(pool.sessionDir, "token");
+    if (o.json) printJson({ event: "ready", jobId: w.jobId, node: w.node, address: w.address, tokenFile });
+    else {
+      process.stdout.write([
+        `worker   slurm job ${w.jobId} on ${w.node}`,
+        `address  ${w.address}`,
+        `token    ${tokenFile}`,
+        `use it   PROJHEAD_TOKEN=$(cat ${tokenFile}) projhead run EXPERIMENT --worker ${w.address}`,
+        "Ctrl-C cancels the job.",
+      ].join("\n") + "\n");
+    }
+    // Held until Ctrl-C or until the job ends by itself.
+    await new Promise<void>((done) => {
+      interrupts.cancel.addEventListener("abort", () => done(), { once: true });
+      const timer = setInterval(() => {
+        if (!w.alive!()) {
+          clearInterval(timer);
+          process.stderr.write(`projhead: slurm job ${w.jobId} ended\n`);
+          process.exitCode = EXIT.failure;
+          done();
+        }
+      }, 1_000);
+      interrupts.cancel.addEventListener("abort", () => clearInterval(timer), { once: true });
+    });
+    if (interrupts.cancel.aborted) process.exitCode = EXIT.interrupted;
+  } catch (err) {
+    process.exitCode = interrupts.cancel.aborted ? EXIT.interrupted : reportError(err, Boolean(o.json));
+  } finally {
+    await pool?.stop();
+    interrupts.dispose();
+  }
+}
