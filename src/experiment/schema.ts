@@ -114,8 +114,8 @@ export const TrainSchema = obj({
   checkpointEveryEpochs: int(0, 1e6),
   checkpointEverySteps: int(0, 1e9),
   nproc: int(1, 64),
-  // The contract's range; workers accept only 1 for now (no multi-node launch yet).
-  nnodes: int(1, 4096),
+  // Multi-node training (srun + torchrun over a SLURM allocation) is not built yet: 1 only.
+  nnodes: int(1, 1),
   evalAtEnd: bool(),
   threads: int(0, 1024),
 });
