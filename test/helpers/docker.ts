@@ -85,7 +85,7 @@ export async function buildWorkerImage(always = false): Promise<Build> {
   }
   const t0 = Date.now();
   const r = await execa("docker", [
-    "build", "-f", "docker/Dockerfile", "--build-arg", `BASE_IMAGE=${base}`, "--build-arg", `EXTRA_CA_CERTS=${extraCaCerts()}`,
+    "build", "--force-rm", "-f", "docker/Dockerfile", "--build-arg", `BASE_IMAGE=${base}`, "--build-arg", `EXTRA_CA_CERTS=${extraCaCerts()}`,
     "--label", "projhead.test=1", "-t", tag, ".",
   ], { cwd: ROOT, reject: false, stdin: "ignore", all: true, timeout: 1_500_000, env: { DOCKER_BUILDKIT: "0" } });
   if (r.exitCode !== 0) {
