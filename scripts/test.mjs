@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The whole test suite, in groups run one after another, with the wall time of each group:
+//   types   tsc --noEmit over src, test and bench (tsconfig.json) and scripts (tsconfig.scripts.json)
 //   py      the worker's pytest suite (python_worker/tests)
 //   unit    TypeScript unit tests (test/unit)
 //   e2e     TypeScript end-to-end tests against real workers (test/e2e)
@@ -16,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { venvPython } from "./lib/paths.mjs";
 
 const root = resolve(fileURLToPath(import.meta.url), "../..");
-const GROUPS = ["py", "unit", "e2e", "docker", "slurm"];
+const GROUPS = ["types", "py", "unit", "e2e", "docker", "slurm"];
 
 const args = process.argv.slice(2);
 const listArg = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1].split(",") : null);
@@ -52,6 +53,17 @@ function runTs(paths) {
 }
 
 const runners = {
+  // Incremental: a re-run after small edits checks only what changed (the state file lives with
+  // the other build caches in node_modules/.cache).
+  types: () => {
+    for (const config of ["tsconfig.json", "tsconfig.scripts.json"]) {
+      const info = join(root, "node_modules/.cache/projhead", `${config}.tsbuildinfo`);
+      const tsc = join(root, "node_modules/typescript/bin/tsc");
+      const status = spawnSync(process.execPath, [tsc, "-p", config, "--noEmit", "--incremental", "--tsBuildInfoFile", info], { cwd: root, stdio: "inherit" }).status;
+      if (status !== 0) return status;
+    }
+    return 0;
+  },
   py: (extra) =>
     spawnSync(venvPython(root), ["-m", "pytest", "-q", ...(extra.length ? extra : ["python_worker/tests"])], {
       cwd: root,
@@ -76,7 +88,7 @@ for (const g of GROUPS) {
   if ((only && !only.includes(g)) || skip.includes(g)) continue;
   const mine = files.filter((f) => groupOf(f) === g);
   if (files.length && mine.length === 0) continue;
-  if (g !== "py" && !mine.length && testFiles(join(root, `test/${g}`)).length === 0) continue;
+  if (!["py", "types"].includes(g) && !mine.length && testFiles(join(root, `test/${g}`)).length === 0) continue;
   const t0 = Date.now();
   const status = runners[g](mine);
   const seconds = (Date.now() - t0) / 1000;
