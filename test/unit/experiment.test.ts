@@ -1,7 +1,7 @@
 // Experiment schema, defaults (parity with the Python worker), files and RunSpec conversion.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
@@ -294,6 +294,13 @@ describe("loadExperiment", () => {
     assert.equal((await runs("study-cifar10.yaml")).length, 6);
     assert.deepEqual(await runs("fashion-mnist.yaml"), ["joint", "bilevel", "no_head", "fixed_head", "directclr"].map((m) => `fashion-mnist-${m}`));
     assert.deepEqual(await runs("demo.yaml"), ["demo-joint", "demo-bilevel", "demo-no_head"]);
+    // the verdict study: 9 screening runs (seed 0), 21 final runs (seeds 1-3, paired)
+    const verdict = async (prefix: string) => {
+      const files = readdirSync(join(root, "examples", "verdict")).filter((f) => f.startsWith(prefix)).sort();
+      return (await Promise.all(files.map((f) => runs(`verdict/${f}`)))).flat();
+    };
+    assert.equal((await verdict("screen-")).length, 9);
+    assert.equal((await verdict("finals-")).length, 21);
     const q = await loadExperiment(join(root, "examples/quickstart.yaml"));
     assert.deepEqual([q.data.name, q.train.device, q.model.backbone], ["fashion-mnist-mini", "cpu", "convnet"]);
     const c = await loadExperiment(join(root, "examples/study-cifar10.yaml"));
