@@ -80,3 +80,16 @@ def test_concurrent_runs_get_one_gpu_each_and_wait_for_a_free_one(tmp_path, monk
     finally:
         for rid in ("a", "b", "c"):
             m.cancel(rid, graceful=False)
+
+
+def test_the_started_event_names_the_gpu_the_run_was_given(tmp_path, monkeypatch):
+    import json
+
+    from projhead_worker.trainproc import Emitter
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
+    emit = Emitter(tmp_path / "events.jsonl", 0)
+    emit("started", device="cuda:0")
+    emit("step", device="cuda:0")
+    got = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e["device"] for e in got] == ["cuda:7", "cuda:0"]

@@ -24,7 +24,7 @@ export function registerDoctor(program: Command): void {
           ...i.datasets.map((d, k) => `${k === 0 ? "datasets   " : "           "} ${d.available ? "✔" : "·"} ${d.name.padEnd(18)} ${d.detail}`),
           `methods     ${i.methods.join(", ")}`,
           `backbones   ${i.backbones.join(", ")}`,
-          `run root    ${i.runRoot}`,
+          `run root    ${i.runRoot}${i.storageProblem ? ` (NOT WRITABLE: ${i.storageProblem})` : ""}`,
         ];
         process.stdout.write(lines.join("\n") + "\n");
       }
