@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import errno
-import fcntl
 import json
 import os
 import shutil
@@ -23,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import eventlog, memory
+from . import eventlog, memory, runlock
 from .echo import echo
 from .storage import StorageHealth
+from .supervise import (INTERRUPT_SIGNAL, TORCHRUN_ENV, UNWRITTEN, assign_devices, child_env, cuda_device_count,
+                        signal_group, visible_gpus)
 from .storage import describe as storage_describe
 from .storage import is_disk_full
 from .config import RunConfig, SpecError
@@ -33,12 +34,8 @@ from .eventlog import EVENTS_FILE, SPEC_FILE
 
 TERMINAL = {"finished", "failed", "cancelled", "interrupted"}
 STATE_OF_TERMINAL = {"finished": "finished", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}
-# What the worker sends its training processes when it shuts down (trainproc.INTERRUPT_SIGNAL;
-# not imported from there: that module imports torch).
-INTERRUPT_SIGNAL = signal.SIGUSR2
 POLL_SECONDS = 0.05
-TRAIN_LOCK = "train.lock"  # held by a run's training process while it lives (see _launch)
-UNWRITTEN = "projhead-unwritten-event: "  # trainproc.UNWRITTEN (not imported: that module imports torch)
+TRAIN_LOCK = runlock.LOCK_FILE  # held by a run's training process while it lives (see _launch)
 
 
 class JobError(Exception):
@@ -106,7 +103,7 @@ class JobManager:
         self.run_root.mkdir(parents=True, exist_ok=True)
         self.max_running = max_running
         self.max_memory = max_memory or memory.default_budget()
-        self._gpu_count = gpu_count or _cuda_device_count
+        self._gpu_count = gpu_count or cuda_device_count
         self.python = python
         self.log = log
         self._lock = threading.RLock()
@@ -289,12 +286,10 @@ class JobManager:
         # The run is locked before its process exists and the lock is handed down to it: the
         # kernel releases it only when that process is gone (whatever becomes of this worker),
         # so a restarted worker never resumes a run whose old process still writes to it.
-        lock_fd = os.open(job.run_dir / TRAIN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        lock_fd = runlock.try_take(job.run_dir)
+        if lock_fd is None:
+            raise JobError("failed_precondition", f"run {job.run_id!r} is being trained by another process")
         try:
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise JobError("failed_precondition", f"run {job.run_id!r} is being trained by another process") from None
             env = {**child_env(), "PYTHONUNBUFFERED": "1", "PROJHEAD_WORKER_PID": str(os.getpid()),
                    "PROJHEAD_LOCK_FD": str(lock_fd)}
             # OpenMP threads that spin-wait lose whole time slices on a shared or busy CPU (3.9x
@@ -303,18 +298,17 @@ class JobManager:
             if nproc > 1:
                 env.update(TORCHRUN_ENV)
             if job.gpus:
-                visible = _visible_gpus()
+                visible = visible_gpus()
                 env["CUDA_VISIBLE_DEVICES"] = ",".join(visible[g] for g in job.gpus)
             # Where tailing starts is fixed before the process exists: it may write at once.
             path = job.run_dir / EVENTS_FILE
             offset = path.stat().st_size if path.exists() else 0
             job.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                env=env, start_new_session=True,  # its own process group (torchrun's ranks get their own: _signal_group)
+                env=env, start_new_session=True,  # its own process group (torchrun's ranks get their own: signal_group)
                 pass_fds=(lock_fd,),
             )
-            os.ftruncate(lock_fd, 0)
-            os.pwrite(lock_fd, f"{job.proc.pid}\n".encode(), 0)
+            runlock.write_pid(lock_fd, job.proc.pid)
         finally:
             os.close(lock_fd)  # the child's copy keeps the lock
         job.state = "running"
@@ -351,7 +345,7 @@ class JobManager:
             self._follow(job, proc, offset)
         except Exception as e:  # noqa: BLE001 - whatever it is, the run must end by name
             error = e
-            _signal_group(proc, signal.SIGKILL)
+            signal_group(proc, signal.SIGKILL)
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -520,10 +514,10 @@ class JobManager:
         if job.state == "running" and job.proc is not None and job.proc.poll() is None:
             job.cancel_requested = True
             if graceful:
-                _signal_group(job.proc, signal.SIGUSR1)
+                signal_group(job.proc, signal.SIGUSR1)
             else:
                 job.killed_by_us = True
-                _signal_group(job.proc, signal.SIGKILL)
+                signal_group(job.proc, signal.SIGKILL)
         return job.status()
 
     def shutdown(self, timeout: float = 30.0) -> None:
@@ -533,13 +527,13 @@ class JobManager:
             self._closing = True
             running = [j for j in self._jobs.values() if j.state == "running" and j.proc]
         for j in running:
-            _signal_group(j.proc, INTERRUPT_SIGNAL)
+            signal_group(j.proc, INTERRUPT_SIGNAL)
         deadline = time.time() + timeout
         for j in running:
             try:
                 j.proc.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
-                _signal_group(j.proc, signal.SIGKILL)
+                signal_group(j.proc, signal.SIGKILL)
         for j in running:
             if j.tail_thread is not None:
                 j.tail_thread.join(timeout=max(1.0, deadline - time.time()))
@@ -597,16 +591,13 @@ class JobManager:
         """A stored run without a final event: its worker and training process both died. When
         no process holds its train.lock (another worker on this run root may be training it),
         the log gets the `interrupted` event nobody wrote, so watchers and clients see the end."""
-        lock = job.run_dir / TRAIN_LOCK
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = runlock.try_take(job.run_dir)
         except OSError:
             return
+        if fd is None:
+            return  # alive elsewhere
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return  # alive elsewhere
             path = job.run_dir / EVENTS_FILE
             last = eventlog.repair(path) if path.exists() else 0
             if not last:
@@ -622,93 +613,6 @@ class JobManager:
             self.log(f"{job.run_dir}: could not record the end of an interrupted run: {e}")
         finally:
             os.close(fd)
-
-
-# torchrun starts every rank in a session of its own, so a signal to torchrun's process group
-# does not reach them. torchrun forwards SIGTERM/SIGINT to the ranks by itself; SIGUSR1 (cancel)
-# and SIGUSR2 (worker shutdown) would kill it (default action) unless it is told to forward them. It waits this long for
-# the ranks (they agree on the step, rank 0 checkpoints) before it SIGKILLs them.
-# PET_* are torchrun's flags as environment variables; TORCHELASTIC_SIGNALS_TO_HANDLE is what
-# older torchruns read directly.
-TORCHRUN_ENV = {
-    "PET_SIGNALS_TO_HANDLE": "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1,SIGUSR2",
-    "TORCHELASTIC_SIGNALS_TO_HANDLE": "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1,SIGUSR2",
-    "TORCH_ELASTIC_SHUTDOWN_TIMEOUT": "60",
-    "PET_SHUTDOWN_TIMEOUT": "60",
-}
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    """Signals the training process's group and, for SIGKILL, every descendant too: torchrun's
-    ranks live in sessions of their own and would outlive a killed torchrun otherwise (they are
-    listed before torchrun dies, since they are re-parented afterwards)."""
-    descendants = _descendants(proc.pid) if sig == signal.SIGKILL else []
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
-    for pid in descendants:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every descendant of pid, from /proc (Linux; elsewhere none are found)."""
-    children: dict[int, list[int]] = {}
-    try:
-        entries = [e for e in os.listdir("/proc") if e.isdigit()]
-    except OSError:
-        return []
-    for e in entries:
-        try:
-            with open(f"/proc/{e}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # fields after the command name in parentheses (which may contain spaces): state ppid ...
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 1:
-            children.setdefault(int(fields[1]), []).append(int(e))
-    out, todo = [], [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.append(c)
-            todo.append(c)
-    return out
-
-
-# The worker's secrets: never handed to the processes it starts (they run the client's spec).
-SECRET_ENV = ("PROJHEAD_TOKEN",)
-
-
-def child_env() -> dict[str, str]:
-    """This process's environment without the worker's secrets."""
-    return {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
-
-
-def _visible_gpus() -> list[str]:
-    """The GPUs this worker may use, as CUDA_VISIBLE_DEVICES names them: its own
-    CUDA_VISIBLE_DEVICES when set, else every GPU the NVIDIA driver lists (no torch import)."""
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        return [d.strip() for d in env.split(",") if d.strip() and not d.strip().startswith("-")]
-    try:
-        return [str(i) for i in range(len(os.listdir("/proc/driver/nvidia/gpus")))]
-    except OSError:
-        return []
-
-
-def _cuda_device_count() -> int:
-    return len(_visible_gpus())
-
-
-def assign_devices(nproc: int, busy: set[int], count: int) -> list[int] | None:
-    """Device indices for a run of nproc processes: free ones only, one per process; None
-    when not enough are free (the run waits)."""
-    free = [i for i in range(count) if i not in busy]
-    return free[:nproc] if len(free) >= nproc else None
 
 
 def _error_of(e: dict[str, Any]) -> str:
@@ -774,26 +678,12 @@ def _resume_point(run_dir: Path, ckpt: Path, model_spec: dict[str, Any] | None =
 
 
 def _wait_for_training_lock(run_dir: Path, timeout: float) -> None:
-    """Waits until no training process holds run_dir/train.lock (see trainproc.py)."""
-    path = run_dir / TRAIN_LOCK
-    if not path.exists():
-        return
-    fd = os.open(path, os.O_RDWR)
+    """Waits until no training process holds the run's lock (runlock.py)."""
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pid = path.read_text().strip() or "?"
-                    raise JobError("failed_precondition",
-                                   f"run {run_dir.name!r} is still being trained by process {pid} (not started by this worker)") from None
-                time.sleep(0.1)
-    finally:
-        os.close(fd)
+        runlock.wait_free(run_dir, timeout)
+    except runlock.Held as e:
+        raise JobError("failed_precondition",
+                       f"run {run_dir.name!r} is still being trained by process {e.pid} (not started by this worker)") from None
 
 
 def _atomic_json(path: Path, obj: Any) -> None:

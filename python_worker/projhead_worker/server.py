@@ -18,7 +18,7 @@ import threading
 import time
 from concurrent import futures
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -283,10 +283,9 @@ class WorkerServicer(pb_grpc.WorkerServicer):
 
     @_handle_stream
     def ExportBackbone(self, request, context):
-        from .export import export_backbone_bytes
-
         run_dir = self.jobs.run_dir(request.run_id)
         ckpt = paths.checkpoint_in(run_dir, request.checkpoint)
+        from .export import export_backbone_bytes  # imports torch: after the cheap checks
         data, meta = export_backbone_bytes(ckpt)
         for i in range(0, max(len(data), 1), EXPORT_CHUNK):
             first = i == 0

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import fcntl
 import json
 import os
 import signal
@@ -28,19 +27,16 @@ import time
 import traceback
 from pathlib import Path
 
-from . import checkpoint, dist, storage
+from . import checkpoint, dist, runlock, storage
+from .supervise import INTERRUPT_SIGNAL, UNWRITTEN
 from .config import RunConfig, SpecError
 from .eventlog import EVENTS_FILE, SPEC_FILE, last_seq_in
 
 EXIT = {"finished": 0, "crash": 1, "cancelled": 3, "non_finite_loss": 4, "dataset": 5, "invalid_spec": 6, "out_of_memory": 7,
         "locked": 8, "interrupted": 9, "io": 10}
-# A final event that could not be written (disk full, read-only folder) goes to stderr instead,
-# as this prefix and JSON {cause, message, unwritten}; the worker reads it from there.
-UNWRITTEN = "projhead-unwritten-event: "
-# The worker's "stop, I am shutting down" to its training processes: SIGTERM and SIGINT reaching
-# a training process directly (a batch system preempting it, `kill`) say `signal` instead.
-INTERRUPT_SIGNAL = signal.SIGUSR2
-LOCK_FILE = "train.lock"
+
+
+LOCK_FILE = runlock.LOCK_FILE
 PARENT_POLL_SECONDS = 0.1
 
 
@@ -105,20 +101,7 @@ def acquire_run_lock(run_dir: Path, timeout: float = 60.0) -> int | None:
         except (ValueError, OSError):
             # torchrun holds the inherited lock; its ranks do not get the fd.
             return -1
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                os.close(fd)
-                return None
-            time.sleep(0.1)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
+    return runlock.take(run_dir, timeout)
 
 
 def watch_parent(on_gone) -> None:
