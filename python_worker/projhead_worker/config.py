@@ -110,6 +110,8 @@ class TrainConfig:
     checkpoint_every_steps: int = 0
     nproc: int = 1
     nnodes: int = 1
+    layer_eval_every_epochs: int = -1  # -1 = knn_every_epochs, 0 = never
+    layer_eval_subset: int = 0  # 0 = min(512, the smaller split)
     eval_at_end: bool = False
     threads: int = 0
 
@@ -198,6 +200,17 @@ class RunConfig:
         _range("train.checkpoint_every_steps", self.train.checkpoint_every_steps, 0, 10**9)
         _range("train.nproc", self.train.nproc, 1, 64)
         _range("train.nnodes", self.train.nnodes, 1, 1)  # multi-node launch not built yet
+        if self.train.layer_eval_every_epochs != -1:
+            try:
+                _range("train.layer_eval_every_epochs", self.train.layer_eval_every_epochs, 0, 10**6)
+            except SpecError:
+                raise SpecError("train.layer_eval_every_epochs", self.train.layer_eval_every_epochs,
+                                "-1 (the kNN monitor's cadence) or a non-negative integer in [0, 1000000]") from None
+        _range("train.layer_eval_subset", self.train.layer_eval_subset, 0, 10**6)
+        for split, limit in (("train", self.data.train_limit), ("test", self.data.test_limit)):
+            if limit and self.train.layer_eval_subset > limit:
+                raise SpecError("train.layer_eval_subset", self.train.layer_eval_subset,
+                                f"at most the {split} split's {limit} images (data.{split}_limit)")
         _range("train.threads", self.train.threads, 0, 1024)
         _frange("augment.crop_min_scale", self.augment.crop_min_scale, 0.01, 1.0)
         _frange("augment.jitter_strength", self.augment.jitter_strength, 0.0, 2.0)
@@ -242,7 +255,7 @@ _ZERO_IS_VALUE = {
     "optim.weight_decay", "optim.warmup_epochs", "optim.momentum", "train.max_steps",
     "train.knn_every_epochs", "train.checkpoint_every_epochs", "train.checkpoint_every_steps",
     "train.threads", "method.bilevel.head_reset_every", "method.bilevel.head_weight_decay",
-    "method.bilevel.head_momentum",
+    "method.bilevel.head_momentum", "train.layer_eval_every_epochs",
     "method.bilevel.head_lr", "method.directclr_dim", "model.head.hidden_dims",
     "augment.jitter_strength", "augment.jitter_p", "augment.grayscale_p", "augment.blur_p", "augment.flip_p",
 }

@@ -1,6 +1,9 @@
 """Layer-wise evaluation (the systematic study): for the backbone output h, every hidden
-projection-head block and z, a linear probe, weighted kNN, the covariance spectrum and
-Wang & Isola alignment / uniformity.
+projection-head block and z, a linear probe (fitted to convergence), weighted kNN, the
+covariance spectrum, the effective rank RankMe and Wang & Isola alignment / uniformity.
+
+Layers a method never trains (the head of no_head and directclr, which is in no loss) are not
+evaluated: `untrained_layers` names them, and the results list them as such.
 
 Features are computed once per split, for all layers in one forward pass, in eval mode and
 without augmentation; the metrics then only read those frozen tensors (the backbone is never
@@ -17,9 +20,10 @@ import torch.nn as nn
 from .config import RunConfig
 from .evaluation.geometry import MAX_UNIFORMITY_ROWS, align_uniform, spectrum
 from .evaluation.knn import knn_top1
+from .evaluation.geometry import rankme
 from .evaluation.probe import DEFAULT_EPOCHS as DEFAULT_PROBE_EPOCHS
 from .evaluation.probe import DEFAULT_WEIGHT_DECAY as DEFAULT_PROBE_WEIGHT_DECAY
-from .evaluation.probe import linear_probe
+from .evaluation.probe import fit_linear_probe, linear_probe
 
 DEFAULT_KNN_K = 200
 # Test images given two augmented views for alignment / uniformity (uniformity subsamples to
@@ -30,8 +34,22 @@ _VIEW_STREAM = 0xE7A1
 
 __all__ = [
     "DEFAULT_KNN_K", "DEFAULT_PROBE_EPOCHS", "DEFAULT_PROBE_WEIGHT_DECAY", "MAX_VIEW_IMAGES",
-    "extract_features", "evaluate_layers", "knn_top1", "linear_probe", "spectrum", "align_uniform",
+    "extract_features", "evaluate_layers", "knn_top1", "linear_probe", "fit_linear_probe", "spectrum",
+    "rankme", "align_uniform", "layer_names", "untrained_layers",
 ]
+
+
+def layer_names(cfg: RunConfig) -> list[str]:
+    """Every layer of the model cfg describes, in order: h, head.1 .. head.N-1, z."""
+    return ["h"] + [f"head.{i}" for i in range(1, len(cfg.model.head.hidden_dims) + 1)] + ["z"]
+
+
+def untrained_layers(cfg: RunConfig) -> list[str]:
+    """The layers cfg's method never trains: the whole head when the head is in no loss."""
+    from .methods import METHODS
+
+    method = METHODS.get(cfg.method.name)
+    return [] if method is None or method.uses_head else layer_names(cfg)[1:]
 
 
 class _EvalMode:
@@ -107,7 +125,7 @@ def _extract(model, x_uint8, out_size, device, batch_size, layers):
     return _forward_layers(model, batches, device, layers)
 
 
-def _view_features(model, x_uint8, augment, generator, device, batch_size, layers):
+def view_features(model, x_uint8, augment, generator, device, batch_size, layers):
     """Features of two augmented views of each image: ({layer: view 1}, {layer: view 2})."""
     v1: dict[str, list[torch.Tensor]] = {}
     v2: dict[str, list[torch.Tensor]] = {}
@@ -140,11 +158,13 @@ def evaluate_layers(
     Returns one dict per layer, in model order, with the LayerEval fields: layer, index (0 = h,
     position in the full model order even when `layers` selects a subset), dim, linear_top1 and
     knn_top1 (fractions in [0, 1], on the test split, classifiers fitted on the train split),
-    effective_rank and singular_values (of the train features' covariance), alignment and
+    probe_converged and probe_iterations (of the L-BFGS fit), effective_rank (RankMe of the train
+    features) and singular_values (of the train features' covariance), alignment and
     uniformity (two augmented views of at most MAX_VIEW_IMAGES test images; `augment` defaults
     to data.Augment(cfg.augment, out_size), `generator` to a CPU generator seeded from
     cfg.seed). `on_layer` is called with each dict as soon as that layer is done.
-    probe_epochs 0 = the probe default (100 L-BFGS iterations); knn_k 0 = 200.
+    probe_epochs = the cap on L-BFGS iterations, 0 = the probe default (MAX_ITER); knn_k 0 = 200.
+    Layers in untrained_layers(cfg) are left out (also when `layers` names them).
     """
     from .data import Augment, mix_seed
 
@@ -154,6 +174,14 @@ def evaluate_layers(
     probe_epochs = int(probe_epochs) or DEFAULT_PROBE_EPOCHS
     if layers is not None:
         layers = list(dict.fromkeys(layers)) or None  # [] = all, as in the contract
+    skip = untrained_layers(cfg)
+    if skip:
+        unknown = [n for n in (layers or []) if n not in layer_names(cfg)]
+        if unknown:
+            raise ValueError(f"unknown layer(s) {', '.join(unknown)}; this model has {', '.join(layer_names(cfg))}")
+        layers = [n for n in (layers or layer_names(cfg)) if n not in skip]
+        if not layers:
+            return []
     if int(dataset.test_x.shape[0]) == 0 or int(dataset.train_x.shape[0]) == 0:
         raise ValueError("evaluate_layers: the dataset has an empty split")
 
@@ -172,18 +200,21 @@ def evaluate_layers(
     if m > MAX_VIEW_IMAGES:
         pick = torch.Generator().manual_seed(mix_seed(cfg.seed, _VIEW_STREAM, 1))
         view_idx = torch.randperm(m, generator=pick)[:MAX_VIEW_IMAGES].sort().values
-    view1, view2 = _view_features(model, dataset.test_x[view_idx], augment, generator, device, batch_size, layers)
+    view1, view2 = view_features(model, dataset.test_x[view_idx], augment, generator, device, batch_size, layers)
 
     results = []
     for name in list(train):
         tr, te = train.pop(name), test.pop(name)  # release each layer's features once done
         values, erank = spectrum(tr)
         alignment, uniformity = align_uniform(view1.pop(name), view2.pop(name), seed=cfg.seed)
+        probe = fit_linear_probe(tr, train_y, te, test_y, dataset.num_classes, epochs=probe_epochs, device=device)
         row = {
             "layer": name,
             "index": all_names.index(name),
             "dim": int(tr.shape[1]),
-            "linear_top1": float(linear_probe(tr, train_y, te, test_y, dataset.num_classes, epochs=probe_epochs, device=device)),
+            "linear_top1": float(probe.top1),
+            "probe_converged": probe.converged,
+            "probe_iterations": probe.iterations,
             "knn_top1": float(knn_top1(tr, train_y, te, test_y, dataset.num_classes, k=knn_k)),
             "effective_rank": float(erank),
             "singular_values": values,

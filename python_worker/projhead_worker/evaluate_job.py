@@ -40,7 +40,7 @@ def run_evaluation(run_dir: Path, ckpt_path: Path, *, data_override: dict[str, A
 
     from . import checkpoint
     from .data import load_dataset
-    from .evaluate import evaluate_layers
+    from .evaluate import evaluate_layers, untrained_layers
     from .train import resolve_device
 
     t0 = time.time()
@@ -67,6 +67,7 @@ def run_evaluation(run_dir: Path, ckpt_path: Path, *, data_override: dict[str, A
                               probe_epochs=probe_epochs, knn_k=knn_k)
     return {
         "layers": results,
+        "untrained_layers": untrained_layers(cfg),
         "step": int(ckpt["progress"]["step"]),
         "seconds": time.time() - t0,
         "train_images": int(len(ds.train_x)),

@@ -272,7 +272,8 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                     yield pb.EvaluateEvent(done=pb.EvaluateDone(
                         layers=[_fill(pb.LayerEval(), l) for l in rec["layers"]],
                         checkpoint=str(ckpt.relative_to(run_dir)), step=rec["step"], seconds=rec["seconds"],
-                        train_images=rec["train_images"], test_images=rec["test_images"]))
+                        train_images=rec["train_images"], test_images=rec["test_images"],
+                        untrained_layers=rec.get("untrained_layers", [])))
                     return
             code = proc.wait()
             tail = f": {stderr[-1]}" if stderr else ""

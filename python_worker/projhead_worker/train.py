@@ -20,7 +20,8 @@ import torch
 from . import checkpoint, dist
 from .config import RunConfig
 from .data import Augment, load_dataset
-from .evaluate import evaluate_layers, extract_features, knn_top1
+from .dynamics import LayerDynamics, cadence as dynamics_cadence
+from .evaluate import evaluate_layers, extract_features, knn_top1, untrained_layers
 from .methods import build_method
 from .models import build_model
 from .optim import build_optimizer, lr_at
@@ -50,6 +51,7 @@ class Progress:
     epoch_loss_count: int = 0
     last_knn: float = -1.0
     last_loss: float = float("nan")
+    train_seconds: float = 0.0  # wall time inside training steps, summed over the run's lives
 
 
 def resolve_device(name: str) -> torch.device:
@@ -195,6 +197,14 @@ def train(
         emit("checkpoint", path=path, step=prog.step, epoch=prog.epoch, reason=reason, bytes=nbytes)
         return path
 
+    # Training dynamics of every layer on fixed subsets (drawn here, before any step).
+    dyn_every = dynamics_cadence(cfg)
+    dynamics = LayerDynamics(cfg, ds, out_size, device) if dyn_every and dist.is_main() else None
+
+    def measure_dynamics(epoch: int) -> None:
+        if dynamics is not None:
+            emit("dynamics", epoch=epoch, step=prog.step, **dynamics.measure(model))
+
     backbone_params = sum(p.numel() for p in model.backbone.parameters())
     head_params = sum(p.numel() for p in model.head.parameters())
     # The same backbone at random initialisation: the baseline every kNN number is read against.
@@ -216,6 +226,8 @@ def train(
         initial_knn_top1=initial_knn,
         **method.started_fields(),
     )
+    if resume_from is None:
+        measure_dynamics(0)  # the layers at initialisation, before the first step
 
     nan_at = fault_nan_step()
     gen_device = device if device.type == "cuda" else torch.device("cpu")
@@ -234,6 +246,7 @@ def train(
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(_seed_for(cfg.seed, 1, prog.epoch))).to(device)
         model.train()
         while prog.epoch_step < steps_per_epoch:
+            t_step = time.time()
             reason = _agreed_stop(should_stop()) if world > 1 else should_stop()
             if reason:
                 path = save(reason)  # rank 0 only
@@ -280,6 +293,9 @@ def train(
                     **{k: vals[k] for k in ("head_loss", "inner_gain") if k in vals},
                 )
                 t_log, imgs_since_log = now, 0
+            # The step with its logging (whose host sync waits for the device's work); not the
+            # checkpoints, monitors or evaluation.
+            prog.train_seconds += time.time() - t_step
             if cfg.train.checkpoint_every_steps and prog.step % cfg.train.checkpoint_every_steps == 0 and not last_step:
                 last_ckpt = save("periodic")
             if last_step:
@@ -307,6 +323,8 @@ def train(
             images_per_sec=(steps_per_epoch * cfg.train.batch_size) / max(epoch_seconds, 1e-9),
             peak_memory_bytes=torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0,
         )
+        if dyn_every and (finished_epoch % dyn_every == 0 or done):
+            measure_dynamics(finished_epoch)
         ce = cfg.train.checkpoint_every_epochs
         if not done and ce and finished_epoch % ce == 0:
             last_ckpt = save("epoch")
@@ -319,9 +337,18 @@ def train(
             done = True
 
     last_ckpt = save("final")
+    evaluated = {}
     if cfg.train.eval_at_end and dist.is_main():
         evaluate_layers(model, ds, cfg, device, on_layer=lambda layer: emit("evaluation", **layer))
+        evaluated = {"untrained_layers": untrained_layers(cfg)}
+    inner = cfg.method.bilevel.inner_steps if cfg.method.name == "bilevel" else 0
     return {
+        **evaluated,
+        # Equal-compute accounting (whole run, across resumes).
+        "train_seconds": prog.train_seconds,
+        "images_seen": prog.step * cfg.train.batch_size,
+        "optimizer_steps": prog.step,
+        "inner_head_steps": prog.step * inner,
         "steps": prog.step,
         "epochs": prog.epoch,
         "final_loss": prog.last_loss,

@@ -74,3 +74,55 @@ def test_resume_replays_the_uninterrupted_run(tmp_path):
     train(cfg_with(name="bilevel", bilevel={"inner_steps": 2}), tmp_path / "part", rest, lambda: None,
           resume_from=checkpoint.latest(tmp_path / "part"))
     assert part.losses()[:3] + rest.losses() == full.losses()
+
+
+def test_dynamics_of_every_layer_and_equal_compute_accounting(tmp_path):
+    def run(every, name):
+        d = json.loads(json.dumps(TINY))
+        d["method"] = {"name": "bilevel", "bilevel": {"inner_steps": 2}}
+        d["train"].update(knn_every_epochs=0, layer_eval_every_epochs=every, layer_eval_subset=64)
+        rec = Recorder()
+        return rec, train(RunConfig.from_dict(d), tmp_path / name, rec, lambda: None)
+
+    rec, summary = run(1, "on")
+    dyn = [e for e in rec.events if e["type"] == "dynamics"]
+    # before the first step (epoch 0), then after every epoch
+    assert [(e["epoch"], e["step"]) for e in dyn] == [(0, 0), (1, 4), (2, 8)]
+    types = [e["type"] for e in rec.events]
+    assert types.index("dynamics") < types.index("step")
+    for e in dyn:
+        assert e["subset_size"] == 64 and e["seconds"] > 0
+        assert [(l["layer"], l["index"], l["dim"]) for l in e["layers"]] == [("h", 0, 32), ("head.1", 1, 32), ("z", 2, 16)]
+        for l in e["layers"]:
+            assert 0 <= l["knn_top1"] <= 1 and 1 <= l["effective_rank"] <= l["dim"]
+            assert 0 <= l["alignment"] <= 4 and l["uniformity"] <= 0
+    assert dyn[0]["layers"] != dyn[-1]["layers"]  # the model changed, the subsets did not
+    # equal-compute accounting
+    assert summary["optimizer_steps"] == 8 and summary["images_seen"] == 8 * 64 and summary["inner_head_steps"] == 16
+    assert 0 < summary["train_seconds"] < summary["wall_seconds"]
+    # measuring touches nothing training uses: the same losses with the dynamics off
+    off, off_summary = run(0, "off")
+    assert not any(e["type"] == "dynamics" for e in off.events)
+    assert off.losses() == rec.losses()
+
+
+def test_dynamics_leave_out_untrained_layers_and_check_the_subset():
+    from projhead_worker.config import SpecError
+    from projhead_worker.data import load_dataset
+    from projhead_worker.dynamics import LayerDynamics, cadence
+    from projhead_worker.models import build_model
+
+    d = json.loads(json.dumps(TINY))
+    d["method"] = {"name": "no_head"}
+    cfg = RunConfig.from_dict(d)
+    assert cadence(cfg) == 1  # -1 (the default) follows knn_every_epochs
+    ds = load_dataset(cfg.data, cfg.seed)
+    out = LayerDynamics(cfg, ds, 32, "cpu").measure(build_model(cfg.model))
+    assert out["subset_size"] == 102 and [l["layer"] for l in out["layers"]] == ["h"]  # min(512, 256 train, 102 test)
+    d["train"]["layer_eval_subset"] = 200
+    d["data"]["test_limit"] = 0  # the split itself (not a limit) is what is too small
+    with pytest.raises(SpecError, match="train.layer_eval_subset"):
+        LayerDynamics(RunConfig.from_dict(d), load_dataset(RunConfig.from_dict(d).data, 0), 32, "cpu")
+    d["data"]["test_limit"] = 100
+    with pytest.raises(SpecError, match="at most the test split's 100 images"):
+        RunConfig.from_dict(d)

@@ -56,7 +56,7 @@ export async function evaluateRun(runDirPath: string, opts: EvaluateOptions = {}
       if (u.type === "log") opts.onLog?.(u.message);
       else if (u.type === "layer") opts.onLayer?.(u.layer);
       else {
-        const record: EvalRecord = { runId: runDir.runId, checkpoint: u.checkpoint, step: u.step, seconds: u.seconds, trainImages: u.trainImages, testImages: u.testImages, layers: u.layers };
+        const record: EvalRecord = { runId: runDir.runId, checkpoint: u.checkpoint, step: u.step, seconds: u.seconds, trainImages: u.trainImages, testImages: u.testImages, layers: u.layers, untrainedLayers: u.untrainedLayers };
         runDir.writeEval(record);
         return record;
       }

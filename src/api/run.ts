@@ -140,6 +140,7 @@ export function writeEvalFromEvents(runDir: RunDir): void {
     trainImages: started?.data.trainImages ?? 0,
     testImages: 0,
     layers,
+    untrainedLayers: ((finished?.data.untrainedLayers as string[] | undefined) ?? []).map(String),
   };
   runDir.writeEval(record);
 }

@@ -22,7 +22,7 @@ export function registerEval(program: Command): void {
       .option("--json", "print the evaluation as JSON")
       .option("--checkpoint <path>", "checkpoint relative to the run directory (default: newest)")
       .option("--layers <list>", "comma-separated layers (default: all)")
-      .option("--probe-epochs <n>", "linear probe epochs")
+      .option("--probe-epochs <n>", "cap on the linear probe's L-BFGS iterations (default 1000; it stops once converged)")
       .option("--device <device>", "auto, cpu, cuda"),
   ).action(async (runDir: string, o: RuntimeFlags & { json?: boolean; checkpoint?: string; layers?: string; probeEpochs?: string; device?: string }) => {
     try {

@@ -46,6 +46,8 @@ export const DEFAULT_EXPERIMENT: DefaultExperiment = deepFreeze({
     nnodes: 1,
     evalAtEnd: false,
     threads: 0,
+    layerEvalEveryEpochs: -1, // -1 = knnEveryEpochs, 0 = never
+    layerEvalSubset: 0, // 0 = min(512, the smaller split)
   },
   augment: {
     cropMinScale: 0.2,
@@ -56,8 +58,8 @@ export const DEFAULT_EXPERIMENT: DefaultExperiment = deepFreeze({
     flipP: 0.5,
     minimal: false,
   },
-  // Orchestrator-only: the worker's own evaluation defaults (100 probe epochs, k = 200).
-  eval: { probeEpochs: 100, knnK: 200 },
+  // Orchestrator-only: the worker's own evaluation defaults (probe capped at 1000 L-BFGS iterations, k = 200).
+  eval: { probeEpochs: 1000, knnK: 200 },
   runtime: { kind: "local" },
 });
 

@@ -102,6 +102,7 @@ export const OptimSchema = obj({
 });
 
 const deviceExpected = "auto, cpu, cuda or cuda:N";
+const layerEvalExpected = "-1 (the kNN monitor's cadence) or a non-negative integer in [0, 1000000]";
 export const TrainSchema = obj({
   epochs: int(1, 100000),
   batchSize: int(2, 65536),
@@ -116,6 +117,11 @@ export const TrainSchema = obj({
   nproc: int(1, 64),
   // Multi-node training (srun + torchrun over a SLURM allocation) is not built yet: 1 only.
   nnodes: int(1, 1),
+  layerEvalEveryEpochs: z
+    .number({ error: layerEvalExpected })
+    .int({ error: layerEvalExpected })
+    .refine((v) => v === -1 || (v >= 0 && v <= 1e6), { error: layerEvalExpected }),
+  layerEvalSubset: int(0, 1e6),
   evalAtEnd: bool(),
   threads: int(0, 1024),
 });
@@ -218,6 +224,17 @@ export const ExperimentSchema = obj({
   runtime: RuntimeSchema,
   sweep: SweepSchema.optional(),
   report: ReportSchema.optional(),
+}).superRefine((e, ctx) => {
+  // The dynamics subsets are drawn from each split: not more images than a split has.
+  for (const [split, limit] of [["train", e.data.trainLimit], ["test", e.data.testLimit]] as const) {
+    if (limit > 0 && e.train.layerEvalSubset > limit) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["train", "layerEvalSubset"],
+        message: `at most the ${split} split's ${limit} images (data.${split}Limit)`,
+      });
+    }
+  }
 });
 
 /** A fully populated experiment: every field the worker needs has a value. */

@@ -17,6 +17,9 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
   let cause: string | undefined;
   let lastCheckpoint: string | undefined;
   let wallSeconds = 0;
+  let accounting: Required<Pick<RunSummary, "trainSeconds" | "imagesSeen" | "optimizerSteps" | "innerHeadSteps">> = {
+    trainSeconds: null, imagesSeen: null, optimizerSteps: null, innerHeadSteps: null,
+  };
   for (const ev of events) {
     if (ev.type === "started") {
       const init = ev.data.initialKnnTop1 ?? -1; // absent in runs stored before it existed
@@ -35,6 +38,8 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
       if (Number.isFinite(d.finalLoss)) finalLoss = d.finalLoss;
       if (d.knnTop1 >= 0) knnTop1 = d.knnTop1;
       wallSeconds = d.wallSeconds;
+      const a = ev.data as { trainSeconds?: number; imagesSeen?: number; optimizerSteps?: number; innerHeadSteps?: number };
+      accounting = { trainSeconds: a.trainSeconds ?? null, imagesSeen: a.imagesSeen ?? null, optimizerSteps: a.optimizerSteps ?? null, innerHeadSteps: a.innerHeadSteps ?? null };
     } else if (ev.type === "failed") {
       state = "failed";
       const d = ev.data;
@@ -69,6 +74,7 @@ export function summarize(runDir: RunDir, experiment: string, overrides?: Record
     knnTop1,
     initialKnnTop1,
     wallSeconds,
+    ...accounting,
     runDir: runDir.dir,
     ...(error ? { error } : {}),
     ...(cause ? { cause, lastCheckpoint: lastCheckpoint ?? "" } : {}),

@@ -12,6 +12,9 @@ export type { EventOf, EventRecord, EventType, StartedData };
 export type StepData = EventOf<"step">["data"];
 export type EpochData = EventOf<"epoch">["data"];
 export type LayerEvalRecord = LayerEval;
+/** A `dynamics` event: every trained layer before the first step (epoch 0) and every N epochs. */
+export type DynamicsData = EventOf<"dynamics">["data"];
+export type LayerDynamicsData = DynamicsData["layers"][number];
 
 /** Bilevel's head optimizer as the worker resolved it (the `started` event's headOptimizer). */
 export interface HeadOptimizerRecord {
@@ -30,6 +33,8 @@ export interface EvalRecord {
   trainImages: number;
   testImages: number;
   layers: LayerEvalRecord[];
+  /** Layers not evaluated because the method does not train them (no_head, directclr: the head). */
+  untrainedLayers?: string[];
 }
 
 /** interrupted: stopped by its worker's end or a signal, not by a client; resumable. */
@@ -52,6 +57,16 @@ export interface RunSummary {
   /** kNN top-1 of the same backbone at random initialisation (the baseline), null when unknown. */
   initialKnnTop1: number | null;
   wallSeconds: number;
+  /**
+   * Equal-compute accounting of a finished run (null when it did not finish; absent in summaries
+   * written before it existed): wall seconds in training steps (monitors, evaluation and
+   * checkpoints excluded), source images the steps consumed, outer optimizer steps, and
+   * bilevel's inner head steps (0 for the other methods).
+   */
+  trainSeconds?: number | null;
+  imagesSeen?: number | null;
+  optimizerSteps?: number | null;
+  innerHeadSteps?: number | null;
   runDir: string;
   /** "cause: message" of a failed run; "interrupted (reason): message" of an interrupted one. */
   error?: string;

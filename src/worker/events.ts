@@ -45,7 +45,7 @@ export function toLayerRecord(l: LayerEval): LayerEval {
 export type EvaluateUpdate =
   | { type: "log"; message: string }
   | { type: "layer"; layer: LayerEval }
-  | { type: "done"; layers: LayerEval[]; checkpoint: string; step: number; seconds: number; trainImages: number; testImages: number };
+  | { type: "done"; layers: LayerEval[]; checkpoint: string; step: number; seconds: number; trainImages: number; testImages: number; untrainedLayers: string[] };
 
 export function toEvaluateUpdate(ev: EvaluateEvent): EvaluateUpdate | null {
   switch (ev.kind?.$case) {
@@ -55,7 +55,7 @@ export function toEvaluateUpdate(ev: EvaluateEvent): EvaluateUpdate | null {
       return { type: "layer", layer: toLayerRecord(ev.kind.value) };
     case "done": {
       const d = ev.kind.value;
-      return { type: "done", layers: d.layers.map(toLayerRecord), checkpoint: d.checkpoint, step: d.step, seconds: d.seconds, trainImages: d.trainImages, testImages: d.testImages };
+      return { type: "done", layers: d.layers.map(toLayerRecord), checkpoint: d.checkpoint, step: d.step, seconds: d.seconds, trainImages: d.trainImages, testImages: d.testImages, untrainedLayers: [...d.untrainedLayers] };
     }
     default:
       return null;

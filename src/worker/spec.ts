@@ -99,6 +99,8 @@ export function toRunSpec(e: ResolvedExperiment, runId: string = e.name): RunSpe
       nnodes: t.nnodes,
       evalAtEnd: t.evalAtEnd,
       threads: t.threads,
+      layerEvalEveryEpochs: t.layerEvalEveryEpochs,
+      layerEvalSubset: t.layerEvalSubset,
     },
     augment: {
       cropMinScale: a.cropMinScale,

@@ -33,6 +33,8 @@ describe("malformed experiment files through `projhead run --json`", () => {
     ["empty name", "name: ''\n", [], /"name"/],
     ["unknown key", "name: t\ntrain: {epoch: 3}\n", [], /train\.epoch\b/],
     ["too deep a head", "name: t\nmodel: {head: {hiddenDims: [8, 8, 8, 8]}}\n", [], /model\.head\.hiddenDims/],
+    ["fractional dynamics cadence", "name: t\ntrain: {layerEvalEveryEpochs: 1.5}\n", [], /train\.layerEvalEveryEpochs/],
+    ["dynamics subset larger than the split", "name: t\ndata: {testLimit: 100}\ntrain: {layerEvalSubset: 101}\n", [], /train\.layerEvalSubset.*test split's 100/],
     ["traversal in name", "name: ../../etc/evil\n", [], /"name"/],
     ["slash in name", "name: a/b\n", [], /"name"/],
     ["not an object", "- 1\n- 2\n", [], /"issues":\[\{"path":""/],

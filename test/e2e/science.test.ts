@@ -1,6 +1,7 @@
 // The comparison contract end to end (real worker, real gRPC, real training): every method logs
 // the same `loss`; bilevel adds headLoss / innerGain and records its resolved head optimizer in
-// the `started` event and in spec.json.
+// the `started` event and in spec.json; summaries carry equal-compute accounting; `dynamics`
+// events are stored; eval.json leaves out (and names) the layers a method does not train.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +12,7 @@ import { resolveExperiment, type ExperimentInput } from "../../src/experiment/in
 import { startLocalWorker } from "../../src/runtime/local.js";
 import type { RunningWorker } from "../../src/runtime/types.js";
 import { RunDir } from "../../src/runs/store.js";
-import type { RunSummary } from "../../src/runs/types.js";
+import type { DynamicsData, RunSummary } from "../../src/runs/types.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "projhead-science-"));
 const runsRoot = join(tmp, "runs");
@@ -25,7 +26,8 @@ const exp: ExperimentInput = {
   optim: { name: "sgd", lr: 0.1, momentum: 0.8, nesterov: true, weightDecay: 1e-3 },
   train: {
     epochs: 2, batchSize: 64, device: "cpu", precision: "fp32", threads: 1,
-    logEverySteps: 1, knnEveryEpochs: 0, checkpointEveryEpochs: 0,
+    logEverySteps: 1, knnEveryEpochs: 0, checkpointEveryEpochs: 0, evalAtEnd: true,
+    layerEvalEveryEpochs: 1, layerEvalSubset: 32,
   },
   sweep: { grid: { "method.name": ["bilevel", "no_head"] } },
 };
@@ -71,5 +73,40 @@ describe("the comparison contract", { timeout: 300_000 }, () => {
     assert.deepEqual(run("bilevel").readSpec().headOptimizer, inherited);
     assert.equal(run("no_head").readSpec().headOptimizer, undefined);
     assert.ok(!("headOptimizer" in run("no_head").readEvents().find((e) => e.type === "started")!.data));
+  });
+
+  it("records equal-compute accounting in summary.json", () => {
+    const b = run("bilevel").readSummary()!;
+    assert.equal(b.optimizerSteps, 4);
+    assert.equal(b.imagesSeen, 4 * 64);
+    assert.equal(b.innerHeadSteps, 8); // K = 2
+    assert.ok(b.trainSeconds! > 0 && b.trainSeconds! < b.wallSeconds, JSON.stringify(b));
+    assert.equal(run("no_head").readSummary()!.innerHeadSteps, 0);
+  });
+
+  it("stores the dynamics of every trained layer as events", () => {
+    const dyn = (m: string) => run(m).readEvents().filter((e) => e.type === "dynamics").map((e) => e.data as unknown as DynamicsData);
+    const b = dyn("bilevel");
+    assert.deepEqual(b.map((d) => [d.epoch, d.step]), [[0, 0], [1, 2], [2, 4]]);
+    for (const d of b) {
+      assert.equal(d.subsetSize, 32);
+      assert.ok(d.seconds > 0);
+      assert.deepEqual(d.layers.map((l) => [l.layer, l.index, l.dim]), [["h", 0, 32], ["head.1", 1, 16], ["z", 2, 8]]);
+      for (const l of d.layers) {
+        assert.ok(l.knnTop1 >= 0 && l.knnTop1 <= 1 && l.effectiveRank >= 1 && l.effectiveRank <= l.dim, JSON.stringify(l));
+        assert.ok(l.alignment >= 0 && l.alignment <= 4 && l.uniformity <= 0, JSON.stringify(l));
+      }
+    }
+    assert.deepEqual(dyn("no_head")[0]!.layers.map((l) => l.layer), ["h"]);
+  });
+
+  it("leaves the layers a method does not train out of eval.json, and names them", () => {
+    const b = run("bilevel").readEval()!;
+    assert.deepEqual(b.layers.map((l) => l.layer), ["h", "head.1", "z"]);
+    assert.deepEqual(b.untrainedLayers, []);
+    for (const l of b.layers) assert.ok(typeof l.probeConverged === "boolean" && l.probeIterations! >= 1, JSON.stringify(l));
+    const n = run("no_head").readEval()!;
+    assert.deepEqual(n.layers.map((l) => l.layer), ["h"]);
+    assert.deepEqual(n.untrainedLayers, ["head.1", "z"]);
   });
 });

@@ -74,6 +74,8 @@ function layerRecord(layer: string, index: number, run: FixtureRun): LayerEvalRe
     index,
     dim,
     linearTop1: base - drop,
+    probeConverged: true,
+    probeIterations: 120,
     knnTop1: base - drop - 0.05,
     effectiveRank: (layer === "z" ? 4 + run.seed * 0.1 : 30 - index * 3 + run.seed * 0.1) / f,
     singularValues,

@@ -342,6 +342,8 @@ describe("toRunSpec", () => {
       nproc: 27,
       evalAtEnd: true,
       threads: 28,
+      layerEvalEveryEpochs: 29,
+      layerEvalSubset: 11,
     },
     augment: { cropMinScale: 0.35, jitterStrength: 0.5, jitterP: 0.7, grayscaleP: 0.1, blurP: 0.25, flipP: 0.4, minimal: true },
   });

@@ -11,7 +11,7 @@ import { runSweep } from "../../src/api/sweep.js";
 import { resolveExperiment } from "../../src/experiment/index.js";
 import type { RunningWorker } from "../../src/runtime/types.js";
 import { RunDir } from "../../src/runs/store.js";
-import { CheckpointSaved, RunEvent, RunInterrupted, RunStarted, RunStatus, StepMetrics } from "../../src/gen/projhead/v1/worker.js";
+import { CheckpointSaved, RunEvent, RunFinished, RunInterrupted, RunStarted, RunStatus, StepMetrics } from "../../src/gen/projhead/v1/worker.js";
 import type { EventRecord } from "../../src/runs/types.js";
 import type { WorkerApi } from "../../src/worker/client.js";
 import { NotFoundError, UnavailableError } from "../../src/worker/errors.js";
@@ -114,7 +114,7 @@ class FakeWorker implements RunningWorker {
       add({ $case: "step", value: StepMetrics.fromPartial({ step: s, epoch: 1, loss: 1 / s }) });
       if (s % 2 === 0) add({ $case: "checkpoint", value: CheckpointSaved.fromPartial({ path: "checkpoints/last.pt", step: s, reason: "periodic" }) });
     }
-    add({ $case: "finished", value: { steps: STEPS, epochs: 1, finalLoss: 0.25, knnTop1: -1, wallSeconds: 0.1, checkpoint: "checkpoints/last.pt" } });
+    add({ $case: "finished", value: RunFinished.fromPartial({ steps: STEPS, epochs: 1, finalLoss: 0.25, knnTop1: -1, wallSeconds: 0.1, checkpoint: "checkpoints/last.pt" }) });
   }
 
   async *watchRun(runId: string, fromSeq: number): AsyncIterable<EventRecord> {

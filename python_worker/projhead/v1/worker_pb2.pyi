@@ -210,7 +210,7 @@ class OptimSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., lr: _Optional[float] = ..., momentum: _Optional[float] = ..., nesterov: _Optional[bool] = ..., weight_decay: _Optional[float] = ..., warmup_epochs: _Optional[float] = ..., schedule: _Optional[str] = ...) -> None: ...
 
 class TrainSpec(_message.Message):
-    __slots__ = ("epochs", "batch_size", "device", "precision", "compile", "max_steps", "log_every_steps", "knn_every_epochs", "checkpoint_every_epochs", "checkpoint_every_steps", "nproc", "eval_at_end", "threads", "nnodes")
+    __slots__ = ("epochs", "batch_size", "device", "precision", "compile", "max_steps", "log_every_steps", "knn_every_epochs", "checkpoint_every_epochs", "checkpoint_every_steps", "nproc", "eval_at_end", "threads", "nnodes", "layer_eval_every_epochs", "layer_eval_subset")
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
@@ -225,6 +225,8 @@ class TrainSpec(_message.Message):
     EVAL_AT_END_FIELD_NUMBER: _ClassVar[int]
     THREADS_FIELD_NUMBER: _ClassVar[int]
     NNODES_FIELD_NUMBER: _ClassVar[int]
+    LAYER_EVAL_EVERY_EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    LAYER_EVAL_SUBSET_FIELD_NUMBER: _ClassVar[int]
     epochs: int
     batch_size: int
     device: str
@@ -239,7 +241,9 @@ class TrainSpec(_message.Message):
     eval_at_end: bool
     threads: int
     nnodes: int
-    def __init__(self, epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., device: _Optional[str] = ..., precision: _Optional[_Union[Precision, str]] = ..., compile: _Optional[bool] = ..., max_steps: _Optional[int] = ..., log_every_steps: _Optional[int] = ..., knn_every_epochs: _Optional[int] = ..., checkpoint_every_epochs: _Optional[int] = ..., checkpoint_every_steps: _Optional[int] = ..., nproc: _Optional[int] = ..., eval_at_end: _Optional[bool] = ..., threads: _Optional[int] = ..., nnodes: _Optional[int] = ...) -> None: ...
+    layer_eval_every_epochs: int
+    layer_eval_subset: int
+    def __init__(self, epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., device: _Optional[str] = ..., precision: _Optional[_Union[Precision, str]] = ..., compile: _Optional[bool] = ..., max_steps: _Optional[int] = ..., log_every_steps: _Optional[int] = ..., knn_every_epochs: _Optional[int] = ..., checkpoint_every_epochs: _Optional[int] = ..., checkpoint_every_steps: _Optional[int] = ..., nproc: _Optional[int] = ..., eval_at_end: _Optional[bool] = ..., threads: _Optional[int] = ..., nnodes: _Optional[int] = ..., layer_eval_every_epochs: _Optional[int] = ..., layer_eval_subset: _Optional[int] = ...) -> None: ...
 
 class AugmentSpec(_message.Message):
     __slots__ = ("crop_min_scale", "jitter_strength", "jitter_p", "grayscale_p", "blur_p", "flip_p", "minimal")
@@ -326,7 +330,7 @@ class ListRunsResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[RunStatus, _Mapping]]] = ...) -> None: ...
 
 class RunEvent(_message.Message):
-    __slots__ = ("seq", "time", "run_id", "started", "step", "epoch", "evaluation", "checkpoint", "log", "finished", "failed", "cancelled", "interrupted")
+    __slots__ = ("seq", "time", "run_id", "started", "step", "epoch", "evaluation", "checkpoint", "log", "finished", "failed", "cancelled", "interrupted", "dynamics")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -340,6 +344,7 @@ class RunEvent(_message.Message):
     FAILED_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     INTERRUPTED_FIELD_NUMBER: _ClassVar[int]
+    DYNAMICS_FIELD_NUMBER: _ClassVar[int]
     seq: int
     time: float
     run_id: str
@@ -353,7 +358,8 @@ class RunEvent(_message.Message):
     failed: RunFailed
     cancelled: RunCancelled
     interrupted: RunInterrupted
-    def __init__(self, seq: _Optional[int] = ..., time: _Optional[float] = ..., run_id: _Optional[str] = ..., started: _Optional[_Union[RunStarted, _Mapping]] = ..., step: _Optional[_Union[StepMetrics, _Mapping]] = ..., epoch: _Optional[_Union[EpochSummary, _Mapping]] = ..., evaluation: _Optional[_Union[LayerEval, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSaved, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., failed: _Optional[_Union[RunFailed, _Mapping]] = ..., cancelled: _Optional[_Union[RunCancelled, _Mapping]] = ..., interrupted: _Optional[_Union[RunInterrupted, _Mapping]] = ...) -> None: ...
+    dynamics: TrainingDynamics
+    def __init__(self, seq: _Optional[int] = ..., time: _Optional[float] = ..., run_id: _Optional[str] = ..., started: _Optional[_Union[RunStarted, _Mapping]] = ..., step: _Optional[_Union[StepMetrics, _Mapping]] = ..., epoch: _Optional[_Union[EpochSummary, _Mapping]] = ..., evaluation: _Optional[_Union[LayerEval, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSaved, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., failed: _Optional[_Union[RunFailed, _Mapping]] = ..., cancelled: _Optional[_Union[RunCancelled, _Mapping]] = ..., interrupted: _Optional[_Union[RunInterrupted, _Mapping]] = ..., dynamics: _Optional[_Union[TrainingDynamics, _Mapping]] = ...) -> None: ...
 
 class RunStarted(_message.Message):
     __slots__ = ("resolved_spec_json", "device", "train_images", "steps_per_epoch", "total_steps", "start_step", "resumed", "backbone_params", "head_params", "world_size", "initial_knn_top1", "head_optimizer")
@@ -436,7 +442,7 @@ class EpochSummary(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., step: _Optional[int] = ..., loss: _Optional[float] = ..., knn_top1: _Optional[float] = ..., epoch_seconds: _Optional[float] = ..., images_per_sec: _Optional[float] = ..., peak_memory_bytes: _Optional[int] = ...) -> None: ...
 
 class LayerEval(_message.Message):
-    __slots__ = ("layer", "index", "dim", "linear_top1", "knn_top1", "effective_rank", "singular_values", "alignment", "uniformity")
+    __slots__ = ("layer", "index", "dim", "linear_top1", "knn_top1", "effective_rank", "singular_values", "alignment", "uniformity", "probe_converged", "probe_iterations")
     LAYER_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
@@ -446,6 +452,8 @@ class LayerEval(_message.Message):
     SINGULAR_VALUES_FIELD_NUMBER: _ClassVar[int]
     ALIGNMENT_FIELD_NUMBER: _ClassVar[int]
     UNIFORMITY_FIELD_NUMBER: _ClassVar[int]
+    PROBE_CONVERGED_FIELD_NUMBER: _ClassVar[int]
+    PROBE_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
     layer: str
     index: int
     dim: int
@@ -455,7 +463,41 @@ class LayerEval(_message.Message):
     singular_values: _containers.RepeatedScalarFieldContainer[float]
     alignment: float
     uniformity: float
-    def __init__(self, layer: _Optional[str] = ..., index: _Optional[int] = ..., dim: _Optional[int] = ..., linear_top1: _Optional[float] = ..., knn_top1: _Optional[float] = ..., effective_rank: _Optional[float] = ..., singular_values: _Optional[_Iterable[float]] = ..., alignment: _Optional[float] = ..., uniformity: _Optional[float] = ...) -> None: ...
+    probe_converged: bool
+    probe_iterations: int
+    def __init__(self, layer: _Optional[str] = ..., index: _Optional[int] = ..., dim: _Optional[int] = ..., linear_top1: _Optional[float] = ..., knn_top1: _Optional[float] = ..., effective_rank: _Optional[float] = ..., singular_values: _Optional[_Iterable[float]] = ..., alignment: _Optional[float] = ..., uniformity: _Optional[float] = ..., probe_converged: _Optional[bool] = ..., probe_iterations: _Optional[int] = ...) -> None: ...
+
+class TrainingDynamics(_message.Message):
+    __slots__ = ("epoch", "step", "seconds", "subset_size", "layers")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SUBSET_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    step: int
+    seconds: float
+    subset_size: int
+    layers: _containers.RepeatedCompositeFieldContainer[LayerDynamics]
+    def __init__(self, epoch: _Optional[int] = ..., step: _Optional[int] = ..., seconds: _Optional[float] = ..., subset_size: _Optional[int] = ..., layers: _Optional[_Iterable[_Union[LayerDynamics, _Mapping]]] = ...) -> None: ...
+
+class LayerDynamics(_message.Message):
+    __slots__ = ("layer", "index", "dim", "knn_top1", "effective_rank", "alignment", "uniformity")
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DIM_FIELD_NUMBER: _ClassVar[int]
+    KNN_TOP1_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_RANK_FIELD_NUMBER: _ClassVar[int]
+    ALIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    UNIFORMITY_FIELD_NUMBER: _ClassVar[int]
+    layer: str
+    index: int
+    dim: int
+    knn_top1: float
+    effective_rank: float
+    alignment: float
+    uniformity: float
+    def __init__(self, layer: _Optional[str] = ..., index: _Optional[int] = ..., dim: _Optional[int] = ..., knn_top1: _Optional[float] = ..., effective_rank: _Optional[float] = ..., alignment: _Optional[float] = ..., uniformity: _Optional[float] = ...) -> None: ...
 
 class CheckpointSaved(_message.Message):
     __slots__ = ("path", "step", "epoch", "reason", "bytes")
@@ -480,20 +522,30 @@ class LogLine(_message.Message):
     def __init__(self, level: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class RunFinished(_message.Message):
-    __slots__ = ("steps", "epochs", "final_loss", "knn_top1", "wall_seconds", "checkpoint")
+    __slots__ = ("steps", "epochs", "final_loss", "knn_top1", "wall_seconds", "checkpoint", "untrained_layers", "train_seconds", "images_seen", "optimizer_steps", "inner_head_steps")
     STEPS_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     FINAL_LOSS_FIELD_NUMBER: _ClassVar[int]
     KNN_TOP1_FIELD_NUMBER: _ClassVar[int]
     WALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    UNTRAINED_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_SEEN_FIELD_NUMBER: _ClassVar[int]
+    OPTIMIZER_STEPS_FIELD_NUMBER: _ClassVar[int]
+    INNER_HEAD_STEPS_FIELD_NUMBER: _ClassVar[int]
     steps: int
     epochs: int
     final_loss: float
     knn_top1: float
     wall_seconds: float
     checkpoint: str
-    def __init__(self, steps: _Optional[int] = ..., epochs: _Optional[int] = ..., final_loss: _Optional[float] = ..., knn_top1: _Optional[float] = ..., wall_seconds: _Optional[float] = ..., checkpoint: _Optional[str] = ...) -> None: ...
+    untrained_layers: _containers.RepeatedScalarFieldContainer[str]
+    train_seconds: float
+    images_seen: int
+    optimizer_steps: int
+    inner_head_steps: int
+    def __init__(self, steps: _Optional[int] = ..., epochs: _Optional[int] = ..., final_loss: _Optional[float] = ..., knn_top1: _Optional[float] = ..., wall_seconds: _Optional[float] = ..., checkpoint: _Optional[str] = ..., untrained_layers: _Optional[_Iterable[str]] = ..., train_seconds: _Optional[float] = ..., images_seen: _Optional[int] = ..., optimizer_steps: _Optional[int] = ..., inner_head_steps: _Optional[int] = ...) -> None: ...
 
 class RunFailed(_message.Message):
     __slots__ = ("cause", "message", "stderr_tail", "last_checkpoint")
@@ -556,20 +608,22 @@ class EvaluateEvent(_message.Message):
     def __init__(self, log: _Optional[_Union[LogLine, _Mapping]] = ..., layer: _Optional[_Union[LayerEval, _Mapping]] = ..., done: _Optional[_Union[EvaluateDone, _Mapping]] = ...) -> None: ...
 
 class EvaluateDone(_message.Message):
-    __slots__ = ("layers", "checkpoint", "step", "seconds", "train_images", "test_images")
+    __slots__ = ("layers", "checkpoint", "step", "seconds", "train_images", "test_images", "untrained_layers")
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
     TRAIN_IMAGES_FIELD_NUMBER: _ClassVar[int]
     TEST_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    UNTRAINED_LAYERS_FIELD_NUMBER: _ClassVar[int]
     layers: _containers.RepeatedCompositeFieldContainer[LayerEval]
     checkpoint: str
     step: int
     seconds: float
     train_images: int
     test_images: int
-    def __init__(self, layers: _Optional[_Iterable[_Union[LayerEval, _Mapping]]] = ..., checkpoint: _Optional[str] = ..., step: _Optional[int] = ..., seconds: _Optional[float] = ..., train_images: _Optional[int] = ..., test_images: _Optional[int] = ...) -> None: ...
+    untrained_layers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, layers: _Optional[_Iterable[_Union[LayerEval, _Mapping]]] = ..., checkpoint: _Optional[str] = ..., step: _Optional[int] = ..., seconds: _Optional[float] = ..., train_images: _Optional[int] = ..., test_images: _Optional[int] = ..., untrained_layers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExportBackboneRequest(_message.Message):
     __slots__ = ("run_id", "checkpoint")

@@ -1,5 +1,6 @@
-"""Geometry of a feature set: covariance spectrum / effective rank (dimensional collapse) and
-Wang & Isola (2020) alignment / uniformity on the unit sphere."""
+"""Geometry of a feature set: the covariance spectrum (dimensional collapse, as plotted by Jing
+et al. 2022), the effective rank RankMe (Garrido et al. 2023) and Wang & Isola (2020) alignment /
+uniformity on the unit sphere."""
 from __future__ import annotations
 
 import math
@@ -10,44 +11,60 @@ import torch.nn.functional as F
 # Rows used by uniformity's all-pairs term: 2048 rows = ~2.1M pairs, cheap and low-variance.
 MAX_UNIFORMITY_ROWS = 2048
 _ROWS = 16384
+# RankMe's epsilon (Garrido et al. 2023), added to every normalised singular value.
+RANKME_EPS = 1e-7
+
+
+@torch.no_grad()
+def rankme(f: torch.Tensor, eps: float = RANKME_EPS) -> float:
+    """Effective rank RankMe (Garrido et al. 2023) of an [N, D] embedding matrix: the singular
+    values sigma of the matrix itself (not centred, not its covariance), p_k = sigma_k /
+    ||sigma||_1 + eps, RankMe = exp(-sum_k p_k log p_k) over the min(N, D) singular values.
+
+    From 1 (every row on one line) to min(N, D); all-zero features give 1.0. The singular values
+    come from the D x D Gram matrix in float64 (accumulated in row chunks: never an N x D float64
+    copy), sigma = sqrt(eig(F^T F))."""
+    f = f.detach().reshape(f.shape[0], -1)
+    n, d = int(f.shape[0]), int(f.shape[1])
+    gram = torch.zeros(d, d, dtype=torch.float64, device=f.device)
+    for lo in range(0, n, _ROWS):
+        c = f[lo : lo + _ROWS].to(torch.float64)
+        gram += c.T @ c
+    return _rankme_of_gram(gram, n, eps)
+
+
+def _rankme_of_gram(gram: torch.Tensor, n: int, eps: float = RANKME_EPS) -> float:
+    ev = torch.linalg.eigvalsh(gram.cpu()).flip(0)[: min(n, int(gram.shape[0]))]
+    s = ev.clamp(min=0).sqrt()
+    total = float(s.sum())
+    if total == 0.0:
+        return 1.0
+    p = s / total + eps
+    return math.exp(float(-(p * p.log()).sum()))
 
 
 @torch.no_grad()
 def spectrum(f: torch.Tensor) -> tuple[list[float], float]:
-    """Singular values of the feature covariance (largest first) and the effective rank
-    exp(H(p)), p = s / sum(s) (Roy & Vetterli 2007; as in RankMe, applied to the covariance).
-
-    Ranges from 1 (all variance along one direction) to D (isotropic). Features without any
-    variance (every row identical: full collapse) give zero singular values and effective rank
-    1.0, the exp of an empty entropy. Float64 throughout: the small singular values matter."""
+    """Singular values of the feature covariance (largest first; the spectrum plotted for
+    dimensional collapse) and the effective rank RankMe of the features (see `rankme`: of the
+    embedding matrix, not of the covariance). Float64 throughout: the small values matter."""
     f = f.detach().reshape(f.shape[0], -1)
     n, d = int(f.shape[0]), int(f.shape[1])
     # Float64 in row chunks: a full float64 copy of 60k x 2048 features would be 1 GB.
     mean = torch.zeros(d, dtype=torch.float64, device=f.device)
-    mean_sq = 0.0
+    gram = torch.zeros(d, d, dtype=torch.float64, device=f.device)
     for lo in range(0, n, _ROWS):
         c = f[lo : lo + _ROWS].to(torch.float64)
         mean += c.sum(dim=0)
-        mean_sq += float((c * c).sum())
+        gram += c.T @ c
     mean /= max(n, 1)
-    mean_sq /= max(n, 1)
     cov = torch.zeros(d, d, dtype=torch.float64, device=f.device)
     for lo in range(0, n, _ROWS):
         c = f[lo : lo + _ROWS].to(torch.float64) - mean
         cov += c.T @ c
     cov /= max(n - 1, 1)
     s = torch.linalg.svdvals(cov.cpu())  # D x D: small, and CPU LAPACK is deterministic
-    # Singular values at floating-point noise level carry no direction, yet they would turn an
-    # exactly collapsed layer into a "high-rank" one. Fp32 features cannot resolve variance below
-    # ~1e-10 of their mean square (a few ulps squared), nor LAPACK below ~D * eps64 * s_max. They
-    # are still reported (log-spectrum plots show the noise floor), only not counted.
-    tol = max(float(s[0]) * s.numel() * torch.finfo(torch.float64).eps, 1e-10 * mean_sq) if s.numel() else 0.0
-    kept = s[s > tol]
-    values = [float(v) for v in s]
-    if kept.numel() == 0:
-        return values, 1.0
-    p = kept / kept.sum()
-    return values, math.exp(float(-(p * p.log()).sum()))
+    return [float(v) for v in s], _rankme_of_gram(gram, n)
 
 
 @torch.no_grad()

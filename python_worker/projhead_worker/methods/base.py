@@ -30,6 +30,9 @@ Autocast = Callable[[], ContextManager[Any]]
 
 class Method:
     name = "base"
+    # Whether the head takes part in the loss (fixed_head's frozen head does). When it does not
+    # (no_head, directclr), its layers are random projections never trained: not evaluated.
+    uses_head = True
 
     def __init__(self, model: ContrastiveModel, cfg: RunConfig):
         self.model = model

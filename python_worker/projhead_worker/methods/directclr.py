@@ -15,6 +15,7 @@ def directclr_dim(requested: int, feat_dim: int) -> int:
 
 class DirectCLR(SingleLossMethod):
     name = "directclr"
+    uses_head = False
 
     def __init__(self, model, cfg):
         super().__init__(model, cfg)

@@ -7,6 +7,7 @@ from .base import SingleLossMethod
 
 class NoHead(SingleLossMethod):
     name = "no_head"
+    uses_head = False
 
     def features(self, h):
         return h

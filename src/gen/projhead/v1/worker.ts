@@ -340,6 +340,16 @@ export interface TrainSpec {
    * with a c10d rendezvous); 0 or 1 = the worker's own node. Only 1 is accepted for now.
    */
   nnodes: number;
+  /**
+   * Training dynamics of every trained layer (a `dynamics` event) before the first step and
+   * every N epochs: -1 = at the kNN monitor's cadence (knn_every_epochs), 0 = never.
+   */
+  layerEvalEveryEpochs: number;
+  /**
+   * Images of the fixed, seeded subsets (train and test split each) the dynamics are measured
+   * on; 0 = min(512, the smaller split). Larger than a split is an error.
+   */
+  layerEvalSubset: number;
 }
 
 export interface AugmentSpec {
@@ -438,6 +448,7 @@ export interface RunEvent {
     | //
     /** The run stopped without being asked to by a client; resume it to go on. */
     { $case: "interrupted"; value: RunInterrupted }
+    | { $case: "dynamics"; value: TrainingDynamics }
     | undefined;
 }
 
@@ -529,13 +540,57 @@ export interface LayerEval {
   linearTop1: number;
   /** Weighted kNN top-1 (k=200, tau=0.1, cosine). */
   knnTop1: number;
-  /** exp(entropy of the normalised singular values of the feature covariance). */
+  /**
+   * RankMe (Garrido et al. 2023) of the train features: singular values s of the N x D feature
+   * matrix, p = s / sum(s) + 1e-7, exp(-sum p log p).
+   */
   effectiveRank: number;
   /** Singular values of the feature covariance, largest first. */
   singularValues: number[];
   /** Wang & Isola alignment (lower is better) on two augmented views of test images. */
   alignment: number;
   /** Wang & Isola uniformity, log E exp(-2 |u - v|^2) (lower is more uniform). */
+  uniformity: number;
+  /**
+   * Whether the probe's L-BFGS reached its gradient tolerance (max |grad| <= 1e-5) before the
+   * iteration cap.
+   */
+  probeConverged: boolean;
+  /** L-BFGS iterations the probe ran. */
+  probeIterations: number;
+}
+
+/**
+ * The training dynamics at one point of a run: cheap metrics of every trained layer on fixed,
+ * seeded subsets (the same images every time).
+ */
+export interface TrainingDynamics {
+  /** Epochs completed (0 = before the first step). */
+  epoch: number;
+  /** Global steps completed. */
+  step: number;
+  /** Wall seconds this measurement took (its cost; not counted in training time). */
+  seconds: number;
+  /**
+   * Images in each subset (train subset as the kNN bank and for RankMe, test subset as queries
+   * and, in two augmented views, for alignment / uniformity).
+   */
+  subsetSize: number;
+  /** h, head.1 .. head.N-1, z; layers the method does not train are left out. */
+  layers: LayerDynamics[];
+}
+
+export interface LayerDynamics {
+  layer: string;
+  /** Position from input (0 = h). */
+  index: number;
+  dim: number;
+  /** Weighted kNN top-1 (k = 20, tau = 0.1, cosine) of the test subset against the train subset. */
+  knnTop1: number;
+  /** RankMe of the train subset's features (as LayerEval.effective_rank). */
+  effectiveRank: number;
+  /** Wang & Isola alignment / uniformity on two augmented views of the test subset. */
+  alignment: number;
   uniformity: number;
 }
 
@@ -564,6 +619,20 @@ export interface RunFinished {
   wallSeconds: number;
   /** Path of the final checkpoint relative to the run directory. */
   checkpoint: string;
+  /**
+   * eval_at_end: layers not evaluated because the method does not train them (no_head and
+   * directclr never use their head).
+   */
+  untrainedLayers: string[];
+  /**
+   * Equal-compute accounting over the whole run (across resumes): wall seconds spent in training
+   * steps (monitors, evaluation and checkpoints excluded), source images the steps consumed,
+   * outer optimizer steps, and bilevel's inner head steps (0 for the other methods).
+   */
+  trainSeconds: number;
+  imagesSeen: number;
+  optimizerSteps: number;
+  innerHeadSteps: number;
 }
 
 export interface RunFailed {
@@ -635,6 +704,8 @@ export interface EvaluateDone {
   seconds: number;
   trainImages: number;
   testImages: number;
+  /** Layers not evaluated because the method does not train them (no_head, directclr: the head). */
+  untrainedLayers: string[];
 }
 
 export interface ExportBackboneRequest {
@@ -2492,6 +2563,8 @@ function createBaseTrainSpec(): TrainSpec {
     evalAtEnd: false,
     threads: 0,
     nnodes: 0,
+    layerEvalEveryEpochs: 0,
+    layerEvalSubset: 0,
   };
 }
 
@@ -2538,6 +2611,12 @@ export const TrainSpec: MessageFns<TrainSpec> = {
     }
     if (message.nnodes !== 0) {
       writer.uint32(112).uint32(message.nnodes);
+    }
+    if (message.layerEvalEveryEpochs !== 0) {
+      writer.uint32(120).int32(message.layerEvalEveryEpochs);
+    }
+    if (message.layerEvalSubset !== 0) {
+      writer.uint32(128).uint32(message.layerEvalSubset);
     }
     return writer;
   },
@@ -2667,6 +2746,22 @@ export const TrainSpec: MessageFns<TrainSpec> = {
             message.nnodes = reader.uint32();
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.layerEvalEveryEpochs = reader.int32();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.layerEvalSubset = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2723,6 +2818,16 @@ export const TrainSpec: MessageFns<TrainSpec> = {
         : false,
       threads: isSet(object.threads) ? globalThis.Number(object.threads) : 0,
       nnodes: isSet(object.nnodes) ? globalThis.Number(object.nnodes) : 0,
+      layerEvalEveryEpochs: isSet(object.layerEvalEveryEpochs)
+        ? globalThis.Number(object.layerEvalEveryEpochs)
+        : isSet(object.layer_eval_every_epochs)
+        ? globalThis.Number(object.layer_eval_every_epochs)
+        : 0,
+      layerEvalSubset: isSet(object.layerEvalSubset)
+        ? globalThis.Number(object.layerEvalSubset)
+        : isSet(object.layer_eval_subset)
+        ? globalThis.Number(object.layer_eval_subset)
+        : 0,
     };
   },
 
@@ -2770,6 +2875,12 @@ export const TrainSpec: MessageFns<TrainSpec> = {
     if (message.nnodes !== 0) {
       obj.nnodes = Math.round(message.nnodes);
     }
+    if (message.layerEvalEveryEpochs !== 0) {
+      obj.layerEvalEveryEpochs = Math.round(message.layerEvalEveryEpochs);
+    }
+    if (message.layerEvalSubset !== 0) {
+      obj.layerEvalSubset = Math.round(message.layerEvalSubset);
+    }
     return obj;
   },
 
@@ -2792,6 +2903,8 @@ export const TrainSpec: MessageFns<TrainSpec> = {
     message.evalAtEnd = object.evalAtEnd ?? false;
     message.threads = object.threads ?? 0;
     message.nnodes = object.nnodes ?? 0;
+    message.layerEvalEveryEpochs = object.layerEvalEveryEpochs ?? 0;
+    message.layerEvalSubset = object.layerEvalSubset ?? 0;
     return message;
   },
 };
@@ -3733,6 +3846,9 @@ export const RunEvent: MessageFns<RunEvent> = {
       case "interrupted":
         RunInterrupted.encode(message.kind.value, writer.uint32(154).fork()).join();
         break;
+      case "dynamics":
+        TrainingDynamics.encode(message.kind.value, writer.uint32(162).fork()).join();
+        break;
     }
     return writer;
   },
@@ -3854,6 +3970,14 @@ export const RunEvent: MessageFns<RunEvent> = {
             message.kind = { $case: "interrupted", value: RunInterrupted.decode(reader, reader.uint32()) };
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.kind = { $case: "dynamics", value: TrainingDynamics.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3895,6 +4019,8 @@ export const RunEvent: MessageFns<RunEvent> = {
         ? { $case: "cancelled", value: RunCancelled.fromJSON(object.cancelled) }
         : isSet(object.interrupted)
         ? { $case: "interrupted", value: RunInterrupted.fromJSON(object.interrupted) }
+        : isSet(object.dynamics)
+        ? { $case: "dynamics", value: TrainingDynamics.fromJSON(object.dynamics) }
         : undefined,
     };
   },
@@ -3930,6 +4056,8 @@ export const RunEvent: MessageFns<RunEvent> = {
       obj.cancelled = RunCancelled.toJSON(message.kind.value);
     } else if (message.kind?.$case === "interrupted") {
       obj.interrupted = RunInterrupted.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "dynamics") {
+      obj.dynamics = TrainingDynamics.toJSON(message.kind.value);
     }
     return obj;
   },
@@ -4000,6 +4128,12 @@ export const RunEvent: MessageFns<RunEvent> = {
       case "interrupted": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "interrupted", value: RunInterrupted.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "dynamics": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "dynamics", value: TrainingDynamics.fromPartial(object.kind.value) };
         }
         break;
       }
@@ -4843,6 +4977,8 @@ function createBaseLayerEval(): LayerEval {
     singularValues: [],
     alignment: 0,
     uniformity: 0,
+    probeConverged: false,
+    probeIterations: 0,
   };
 }
 
@@ -4878,6 +5014,12 @@ export const LayerEval: MessageFns<LayerEval> = {
     }
     if (message.uniformity !== 0) {
       writer.uint32(73).double(message.uniformity);
+    }
+    if (message.probeConverged !== false) {
+      writer.uint32(80).bool(message.probeConverged);
+    }
+    if (message.probeIterations !== 0) {
+      writer.uint32(88).uint32(message.probeIterations);
     }
     return writer;
   },
@@ -4977,6 +5119,22 @@ export const LayerEval: MessageFns<LayerEval> = {
             message.uniformity = reader.double();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.probeConverged = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.probeIterations = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5016,6 +5174,16 @@ export const LayerEval: MessageFns<LayerEval> = {
         : [],
       alignment: isSet(object.alignment) ? globalThis.Number(object.alignment) : 0,
       uniformity: isSet(object.uniformity) ? globalThis.Number(object.uniformity) : 0,
+      probeConverged: isSet(object.probeConverged)
+        ? globalThis.Boolean(object.probeConverged)
+        : isSet(object.probe_converged)
+        ? globalThis.Boolean(object.probe_converged)
+        : false,
+      probeIterations: isSet(object.probeIterations)
+        ? globalThis.Number(object.probeIterations)
+        : isSet(object.probe_iterations)
+        ? globalThis.Number(object.probe_iterations)
+        : 0,
     };
   },
 
@@ -5048,6 +5216,12 @@ export const LayerEval: MessageFns<LayerEval> = {
     if (message.uniformity !== 0) {
       obj.uniformity = floatToJson(message.uniformity);
     }
+    if (message.probeConverged !== false) {
+      obj.probeConverged = message.probeConverged;
+    }
+    if (message.probeIterations !== 0) {
+      obj.probeIterations = Math.round(message.probeIterations);
+    }
     return obj;
   },
 
@@ -5063,6 +5237,318 @@ export const LayerEval: MessageFns<LayerEval> = {
     message.knnTop1 = object.knnTop1 ?? 0;
     message.effectiveRank = object.effectiveRank ?? 0;
     message.singularValues = object.singularValues?.map((e) => e) || [];
+    message.alignment = object.alignment ?? 0;
+    message.uniformity = object.uniformity ?? 0;
+    message.probeConverged = object.probeConverged ?? false;
+    message.probeIterations = object.probeIterations ?? 0;
+    return message;
+  },
+};
+
+function createBaseTrainingDynamics(): TrainingDynamics {
+  return { epoch: 0, step: 0, seconds: 0, subsetSize: 0, layers: [] };
+}
+
+export const TrainingDynamics: MessageFns<TrainingDynamics> = {
+  encode(message: TrainingDynamics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epoch !== 0) {
+      writer.uint32(8).uint32(message.epoch);
+    }
+    if (message.step !== 0) {
+      writer.uint32(16).uint64(message.step);
+    }
+    if (message.seconds !== 0) {
+      writer.uint32(25).double(message.seconds);
+    }
+    if (message.subsetSize !== 0) {
+      writer.uint32(32).uint32(message.subsetSize);
+    }
+    for (const v of message.layers) {
+      LayerDynamics.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrainingDynamics {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrainingDynamics();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.epoch = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.step = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.seconds = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.subsetSize = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.layers.push(LayerDynamics.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrainingDynamics {
+    return {
+      epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
+      step: isSet(object.step) ? globalThis.Number(object.step) : 0,
+      seconds: isSet(object.seconds) ? globalThis.Number(object.seconds) : 0,
+      subsetSize: isSet(object.subsetSize)
+        ? globalThis.Number(object.subsetSize)
+        : isSet(object.subset_size)
+        ? globalThis.Number(object.subset_size)
+        : 0,
+      layers: globalThis.Array.isArray(object?.layers) ? object.layers.map((e: any) => LayerDynamics.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TrainingDynamics): unknown {
+    const obj: any = {};
+    if (message.epoch !== 0) {
+      obj.epoch = Math.round(message.epoch);
+    }
+    if (message.step !== 0) {
+      obj.step = Math.round(message.step);
+    }
+    if (message.seconds !== 0) {
+      obj.seconds = floatToJson(message.seconds);
+    }
+    if (message.subsetSize !== 0) {
+      obj.subsetSize = Math.round(message.subsetSize);
+    }
+    if (message.layers?.length) {
+      obj.layers = message.layers.map((e) => LayerDynamics.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrainingDynamics>, I>>(base?: I): TrainingDynamics {
+    return TrainingDynamics.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrainingDynamics>, I>>(object: I): TrainingDynamics {
+    const message = createBaseTrainingDynamics();
+    message.epoch = object.epoch ?? 0;
+    message.step = object.step ?? 0;
+    message.seconds = object.seconds ?? 0;
+    message.subsetSize = object.subsetSize ?? 0;
+    message.layers = object.layers?.map((e) => LayerDynamics.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseLayerDynamics(): LayerDynamics {
+  return { layer: "", index: 0, dim: 0, knnTop1: 0, effectiveRank: 0, alignment: 0, uniformity: 0 };
+}
+
+export const LayerDynamics: MessageFns<LayerDynamics> = {
+  encode(message: LayerDynamics, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.layer !== "") {
+      writer.uint32(10).string(message.layer);
+    }
+    if (message.index !== 0) {
+      writer.uint32(16).uint32(message.index);
+    }
+    if (message.dim !== 0) {
+      writer.uint32(24).uint32(message.dim);
+    }
+    if (message.knnTop1 !== 0) {
+      writer.uint32(33).double(message.knnTop1);
+    }
+    if (message.effectiveRank !== 0) {
+      writer.uint32(41).double(message.effectiveRank);
+    }
+    if (message.alignment !== 0) {
+      writer.uint32(49).double(message.alignment);
+    }
+    if (message.uniformity !== 0) {
+      writer.uint32(57).double(message.uniformity);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LayerDynamics {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLayerDynamics();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.layer = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.dim = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.knnTop1 = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.effectiveRank = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.alignment = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.uniformity = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LayerDynamics {
+    return {
+      layer: isSet(object.layer) ? globalThis.String(object.layer) : "",
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+      dim: isSet(object.dim) ? globalThis.Number(object.dim) : 0,
+      knnTop1: isSet(object.knnTop1)
+        ? globalThis.Number(object.knnTop1)
+        : isSet(object.knn_top1)
+        ? globalThis.Number(object.knn_top1)
+        : 0,
+      effectiveRank: isSet(object.effectiveRank)
+        ? globalThis.Number(object.effectiveRank)
+        : isSet(object.effective_rank)
+        ? globalThis.Number(object.effective_rank)
+        : 0,
+      alignment: isSet(object.alignment) ? globalThis.Number(object.alignment) : 0,
+      uniformity: isSet(object.uniformity) ? globalThis.Number(object.uniformity) : 0,
+    };
+  },
+
+  toJSON(message: LayerDynamics): unknown {
+    const obj: any = {};
+    if (message.layer !== "") {
+      obj.layer = message.layer;
+    }
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    if (message.dim !== 0) {
+      obj.dim = Math.round(message.dim);
+    }
+    if (message.knnTop1 !== 0) {
+      obj.knnTop1 = floatToJson(message.knnTop1);
+    }
+    if (message.effectiveRank !== 0) {
+      obj.effectiveRank = floatToJson(message.effectiveRank);
+    }
+    if (message.alignment !== 0) {
+      obj.alignment = floatToJson(message.alignment);
+    }
+    if (message.uniformity !== 0) {
+      obj.uniformity = floatToJson(message.uniformity);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LayerDynamics>, I>>(base?: I): LayerDynamics {
+    return LayerDynamics.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LayerDynamics>, I>>(object: I): LayerDynamics {
+    const message = createBaseLayerDynamics();
+    message.layer = object.layer ?? "";
+    message.index = object.index ?? 0;
+    message.dim = object.dim ?? 0;
+    message.knnTop1 = object.knnTop1 ?? 0;
+    message.effectiveRank = object.effectiveRank ?? 0;
     message.alignment = object.alignment ?? 0;
     message.uniformity = object.uniformity ?? 0;
     return message;
@@ -5288,7 +5774,19 @@ export const LogLine: MessageFns<LogLine> = {
 };
 
 function createBaseRunFinished(): RunFinished {
-  return { steps: 0, epochs: 0, finalLoss: 0, knnTop1: 0, wallSeconds: 0, checkpoint: "" };
+  return {
+    steps: 0,
+    epochs: 0,
+    finalLoss: 0,
+    knnTop1: 0,
+    wallSeconds: 0,
+    checkpoint: "",
+    untrainedLayers: [],
+    trainSeconds: 0,
+    imagesSeen: 0,
+    optimizerSteps: 0,
+    innerHeadSteps: 0,
+  };
 }
 
 export const RunFinished: MessageFns<RunFinished> = {
@@ -5310,6 +5808,21 @@ export const RunFinished: MessageFns<RunFinished> = {
     }
     if (message.checkpoint !== "") {
       writer.uint32(50).string(message.checkpoint);
+    }
+    for (const v of message.untrainedLayers) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.trainSeconds !== 0) {
+      writer.uint32(65).double(message.trainSeconds);
+    }
+    if (message.imagesSeen !== 0) {
+      writer.uint32(72).uint64(message.imagesSeen);
+    }
+    if (message.optimizerSteps !== 0) {
+      writer.uint32(80).uint64(message.optimizerSteps);
+    }
+    if (message.innerHeadSteps !== 0) {
+      writer.uint32(88).uint64(message.innerHeadSteps);
     }
     return writer;
   },
@@ -5375,6 +5888,46 @@ export const RunFinished: MessageFns<RunFinished> = {
             message.checkpoint = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.untrainedLayers.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.trainSeconds = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.imagesSeen = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.optimizerSteps = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.innerHeadSteps = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5407,6 +5960,31 @@ export const RunFinished: MessageFns<RunFinished> = {
         ? globalThis.Number(object.wall_seconds)
         : 0,
       checkpoint: isSet(object.checkpoint) ? globalThis.String(object.checkpoint) : "",
+      untrainedLayers: globalThis.Array.isArray(object?.untrainedLayers)
+        ? object.untrainedLayers.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.untrained_layers)
+        ? object.untrained_layers.map((e: any) => globalThis.String(e))
+        : [],
+      trainSeconds: isSet(object.trainSeconds)
+        ? globalThis.Number(object.trainSeconds)
+        : isSet(object.train_seconds)
+        ? globalThis.Number(object.train_seconds)
+        : 0,
+      imagesSeen: isSet(object.imagesSeen)
+        ? globalThis.Number(object.imagesSeen)
+        : isSet(object.images_seen)
+        ? globalThis.Number(object.images_seen)
+        : 0,
+      optimizerSteps: isSet(object.optimizerSteps)
+        ? globalThis.Number(object.optimizerSteps)
+        : isSet(object.optimizer_steps)
+        ? globalThis.Number(object.optimizer_steps)
+        : 0,
+      innerHeadSteps: isSet(object.innerHeadSteps)
+        ? globalThis.Number(object.innerHeadSteps)
+        : isSet(object.inner_head_steps)
+        ? globalThis.Number(object.inner_head_steps)
+        : 0,
     };
   },
 
@@ -5430,6 +6008,21 @@ export const RunFinished: MessageFns<RunFinished> = {
     if (message.checkpoint !== "") {
       obj.checkpoint = message.checkpoint;
     }
+    if (message.untrainedLayers?.length) {
+      obj.untrainedLayers = message.untrainedLayers;
+    }
+    if (message.trainSeconds !== 0) {
+      obj.trainSeconds = floatToJson(message.trainSeconds);
+    }
+    if (message.imagesSeen !== 0) {
+      obj.imagesSeen = Math.round(message.imagesSeen);
+    }
+    if (message.optimizerSteps !== 0) {
+      obj.optimizerSteps = Math.round(message.optimizerSteps);
+    }
+    if (message.innerHeadSteps !== 0) {
+      obj.innerHeadSteps = Math.round(message.innerHeadSteps);
+    }
     return obj;
   },
 
@@ -5444,6 +6037,11 @@ export const RunFinished: MessageFns<RunFinished> = {
     message.knnTop1 = object.knnTop1 ?? 0;
     message.wallSeconds = object.wallSeconds ?? 0;
     message.checkpoint = object.checkpoint ?? "";
+    message.untrainedLayers = object.untrainedLayers?.map((e) => e) || [];
+    message.trainSeconds = object.trainSeconds ?? 0;
+    message.imagesSeen = object.imagesSeen ?? 0;
+    message.optimizerSteps = object.optimizerSteps ?? 0;
+    message.innerHeadSteps = object.innerHeadSteps ?? 0;
     return message;
   },
 };
@@ -6075,7 +6673,7 @@ export const EvaluateEvent: MessageFns<EvaluateEvent> = {
 };
 
 function createBaseEvaluateDone(): EvaluateDone {
-  return { layers: [], checkpoint: "", step: 0, seconds: 0, trainImages: 0, testImages: 0 };
+  return { layers: [], checkpoint: "", step: 0, seconds: 0, trainImages: 0, testImages: 0, untrainedLayers: [] };
 }
 
 export const EvaluateDone: MessageFns<EvaluateDone> = {
@@ -6097,6 +6695,9 @@ export const EvaluateDone: MessageFns<EvaluateDone> = {
     }
     if (message.testImages !== 0) {
       writer.uint32(48).uint32(message.testImages);
+    }
+    for (const v of message.untrainedLayers) {
+      writer.uint32(58).string(v!);
     }
     return writer;
   },
@@ -6162,6 +6763,14 @@ export const EvaluateDone: MessageFns<EvaluateDone> = {
             message.testImages = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.untrainedLayers.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6190,6 +6799,11 @@ export const EvaluateDone: MessageFns<EvaluateDone> = {
         : isSet(object.test_images)
         ? globalThis.Number(object.test_images)
         : 0,
+      untrainedLayers: globalThis.Array.isArray(object?.untrainedLayers)
+        ? object.untrainedLayers.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.untrained_layers)
+        ? object.untrained_layers.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -6213,6 +6827,9 @@ export const EvaluateDone: MessageFns<EvaluateDone> = {
     if (message.testImages !== 0) {
       obj.testImages = Math.round(message.testImages);
     }
+    if (message.untrainedLayers?.length) {
+      obj.untrainedLayers = message.untrainedLayers;
+    }
     return obj;
   },
 
@@ -6227,6 +6844,7 @@ export const EvaluateDone: MessageFns<EvaluateDone> = {
     message.seconds = object.seconds ?? 0;
     message.trainImages = object.trainImages ?? 0;
     message.testImages = object.testImages ?? 0;
+    message.untrainedLayers = object.untrainedLayers?.map((e) => e) || [];
     return message;
   },
 };
