@@ -1,6 +1,6 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { RunDir } from "../runs/store.js";
+import { writeFileAtomic } from "../util/atomic.js";
 import { withWorker, type WorkerChoice } from "./session.js";
 
 export interface ExportOptions extends WorkerChoice {
@@ -16,16 +16,7 @@ export async function exportBackbone(runDirPath: string, out: string, opts: Expo
   return withWorker(choice, async (worker) => {
     const { data, architecture } = await worker.connection.exportBackbone(runDir.runId, opts.checkpoint ?? "", opts.signal);
     const path = resolve(out);
-    mkdirSync(dirname(path), { recursive: true });
-    const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-    const fd = openSync(tmp, "w");
-    try {
-      writeSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
+    writeFileAtomic(path, data);
     return { path, bytes: data.length, architecture };
   });
 }

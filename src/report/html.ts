@@ -1,7 +1,6 @@
 // A single self-contained HTML report: chart.js and the data are inlined so the file opens
 // offline, is archivable next to the runs, and never reaches for a CDN.
 import { readFileSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { Aggregate } from "./aggregate.js";
@@ -178,17 +177,4 @@ ${byId.get("runs") ? tableHtml(byId.get("runs")!) : ""}
 </body>
 </html>
 `;
-}
-
-/** Write via a temp file in the same directory and rename, so readers never see half a file. */
-export async function writeAtomic(path: string, content: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Date.now().toString(36)}.tmp`;
-  try {
-    await writeFile(tmp, content, "utf8");
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
 }

@@ -2,22 +2,10 @@
 // JSON files are written atomically (temporary file, fsync, rename); events.jsonl is appended
 // one fsynced line per event and never gets a gap or a duplicate: an event whose seq is not the
 // next one is refused (a duplicate is skipped, a gap is an error).
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
 import type { EvalRecord, EventRecord, RunRecordSpec, RunSummary } from "./types.js";
-
-export function writeJsonAtomic(path: string, value: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, JSON.stringify(value, null, 2) + "\n");
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
 
 export function readJson<T>(path: string): T {
   return JSON.parse(readFileSync(path, "utf8")) as T;
@@ -113,12 +101,7 @@ export class RunDir {
   /** Keeps events with seq <= seq (a resumed run replays the rest from its checkpoint). */
   truncateAfter(seq: number): void {
     const kept = this.readEvents().filter((e) => e.seq <= seq);
-    const tmp = join(this.dir, `.events.jsonl.tmp-${process.pid}`);
-    writeFileSync(tmp, kept.map((e) => JSON.stringify(e) + "\n").join(""));
-    const fd = openSync(tmp, "r+");
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, this.eventsPath);
+    writeFileAtomic(this.eventsPath, kept.map((e) => JSON.stringify(e) + "\n").join(""));
     this.lastSeqCache = kept.length ? kept[kept.length - 1]!.seq : 0;
   }
 }
