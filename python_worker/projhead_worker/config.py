@@ -199,7 +199,7 @@ class RunConfig:
         _range("train.checkpoint_every_epochs", self.train.checkpoint_every_epochs, 0, 10**6)
         _range("train.checkpoint_every_steps", self.train.checkpoint_every_steps, 0, 10**9)
         _range("train.nproc", self.train.nproc, 1, 64)
-        _range("train.nnodes", self.train.nnodes, 1, 1)  # multi-node launch not built yet
+        _range("train.nnodes", self.train.nnodes, 1, 4096)
         if self.train.layer_eval_every_epochs != -1:
             try:
                 _range("train.layer_eval_every_epochs", self.train.layer_eval_every_epochs, 0, 10**6)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import eventlog, memory, runlock
+from . import eventlog, memory, runlock, slurm_launch
 from .echo import echo
 from .storage import StorageHealth
 from .supervise import (INTERRUPT_SIGNAL, TORCHRUN_ENV, UNWRITTEN, assign_devices, child_env, cuda_device_count,
@@ -278,7 +278,13 @@ class JobManager:
     def _launch(self, job: Job) -> None:
         nproc = int(job.spec["train"].get("nproc", 1))
         args = ["-m", "projhead_worker.trainproc", "--run-dir", str(job.run_dir)] + (["--resume"] if job.resume else [])
-        if nproc > 1:
+        nnodes = int(job.spec["train"].get("nnodes", 1) or 1)
+        under_srun = slurm_launch.enabled()
+        if nnodes > 1 and not under_srun:
+            raise JobError("invalid_argument", f"train.nnodes: got {nnodes}, expected 1 on a worker outside a SLURM job (use the slurm runtime)")
+        if under_srun:
+            cmd = slurm_launch.command(self.python, nnodes, nproc, args, job.run_id)
+        elif nproc > 1:
             # torchrun owns rendezvous, per-rank environment and process supervision.
             cmd = [self.python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *args]
         else:
@@ -295,8 +301,11 @@ class JobManager:
             # OpenMP threads that spin-wait lose whole time slices on a shared or busy CPU (3.9x
             # slower measured, docs/BENCHMARKS.md); passive waiting costs little on an idle one.
             env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-            if nproc > 1:
+            if nproc > 1 or under_srun:
                 env.update(TORCHRUN_ENV)
+            if under_srun:
+                # Ranks on other nodes cannot see this pid; SLURM ends every step with the job.
+                env.pop("PROJHEAD_WORKER_PID", None)
             if job.gpus:
                 visible = visible_gpus()
                 env["CUDA_VISIBLE_DEVICES"] = ",".join(visible[g] for g in job.gpus)

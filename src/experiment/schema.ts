@@ -115,8 +115,8 @@ export const TrainSchema = obj({
   checkpointEveryEpochs: int(0, 1e6),
   checkpointEverySteps: int(0, 1e9),
   nproc: int(1, 64),
-  // Multi-node training (srun + torchrun over a SLURM allocation) is not built yet: 1 only.
-  nnodes: int(1, 1),
+  // More than 1 needs the slurm runtime (srun + torchrun over the job's nodes).
+  nnodes: int(1, 4096),
   layerEvalEveryEpochs: z
     .number({ error: layerEvalExpected })
     .int({ error: layerEvalExpected })

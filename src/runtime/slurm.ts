@@ -140,6 +140,8 @@ export function sbatchScript(o: {
     '[ -n "$host" ] || { echo "projhead: no non-loopback address on $(hostname)" >&2; exit 1; }',
     "# One announcement per incarnation: a requeued job runs again under the same id.",
     `announce=${shellQuote(join(o.sessionDir, "workers"))}/"\${SLURM_JOB_ID}-\${SLURM_RESTART_COUNT:-0}.json"`,
+    "# Runs train under srun + torchrun (c10d rendezvous) over the nodes of this job.",
+    "export PROJHEAD_LAUNCH=srun",
     `cd ${shellQuote(o.projectDir ?? projectRoot())}`,
     "# exec: the time-limit signal (B: the batch shell only) must reach the worker itself.",
     `exec ${worker.join(" ")}`,

@@ -337,7 +337,8 @@ export interface TrainSpec {
   threads: number;
   /**
    * Nodes of a SLURM allocation the run trains on, nproc processes on each (srun + torchrun
-   * with a c10d rendezvous); 0 or 1 = the worker's own node. Only 1 is accepted for now.
+   * with a c10d rendezvous); 0 or 1 = the worker's own node. More than 1 needs a worker in
+   * a SLURM job of that many nodes (the slurm runtime's).
    */
   nnodes: number;
   /**
