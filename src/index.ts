@@ -29,4 +29,4 @@ export { RunDir } from "./runs/store.js";
 export type * from "./runs/types.js";
 export * from "./worker/errors.js";
 export type { WorkerInfo, RunStatus } from "./worker/types.js";
-export { WorkerConnection, type ConnectOptions, type WorkerApi } from "./worker/client.js";
+export { WorkerConnection, type CallDeadlines, type ConnectOptions, type WorkerApi } from "./worker/client.js";

@@ -4,7 +4,8 @@
 import type { RunningWorker } from "../runtime/types.js";
 import { RunDir } from "../runs/store.js";
 import type { EventRecord, HeadOptimizerRecord, RunSummary } from "../runs/types.js";
-import { UnavailableError, WorkerError } from "../worker/errors.js";
+import { UnavailableError } from "../worker/errors.js";
+import { isRetryable, Outage } from "../worker/retry.js";
 import { RunState, type RunSpec, type StartRunResponse } from "../worker/types.js";
 import { specToJson } from "../worker/spec.js";
 import { summarize } from "./summary.js";
@@ -22,7 +23,7 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** Fires to stop at once: the training process is killed; the last checkpoint stays. */
   killSignal?: AbortSignal;
-  /** How long to keep re-attaching while the worker is unreachable (default 60 s). */
+  /** How long to keep re-attaching while the worker is unreachable. @default 60_000 (DEFAULT_RETRY.forMs) */
   reconnectForMs?: number;
 }
 
@@ -33,19 +34,16 @@ const TERMINAL = new Set(["finished", "failed", "cancelled", "interrupted"]);
 export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
   const { worker, runDir, spec } = opts;
   const conn = worker.connection;
-  const reconnectForMs = opts.reconnectForMs ?? 60_000;
-  let unreachableSince: number | null = null;
+  const outage = new Outage({ forMs: opts.reconnectForMs });
   // Decides whether a failed call is worth another try (the worker is only unreachable for now)
   // and waits before it; rethrows otherwise.
   const beforeRetry = async (err: unknown): Promise<void> => {
-    if (opts.killSignal?.aborted || !(err instanceof UnavailableError)) throw err;
+    if (opts.killSignal?.aborted || !isRetryable(err)) throw err;
     if (worker.alive && !worker.alive()) {
       const tail = worker.stderrTail().filter((l) => l.trim()).slice(-10);
       throw new UnavailableError("UNAVAILABLE", `the worker at ${worker.address} exited while run ${spec.runId} was in progress; resume it with \`projhead resume ${runDir.dir}\`${tail.length ? `\nworker stderr:\n  ${tail.join("\n  ")}` : ""}`);
     }
-    unreachableSince ??= Date.now();
-    if (Date.now() - unreachableSince > reconnectForMs) throw err;
-    await new Promise((r) => setTimeout(r, 500));
+    await outage.next(err);
   };
 
   // StartRun is idempotent on the run id, so a start whose answer was lost is simply sent again.
@@ -58,7 +56,7 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
       await beforeRetry(err);
     }
   }
-  unreachableSince = null;
+  outage.reset();
   // Events after the checkpoint the run resumed from are replayed by the worker: drop ours. (A
   // resume that found the run already going says where that incarnation continued, or 0 when
   // it is not a resumed one: then what we hold is still valid.)
@@ -88,7 +86,7 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
     while (!terminal) {
       try {
         for await (const ev of conn.watchRun(spec.runId, runDir.lastSeq(), opts.killSignal)) {
-          unreachableSince = null;
+          outage.reset();
           if (runDir.appendEvent(ev)) {
             recordResolvedSettings(runDir, ev);
             opts.onEvent?.(ev);
@@ -131,8 +129,4 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
 function recordResolvedSettings(runDir: RunDir, ev: EventRecord): void {
   const headOptimizer = ev.type === "started" ? (ev.data.headOptimizer as HeadOptimizerRecord | undefined) : undefined;
   if (headOptimizer) runDir.writeSpec({ ...runDir.readSpec(), headOptimizer });
-}
-
-export function isWorkerError(err: unknown): err is WorkerError {
-  return err instanceof WorkerError;
 }

@@ -24,13 +24,42 @@ export interface TlsOptions {
   serverName?: string;
 }
 
+/** Deadlines of the calls that need more (or less) than `ConnectOptions.deadlineMs`, in milliseconds. */
+export interface CallDeadlines {
+  /** GetInfo: the first one may wait for the worker to import torch and probe its devices. @default 60_000 */
+  getInfo?: number;
+  /** StartRun: the worker checks the spec and the data and launches training before it answers. @default 120_000 */
+  startRun?: number;
+  /** One grpc.health.v1 Check (also each try of waitUntilServing). @default 2_000 */
+  health?: number;
+}
+
 export interface ConnectOptions {
   /** Sent as `authorization: Bearer <token>` call metadata on every call but health checks. */
   token?: string;
   tls?: TlsOptions;
-  /** Deadline of unary calls in milliseconds (default 30 s). */
+  /** Deadline of unary calls without one of their own below (CancelRun, ListRuns), in
+   *  milliseconds; grpc-js sets none by default. @default 30_000 */
   deadlineMs?: number;
+  /** Per-call deadlines; unset ones keep their defaults. */
+  deadlines?: CallDeadlines;
+  /** Pause between two health checks while waitUntilServing waits for SERVING, in milliseconds. @default 100 */
+  servingPollMs?: number;
+  /** Interval of keepalive pings on the channel, so that long WatchRun streams survive NATs and
+   *  proxies (the worker accepts pings down to one per 10 s). @default 30_000 */
+  keepaliveMs?: number;
+  /** How long a keepalive ping may go unanswered before the channel counts as broken. @default 10_000 */
+  keepaliveTimeoutMs?: number;
 }
+
+/** The defaults of ConnectOptions, as documented there. */
+export const CONNECT_DEFAULTS = {
+  deadlineMs: 30_000,
+  deadlines: { getInfo: 60_000, startRun: 120_000, health: 2_000 } satisfies Required<CallDeadlines>,
+  servingPollMs: 100,
+  keepaliveMs: 30_000,
+  keepaliveTimeoutMs: 10_000,
+} as const;
 
 export type HealthStatus = "SERVING" | "NOT_SERVING" | "UNKNOWN" | "SERVICE_UNKNOWN";
 
@@ -60,20 +89,29 @@ export class WorkerConnection implements WorkerApi {
   private readonly health: HealthClient;
   private readonly token?: string;
   private readonly deadlineMs: number;
+  private readonly deadlines: Required<CallDeadlines>;
+  private readonly servingPollMs: number;
 
   constructor(address: string, opts: ConnectOptions = {}) {
     this.address = address;
     this.token = opts.token;
-    this.deadlineMs = opts.deadlineMs ?? 30_000;
+    const d = CONNECT_DEFAULTS.deadlines;
+    const own = opts.deadlines ?? {};
+    this.deadlineMs = opts.deadlineMs ?? CONNECT_DEFAULTS.deadlineMs;
+    this.deadlines = {
+      getInfo: own.getInfo ?? d.getInfo,
+      startRun: own.startRun ?? d.startRun,
+      health: own.health ?? d.health,
+    };
+    this.servingPollMs = opts.servingPollMs ?? CONNECT_DEFAULTS.servingPollMs;
     const creds: ChannelCredentials = opts.tls
       ? credentials.createSsl(opts.tls.ca ?? null, opts.tls.key ?? null, opts.tls.cert ?? null)
       : credentials.createInsecure();
     const channelOptions: Record<string, string | number> = {
       "grpc.max_receive_message_length": MAX_RECEIVE_BYTES,
       "grpc.max_send_message_length": MAX_SEND_BYTES,
-      // Long WatchRun streams over NATs and proxies: ping every 30 s (the worker permits it).
-      "grpc.keepalive_time_ms": 30_000,
-      "grpc.keepalive_timeout_ms": 10_000,
+      "grpc.keepalive_time_ms": opts.keepaliveMs ?? CONNECT_DEFAULTS.keepaliveMs,
+      "grpc.keepalive_timeout_ms": opts.keepaliveTimeoutMs ?? CONNECT_DEFAULTS.keepaliveTimeoutMs,
       "grpc.keepalive_permit_without_calls": 1,
     };
     if (opts.tls?.serverName) channelOptions["grpc.ssl_target_name_override"] = opts.tls.serverName;
@@ -108,8 +146,9 @@ export class WorkerConnection implements WorkerApi {
     });
   }
 
-  /** grpc.health.v1 Check; resolves UNKNOWN-like states instead of throwing when reachable. */
-  checkHealth(service = "", deadlineMs = 2_000): Promise<HealthStatus> {
+  /** grpc.health.v1 Check; resolves UNKNOWN-like states instead of throwing when reachable.
+   *  @param deadlineMs @default deadlines.health */
+  checkHealth(service = "", deadlineMs = this.deadlines.health): Promise<HealthStatus> {
     return new Promise((resolve, reject) => {
       this.health.check({ service }, new Metadata(), this.options(deadlineMs), (err, res) => {
         if (err) return reject(toWorkerError(err, this.address));
@@ -127,28 +166,29 @@ export class WorkerConnection implements WorkerApi {
     });
   }
 
-  /** Polls health until SERVING (the channel connects lazily; each try has its own deadline). */
+  /** Polls health until SERVING (the channel connects lazily; each try has its own deadline).
+   *  @param timeoutMs @default 30_000 */
   async waitUntilServing(timeoutMs = 30_000, signal?: AbortSignal): Promise<void> {
     const end = Date.now() + timeoutMs;
     let last: unknown;
     while (Date.now() < end) {
       signal?.throwIfAborted();
       try {
-        if ((await this.checkHealth("", Math.min(2_000, end - Date.now()))) === "SERVING") return;
+        if ((await this.checkHealth("", Math.min(this.deadlines.health, end - Date.now()))) === "SERVING") return;
       } catch (err) {
         last = err;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, this.servingPollMs));
     }
     throw last instanceof Error ? last : new Error(`worker at ${this.address} did not become SERVING in ${timeoutMs} ms`);
   }
 
   getInfo(): Promise<WorkerInfo> {
-    return this.unary(this.client.getInfo, {}, 60_000);
+    return this.unary(this.client.getInfo, {}, this.deadlines.getInfo);
   }
 
   startRun(spec: RunSpec, resume = false): Promise<StartRunResponse> {
-    return this.unary(this.client.startRun, { spec, resume }, 120_000);
+    return this.unary(this.client.startRun, { spec, resume }, this.deadlines.startRun);
   }
 
   cancelRun(runId: string, graceful = true): Promise<RunStatus> {
