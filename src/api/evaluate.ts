@@ -3,6 +3,7 @@ import { ExperimentError } from "../experiment/errors.js";
 import { RunDir } from "../runs/store.js";
 import type { EvalRecord, LayerEvalRecord } from "../runs/types.js";
 import { specFromJson } from "../worker/spec.js";
+import { storedDataRoots } from "./run.js";
 import { withWorker, type WorkerChoice } from "./session.js";
 
 export interface EvaluateOptions extends WorkerChoice {
@@ -46,8 +47,8 @@ export async function evaluateRun(runDirPath: string, opts: EvaluateOptions = {}
   const runDir = new RunDir(runDirPath);
   if (!runDir.exists()) throw new Error(`${runDir.specPath}: not found (is ${runDirPath} a run directory?)`);
   checkLayers(runDir, opts.layers);
-  const spec = specFromJson(runDir.readSpec().spec);
-  const choice: WorkerChoice = { ...opts, obtain: { runRoot: dirname(runDir.dir), dataRoots: spec.data?.root ? [dirname(spec.data.root)] : [], ...opts.obtain } };
+  // The worker evaluates with the data.root it stored: a container must mount the same folders.
+  const choice: WorkerChoice = { ...opts, obtain: { runRoot: dirname(runDir.dir), dataRoots: storedDataRoots(runDir.readSpec()), ...opts.obtain } };
   return withWorker(choice, async (worker) => {
     for await (const u of worker.connection.evaluate(
       { runId: runDir.runId, checkpoint: opts.checkpoint ?? "", layers: opts.layers ?? [], probeEpochs: opts.probeEpochs ?? 0, knnK: opts.knnK ?? 0, device: opts.device ?? "" },

@@ -1,16 +1,15 @@
 // Library entry points for training runs: run an experiment, resume a run.
 import { existsSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { ExperimentError, type ResolvedExperiment } from "../experiment/index.js";
 import { RUN_ID_EXPECTED, isRunId } from "../experiment/schema.js";
 import { executeRun } from "../orchestrator/execute.js";
 import { RunDir } from "../runs/store.js";
-import type { EvalRecord, EventRecord, RunSummary } from "../runs/types.js";
+import type { EvalRecord, EventRecord, RunRecordSpec, RunSummary } from "../runs/types.js";
 import { specFromJson, toRunSpec } from "../worker/spec.js";
 import type { RunSpec } from "../worker/types.js";
 import { withWorker, type WorkerChoice } from "./session.js";
 import type { RunningWorker } from "../runtime/types.js";
-import type { DockerWorker } from "../runtime/docker.js";
 
 export interface RunOptions extends WorkerChoice {
   /** Directory of run directories (default ./runs). */
@@ -44,16 +43,23 @@ export function specFor(exp: ResolvedExperiment, runId: string, worker: RunningW
 }
 
 function workerDataRoot(root: string, worker: RunningWorker): string {
-  if (!root) return root;
-  // A worker on this machine: relative roots mean "relative to where projhead runs".
-  if (worker.kind === "local" || worker.kind === "slurm") return isAbsolute(root) ? root : resolve(root);
-  // A container sees host data folders at /data/<i>.
-  if (worker.kind === "docker" && "containerPath" in worker) {
-    const p = (worker as DockerWorker).containerPath(resolve(root));
-    if (!p) throw new Error(`data.root: ${root} is not inside a data folder mounted into the container`);
-    return p;
-  }
-  return root; // remote: a path on the worker's machine
+  // Remote: a path on the worker's machine, sent as it is.
+  if (!root || !worker.dataPath) return root;
+  // A worker on this machine: relative to where projhead runs; a container: below /data/<i>.
+  const p = worker.dataPath(root);
+  if (!p) throw new Error(`data.root: ${root} is not inside a data folder mounted into the container`);
+  return p;
+}
+
+/**
+ * The data folders to give the worker that resumes or evaluates a stored run: those its first
+ * worker had (spec.json `dataRoots`), so a container mounts them at the same /data/<i> as the
+ * stored data.root names; for a run stored without them, the folder above data.root.
+ */
+export function storedDataRoots(stored: RunRecordSpec): string[] {
+  if (stored.dataRoots) return [...stored.dataRoots];
+  const root = specFromJson(stored.spec).data?.root;
+  return root ? [dirname(root)] : [];
 }
 
 /** Throws the usage error for a run id the worker would refuse (path separators, "..", ...). */
@@ -114,7 +120,7 @@ export async function resumeRun(runDirPath: string, opts: Omit<RunOptions, "runI
   const stored = runDir.readSpec();
   const spec = specFromJson(stored.spec);
   if (opts.epochs && spec.train) spec.train.epochs = opts.epochs;
-  const choice: WorkerChoice = { ...opts, obtain: { runRoot: dirname(runDir.dir), dataRoots: spec.data?.root ? [dirname(spec.data.root)] : [], ...opts.obtain } };
+  const choice: WorkerChoice = { ...opts, obtain: { runRoot: dirname(runDir.dir), dataRoots: storedDataRoots(stored), ...opts.obtain } };
   return withWorker(choice, async (worker) => {
     const summary = await executeRun({
       worker, runDir, spec, experiment: stored.experiment, overrides: stored.overrides, resume: true,

@@ -83,7 +83,7 @@ export interface QueueItem {
 export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {}): Promise<SweepResult> {
   const runs = expandSweep(exp);
   // before anything is written or started
-  for (const r of runs) checkLocalDataRoot(r.experiment, { worker: opts.workers?.[0], runtime: (opts.runtime ?? exp.runtime) as RuntimeConfig | undefined });
+  for (const r of runs) checkLocalDataRoot(r.experiment, { worker: opts.workers?.[0], runtime: opts.runtime ?? exp.runtime });
   const runsRoot = resolve(opts.runsRoot ?? "runs");
   const sweepDir = resolve(opts.sweepsRoot ?? "sweeps", exp.name);
   const record: SweepRecord = { name: exp.name, experimentFile: opts.experimentFile ?? "", runsRoot, runIds: runs.map((r) => r.runId), createdAt: new Date().toISOString(), ...(exp.report?.baseline ? { baseline: exp.report.baseline } : {}) };
@@ -109,7 +109,7 @@ export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {})
   let pool: { stop(): Promise<void> } | undefined;
   try {
     if (!workers.length && queue.length) {
-      const rt = (opts.runtime ?? exp.runtime) as RuntimeConfig;
+      const rt = opts.runtime ?? exp.runtime;
       const addresses = rt.kind === "remote" && rt.workers?.length ? rt.workers : null;
       const count = addresses ? addresses.length : Math.min(parallel, queue.length);
       const dataRoots = [...new Set(runs.flatMap((r) => localDataRoots(r.experiment)))];

@@ -1,5 +1,6 @@
 // Flags shared by every command that needs a worker: which runtime, and how to reach it.
 import type { Command } from "commander";
+import { DEFAULT_IMAGE } from "../runtime/docker.js";
 import type { RuntimeConfig } from "../runtime/index.js";
 import { SlurmConfigError, type SlurmSettings } from "../runtime/slurm.js";
 
@@ -36,7 +37,7 @@ export function addRuntimeFlags(cmd: Command): Command {
     .option("--tls-key <file>", "PEM client key (mutual TLS)")
     .option("--tls-server-name <name>", "name to check in the worker's certificate")
     .option("--docker", "start the worker in a Docker container")
-    .option("--image <image>", "worker image for --docker", "projhead-worker:latest")
+    .option("--image <image>", "worker image for --docker", DEFAULT_IMAGE)
     .option("--gpus <spec>", "GPUs for --docker (e.g. all, 1, device=0)")
     .option("--python <path>", "Python interpreter for a local worker")
     .option("--slurm", "run workers as SLURM batch jobs (docs/CLUSTER.md); the flags below override runtime.slurm");

@@ -1,13 +1,13 @@
 import type { Command } from "commander";
 import { execa } from "execa";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { EXIT, printJson, reportError } from "../cli/output.js";
 import { handleInterrupts } from "../cli/signals.js";
 import { DEFAULT_IMAGE, dataMounts, startDockerWorker } from "../runtime/docker.js";
 import { localWorkerCommand } from "../runtime/local.js";
 import { projectRoot } from "../runtime/paths.js";
+import { newToken, tokenFromEnv, writeTokenFile } from "../runtime/token.js";
 import { addSlurmFlags } from "./runtimeFlags.js";
 import { startSlurmWorkerCommand, type SlurmStartFlags } from "./workerSlurm.js";
 
@@ -70,15 +70,12 @@ function startToken(o: StartFlags): { token?: string; source: string } {
       if (!token) throw new Error(`--token-file ${file}: empty`);
       return { token, source: `file ${file}` };
     }
-    const token = randomBytes(32).toString("base64url");
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, token + "\n", { mode: 0o600, flag: "wx" });
+    const token = newToken();
+    writeTokenFile(file, token);
     return { token, source: `file ${file} (new)` };
   }
-  const name = o.tokenEnv ?? "PROJHEAD_TOKEN";
-  const fromEnv = process.env[name];
-  if (fromEnv) return { token: fromEnv, source: `$${name}` };
-  if (o.tokenEnv) throw new Error(`--token-env: environment variable ${name} is not set`);
+  const fromEnv = tokenFromEnv(o.tokenEnv, "--token-env");
+  if (fromEnv) return { token: fromEnv.token, source: `$${fromEnv.variable}` };
   return { token: undefined, source: "generated" };
 }
 

@@ -64,7 +64,10 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
     runDir.truncateAfter(started.resumedFromSeq);
   }
   if (!runDir.exists()) {
-    runDir.writeSpec({ runId: spec.runId, experiment: opts.experiment, spec: specToJson(spec), overrides: opts.overrides, createdAt: new Date().toISOString() });
+    runDir.writeSpec({
+      runId: spec.runId, experiment: opts.experiment, spec: specToJson(spec), overrides: opts.overrides, createdAt: new Date().toISOString(),
+      ...(worker.dataRoots ? { dataRoots: [...worker.dataRoots] } : {}),
+    });
   }
 
   let cancelSent = false;

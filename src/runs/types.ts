@@ -91,6 +91,10 @@ export interface RunRecordSpec {
   createdAt: string;
   /** Bilevel: the head optimizer the worker resolved from spec (added on the `started` event). */
   headOptimizer?: HeadOptimizerRecord;
+  /** The folders on the client's machine the worker was given as data roots, in order (a
+   *  container mounts them at /data/0, /data/1, ...: spec.data.root is then a path below one).
+   *  Resume and eval give them again; absent for a remote worker, whose paths are its own. */
+  dataRoots?: string[];
 }
 
 export interface SweepRecord {

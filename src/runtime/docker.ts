@@ -13,7 +13,7 @@
 // Paths: the host run root is mounted at /runs and each host data root at /data/<i> (read-only).
 // The worker checks every path a client sends against its own (container) data roots, so what
 // it is sent as data.root must be a container path (/data/<i>/..., or relative to /data, the
-// image's working directory): `containerDataPath` / `DockerWorker.containerPath` translate a
+// image's working directory): `containerDataPath` / `DockerWorker.dataPath` translate a
 // host path.
 import { execa, type ResultPromise } from "execa";
 import { randomBytes } from "node:crypto";
@@ -23,6 +23,7 @@ import { hostname } from "node:os";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import { createInterface } from "node:readline";
 import { connectAndWait } from "./connect.js";
+import { newToken } from "./token.js";
 import { WorkerStartError, type RunningWorker } from "./types.js";
 
 export const DEFAULT_IMAGE = "projhead-worker:latest";
@@ -102,8 +103,9 @@ export interface DockerWorker extends RunningWorker {
   token: string;
   tokenGenerated: boolean;
   exited: Promise<{ exitCode?: number; signal?: string }>;
+  dataRoots: readonly string[];
   /** `containerDataPath` for this container's mounts: what to send as data.root. */
-  containerPath(path: string): string | undefined;
+  dataPath(path: string): string | undefined;
 }
 
 /** The `--gpus` value, or undefined for a CPU-only container. */
@@ -270,7 +272,7 @@ export async function startDockerWorker(opts: DockerWorkerOptions = {}): Promise
     if (!existsSync(d) || !statSync(d).isDirectory()) throw new WorkerStartError(`data root ${d}: not a directory`, []);
   }
   const tokenGenerated = !opts.token;
-  const token = opts.token || randomBytes(32).toString("base64url");
+  const token = opts.token || newToken();
   const name = opts.name ?? `projhead-worker-${randomBytes(4).toString("hex")}`;
   const bindAddress = opts.bindAddress ?? "127.0.0.1";
   // Where this process reaches the published port: loopback when it is published everywhere.
@@ -372,7 +374,8 @@ export async function startDockerWorker(opts: DockerWorkerOptions = {}): Promise
       tokenGenerated,
       connection: conn,
       exited: exited.then(({ exitCode, signal }) => ({ exitCode, signal })),
-      containerPath: (path) => containerDataPath(path, dataRoots),
+      dataRoots,
+      dataPath: (path) => containerDataPath(path, dataRoots),
       stderrTail: () => [...stderr],
       stop: async () => {
         conn.close();

@@ -1,21 +1,9 @@
 // How a worker is obtained, from the experiment's `runtime` section (or CLI flags).
 import { connectRemoteWorker } from "./remote.js";
 import { startLocalWorker, type LocalWorkerOptions } from "./local.js";
-import type { JobStateChange, SlurmSettings } from "./slurm.js";
-import type { RunningWorker } from "./types.js";
-
-export interface RuntimeConfig {
-  kind: "local" | "docker" | "remote" | "slurm";
-  python?: string;
-  address?: string;
-  token?: string;
-  tokenEnv?: string;
-  tls?: { ca?: string; cert?: string; key?: string; serverName?: string };
-  image?: string;
-  gpus?: number | string;
-  workers?: string[];
-  slurm?: SlurmSettings;
-}
+import type { JobStateChange } from "./slurm.js";
+import { tokenFromEnv } from "./token.js";
+import type { RunningWorker, RuntimeConfig } from "./types.js";
 
 export interface ObtainOptions {
   runRoot?: string;
@@ -27,14 +15,9 @@ export interface ObtainOptions {
   onJobState?: (change: JobStateChange) => void;
 }
 
+/** runtime.token, else the variable runtime.tokenEnv names (which must be set), else $PROJHEAD_TOKEN. */
 export function resolveToken(rt: RuntimeConfig): string | undefined {
-  if (rt.token) return rt.token;
-  if (rt.tokenEnv) {
-    const v = process.env[rt.tokenEnv];
-    if (!v) throw new Error(`runtime.tokenEnv: environment variable ${rt.tokenEnv} is not set`);
-    return v;
-  }
-  return process.env.PROJHEAD_TOKEN || undefined;
+  return rt.token || tokenFromEnv(rt.tokenEnv, "runtime.tokenEnv")?.token;
 }
 
 export async function obtainWorker(rt: RuntimeConfig, opts: ObtainOptions = {}): Promise<RunningWorker> {
@@ -67,5 +50,5 @@ export async function obtainWorker(rt: RuntimeConfig, opts: ObtainOptions = {}):
 }
 
 export { startLocalWorker, connectRemoteWorker };
-export type { RunningWorker };
+export type { RunningWorker, RuntimeConfig };
 export { WorkerStartError } from "./types.js";

@@ -6,7 +6,7 @@ import { execa, type ResultPromise } from "execa";
 import { existsSync } from "node:fs";
 import { delimiter, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { projectRoot, setupCommand, venvPython, workerDir } from "./paths.js";
+import { hostDataPath, projectRoot, setupCommand, venvPython, workerDir } from "./paths.js";
 import { WorkerStartError, type RunningWorker } from "./types.js";
 import { connectAndWait } from "./connect.js";
 
@@ -115,6 +115,7 @@ export async function startLocalWorker(opts: LocalWorkerOptions = {}): Promise<R
     const conn = await connectAndWait(address, { token: opts.token }, timeoutMs, opts.signal);
     return {
       kind: "local", address, pid: ready.pid, connection: conn, stderrTail: () => [...stderr],
+      dataRoots: (opts.dataRoots ?? []).map((d) => resolve(d)), dataPath: hostDataPath,
       alive: () => child.exitCode === null && child.signalCode === null,
       stop: async () => { conn.close(); await stop(); },
     };

@@ -1,13 +1,16 @@
 // Where the package and the worker's Python environment are, from this file's own location
 // (works from src/ under tsx and from dist/ after the build, in a checkout or in node_modules).
 import { existsSync } from "node:fs";
-import { join, resolve, dirname } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cachedEnvDir, envPython } from "../setup/pyenv.js";
 
 export function projectRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 }
+
+/** A path on this machine as a worker here sees it: absolute, from the working directory. */
+export const hostDataPath = (path: string): string => (isAbsolute(path) ? path : resolve(path));
 
 /** The folder with the worker's Python code, pyproject.toml and uv.lock. */
 export const workerDir = (): string => join(projectRoot(), "python_worker");

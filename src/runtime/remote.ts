@@ -3,17 +3,17 @@
 import { readFileSync } from "node:fs";
 import type { TlsOptions } from "../worker/client.js";
 import { connectAndWait } from "./connect.js";
-import type { RunningWorker } from "./types.js";
+import type { RunningWorker, TlsFiles } from "./types.js";
 
 export interface RemoteWorkerOptions {
   address: string;
   token?: string;
-  tls?: { ca?: string; cert?: string; key?: string; serverName?: string };
+  tls?: TlsFiles;
   timeoutMs?: number;
   signal?: AbortSignal;
 }
 
-export function readTls(tls: RemoteWorkerOptions["tls"]): TlsOptions | undefined {
+export function readTls(tls: TlsFiles | undefined): TlsOptions | undefined {
   if (!tls) return undefined;
   const read = (p: string | undefined, what: string) => {
     if (!p) return undefined;

@@ -22,8 +22,10 @@ import type { TlsOptions } from "../worker/client.js";
 import { connectAndWait } from "./connect.js";
 import { localWorkerCommand } from "./local.js";
 import { projectRoot } from "./paths.js";
+import { hostDataPath } from "./paths.js";
 import { readTls } from "./remote.js";
-import { WorkerStartError, type RunningWorker } from "./types.js";
+import { newToken, writeTokenFile } from "./token.js";
+import { WorkerStartError, type RunningWorker, type TlsFiles } from "./types.js";
 
 export interface SlurmSettings {
   partition?: string;
@@ -58,7 +60,7 @@ export interface SlurmPoolOptions {
   dataRoots?: string[];
   python?: string;
   /** Client TLS to reach the workers (runtime.tls). */
-  clientTls?: { ca?: string; cert?: string; key?: string; serverName?: string };
+  clientTls?: TlsFiles;
   maxRuns?: number;
   /** Job state changes, for progress output. */
   onJobState?: (change: JobStateChange) => void;
@@ -218,8 +220,8 @@ export class SlurmPool {
     const dir = join(shared, session);
     try {
       for (const sub of ["workers", "logs"]) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
-      const token = randomBytes(32).toString("base64url");
-      writeFileSync(join(dir, "token"), token + "\n", { mode: 0o600, flag: "wx" });
+      const token = newToken();
+      writeTokenFile(join(dir, "token"), token);
       const pool = new SlurmPool(o, dir, token);
       writeFileSync(pool.script, sbatchScript({ settings: o.settings, nnodes: o.nnodes, sessionDir: dir, runRoot: resolve(o.runRoot), dataRoots: o.dataRoots, python: o.python, maxRuns: o.maxRuns }), { mode: 0o700 });
       return pool;
@@ -358,6 +360,7 @@ export class SlurmPool {
   private worker(job: JobRecord, address: string, connection: RunningWorker["connection"], restartCount: number): SlurmWorker {
     const w: SlurmWorker = {
       kind: "slurm", address, connection, jobId: job.jobId, slot: job.slot, restartCount, node: job.node,
+      dataRoots: (this.o.dataRoots ?? []).map((d) => resolve(d)), dataPath: hostDataPath, // one file system
       stderrTail: () => this.jobLogTail(job.jobId),
       // This incarnation is alive while its job runs and no newer one has announced itself.
       alive: () => job.state === "RUNNING" && this.freshAnnouncement(job) === null,

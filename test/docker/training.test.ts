@@ -1,6 +1,7 @@
 // Training in the worker container on the real engine (image from docker/Dockerfile on the local
 // base): a tiny run on the real Fashion-MNIST mounted read-only, whose run files belong to the
-// invoking user (who deletes them without root) and which `projhead report` reads on the host;
+// invoking user (who deletes them without root), which `projhead eval` evaluates in a new
+// container and `projhead report` reads on the host;
 // and `docker stop` (SIGTERM) in the middle of a run, then `projhead resume` in a new container,
 // ending with exactly the losses of an uninterrupted run (CPU, same seed).
 import assert from "node:assert/strict";
@@ -51,6 +52,12 @@ describe("training in the worker container", { skip, timeout: 900_000 }, () => {
       const st = statSync(f);
       assert.deepEqual([st.uid, st.gid], [user.uid, user.gid], `${f} belongs to ${st.uid}:${st.gid}`);
     }
+
+    // eval in a new container mounts the run's data folder again: spec.json names the host
+    // folder, while the stored data.root is the container path /data/0/... .
+    const ev = await user.cli(["eval", dir, "--docker", "--image", image, "--json"], { timeout: 240_000 });
+    assert.equal(ev.exitCode, 0, String(ev.stderr));
+    assert.equal(lastJson<{ trainImages: number }>(ev.stdout).trainImages, 256);
 
     const rep = await user.cli(["report", dir, "--json", "--no-html"], { timeout: 60_000 });
     assert.equal(rep.exitCode, 0, String(rep.stderr));
