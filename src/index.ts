@@ -7,7 +7,7 @@
 export { doctor, type DoctorReport } from "./api/doctor.js";
 export { runExperiment, resumeRun, timestampId, type RunOptions } from "./api/run.js";
 export { watchRun, type RunWatch } from "./api/watch.js";
-export { RunInterruptedError } from "./orchestrator/execute.js";
+export { RunInterruptedError } from "./execution/execute.js";
 export { runSweep, type SweepOptions, type SweepResult } from "./api/sweep.js";
 export { evaluateRun, type EvaluateOptions } from "./api/evaluate.js";
 export { exportBackbone, type ExportOptions } from "./api/export.js";
@@ -27,6 +27,6 @@ export { buildReport, type ReportResult } from "./report/index.js";
 export { obtainWorker, startLocalWorker, connectRemoteWorker, WorkerStartError, type RuntimeConfig, type RunningWorker } from "./runtime/index.js";
 export { RunDir } from "./runs/store.js";
 export type * from "./runs/types.js";
-export * from "./worker/errors.js";
-export type { WorkerInfo, RunStatus } from "./worker/types.js";
-export { WorkerConnection, type CallDeadlines, type ConnectOptions, type WorkerApi } from "./worker/client.js";
+export * from "./client/errors.js";
+export type { WorkerInfo, RunStatus } from "./client/types.js";
+export { WorkerConnection, type CallDeadlines, type ConnectOptions, type WorkerApi } from "./client/client.js";

@@ -1,4 +1,4 @@
-import type { WorkerInfo } from "../worker/types.js";
+import type { WorkerInfo } from "../client/types.js";
 import { withWorker, type WorkerChoice } from "./session.js";
 
 export interface DoctorReport {

@@ -2,7 +2,7 @@ import { dirname } from "node:path";
 import { ExperimentError } from "../experiment/errors.js";
 import { RunDir } from "../runs/store.js";
 import type { EvalRecord, LayerEvalRecord } from "../runs/types.js";
-import { specFromJson } from "../worker/spec.js";
+import { specFromJson } from "../client/spec.js";
 import { storedDataRoots } from "./run.js";
 import { withWorker, type WorkerChoice } from "./session.js";
 

@@ -3,11 +3,11 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ExperimentError, type ResolvedExperiment } from "../experiment/index.js";
 import { RUN_ID_EXPECTED, isRunId } from "../experiment/schema.js";
-import { executeRun } from "../orchestrator/execute.js";
+import { executeRun } from "../execution/execute.js";
 import { RunDir } from "../runs/store.js";
 import type { EvalRecord, EventRecord, RunRecordSpec, RunSummary } from "../runs/types.js";
-import { specFromJson, toRunSpec } from "../worker/spec.js";
-import type { RunSpec } from "../worker/types.js";
+import { specFromJson, toRunSpec } from "../client/spec.js";
+import type { RunSpec } from "../client/types.js";
 import { withWorker, type WorkerChoice } from "./session.js";
 import type { RunningWorker } from "../runtime/types.js";
 

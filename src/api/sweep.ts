@@ -12,14 +12,14 @@
 // up to MAX_INTERRUPT_RESUMES times in a row without progress; a later sweep also resumes every run not finished.
 import { join, resolve } from "node:path";
 import { expandSweep, type ResolvedExperiment, type SweepRun } from "../experiment/index.js";
-import { executeRun } from "../orchestrator/execute.js";
+import { executeRun } from "../execution/execute.js";
 import { obtainWorker, type RuntimeConfig } from "../runtime/index.js";
 import type { JobStateChange } from "../runtime/slurm.js";
 import type { RunningWorker } from "../runtime/types.js";
 import { RunDir } from "../runs/store.js";
 import { writeJsonAtomic } from "../util/atomic.js";
 import type { EventRecord, RunSummary, SweepRecord } from "../runs/types.js";
-import { NotFoundError, UnavailableError } from "../worker/errors.js";
+import { NotFoundError, UnavailableError } from "../client/errors.js";
 import { checkLocalDataRoot, localDataRoots, specFor, writeEvalFromEvents } from "./run.js";
 
 export interface SweepOptions {

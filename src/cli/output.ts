@@ -5,7 +5,7 @@ import { delimiter, join } from "node:path";
 import { ExperimentError } from "../experiment/index.js";
 import { SlurmConfigError } from "../runtime/slurm.js";
 import { WorkerStartError } from "../runtime/types.js";
-import { WorkerError } from "../worker/errors.js";
+import { WorkerError } from "../client/errors.js";
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 

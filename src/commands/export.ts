@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { exportBackbone } from "../api/export.js";
 import { printJson, reportError } from "../cli/output.js";
 import { RunDir } from "../runs/store.js";
-import { specFromJson } from "../worker/spec.js";
+import { specFromJson } from "../client/spec.js";
 import { addRuntimeFlags, runtimeFromFlags, type RuntimeFlags } from "./runtimeFlags.js";
 
 /** What loads an exported backbone, in words (README "Exported backbones" has the code). */

@@ -5,9 +5,9 @@
 // runs/<id>/eval.json       EvalRecord (written by `projhead eval` or eval_at_end)
 // sweeps/<name>/sweep.json  SweepRecord
 
-import type { EventOf, EventRecord, EventType, LayerEval, RunSpecJson, StartedData } from "../worker/types.js";
+import type { EventOf, EventRecord, EventType, LayerEval, RunSpecJson, StartedData } from "../client/types.js";
 
-/** Events are typed from the contract (src/worker/events.ts): a union discriminated by `type`. */
+/** Events are typed from the contract (src/client/events.ts): a union discriminated by `type`. */
 export type { EventOf, EventRecord, EventType, StartedData };
 export type StepData = EventOf<"step">["data"];
 export type EpochData = EventOf<"epoch">["data"];
@@ -85,7 +85,7 @@ export interface RunRecordSpec {
   runId: string;
   experiment: string;
   /** The full RunSpec sent to the worker, as proto3 JSON (camelCase, enums by name, zero
-   *  values omitted): written with RunSpec.toJSON, read with RunSpec.fromJSON (src/worker/spec.ts). */
+   *  values omitted): written with RunSpec.toJSON, read with RunSpec.fromJSON (src/client/spec.ts). */
   spec: RunSpecJson;
   overrides?: Record<string, unknown>;
   createdAt: string;

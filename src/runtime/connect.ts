@@ -1,4 +1,4 @@
-import { WorkerConnection, type ConnectOptions } from "../worker/client.js";
+import { WorkerConnection, type ConnectOptions } from "../client/client.js";
 
 /** Connects and waits for grpc.health.v1 SERVING; closes the connection if that fails. */
 export async function connectAndWait(address: string, opts: ConnectOptions, timeoutMs: number, signal?: AbortSignal): Promise<WorkerConnection> {

@@ -1,7 +1,7 @@
 // The remote runtime: a worker started elsewhere (a GPU host, a container), reached by address
 // with a token and, off loopback, TLS. Nothing to start or stop; stop() only disconnects.
 import { readFileSync } from "node:fs";
-import type { TlsOptions } from "../worker/client.js";
+import type { TlsOptions } from "../client/client.js";
 import { connectAndWait } from "./connect.js";
 import type { RunningWorker, TlsFiles } from "./types.js";
 

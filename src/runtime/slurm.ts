@@ -18,7 +18,7 @@ import { execa, execaSync } from "execa";
 import { randomBytes } from "node:crypto";
 import { accessSync, constants, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import type { TlsOptions } from "../worker/client.js";
+import type { TlsOptions } from "../client/client.js";
 import { connectAndWait } from "./connect.js";
 import { localWorkerCommand } from "./local.js";
 import { projectRoot } from "./paths.js";

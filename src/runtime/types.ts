@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { RuntimeSchema, TlsSchema } from "../experiment/schema.js";
-import type { WorkerApi } from "../worker/client.js";
+import type { WorkerApi } from "../client/client.js";
 
 /** An experiment's `runtime` section (or what CLI flags ask for), as its schema defines it. */
 export type RuntimeConfig = z.infer<typeof RuntimeSchema>;

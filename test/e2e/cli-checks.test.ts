@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { loadHint } from "../../src/commands/export.js";
 import { RunDir } from "../../src/runs/store.js";
-import { specToJson, toRunSpec } from "../../src/worker/spec.js";
+import { specToJson, toRunSpec } from "../../src/client/spec.js";
 import { cli, lastJson } from "../helpers/cli.js";
 import { tinyExperiment, tinyYaml } from "../helpers/runs.js";
 

@@ -14,7 +14,7 @@ import { startLocalWorker } from "../../src/runtime/local.js";
 import type { RunningWorker } from "../../src/runtime/types.js";
 import { RunDir } from "../../src/runs/store.js";
 import type { EventRecord } from "../../src/runs/types.js";
-import { RunState } from "../../src/worker/types.js";
+import { RunState } from "../../src/client/types.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "projhead-multiproc-"));
 const runsRoot = join(tmp, "runs");

@@ -8,12 +8,12 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { executeRun } from "../../src/orchestrator/execute.js";
+import { executeRun } from "../../src/execution/execute.js";
 import { RunDir } from "../../src/runs/store.js";
 import { startLocalWorker } from "../../src/runtime/local.js";
 import type { RunningWorker } from "../../src/runtime/types.js";
-import { WorkerConnection } from "../../src/worker/client.js";
-import { toRunSpec } from "../../src/worker/spec.js";
+import { WorkerConnection } from "../../src/client/client.js";
+import { toRunSpec } from "../../src/client/spec.js";
 import { assertGapless, clientEvents, stepLosses, tinyExperiment, workerEvents } from "../helpers/runs.js";
 
 /** Forwards 127.0.0.1:<port> to the worker; drop() destroys every open connection at once. */

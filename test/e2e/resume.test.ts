@@ -11,7 +11,7 @@ import { after, describe, it } from "node:test";
 import { resumeRun, runExperiment } from "../../src/api/run.js";
 import { startLocalWorker } from "../../src/runtime/local.js";
 import type { RunningWorker } from "../../src/runtime/types.js";
-import { UnavailableError } from "../../src/worker/errors.js";
+import { UnavailableError } from "../../src/client/errors.js";
 import {
   assertGapless, checkpointStep, clientEvents, stepLosses, tinyExperiment, trainingPid, waitForExit, workerEvents,
 } from "../helpers/runs.js";

@@ -11,9 +11,9 @@ import { after, before, describe, it } from "node:test";
 import { status } from "@grpc/grpc-js";
 import { startLocalWorker } from "../../src/runtime/local.js";
 import type { RunningWorker } from "../../src/runtime/types.js";
-import { WorkerConnection } from "../../src/worker/client.js";
-import { ResourceExhaustedError, UnauthenticatedError, UnavailableError } from "../../src/worker/errors.js";
-import { toRunSpec } from "../../src/worker/spec.js";
+import { WorkerConnection } from "../../src/client/client.js";
+import { ResourceExhaustedError, UnauthenticatedError, UnavailableError } from "../../src/client/errors.js";
+import { toRunSpec } from "../../src/client/spec.js";
 import { ForeignClient } from "../helpers/foreign.js";
 import { serveWorker, tinyExperiment, type ServedWorker } from "../helpers/runs.js";
 

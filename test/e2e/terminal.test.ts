@@ -32,7 +32,7 @@ const q = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
 
 describe("projhead run in a terminal", { skip: needOrSkip(hasScript, "util-linux script", "apt-get install bsdutils") }, () => {
   it("keeps the epoch lines, the cancelling line and the summary readable", { timeout: 120_000 }, async () => {
-    const cmd = [process.execPath, "--import", "tsx", join(ROOT, "src/cli.ts"), "run", file, "--runs", join(dir, "runs"), "--run-id", "term"].map(q).join(" ");
+    const cmd = [process.execPath, "--import", "tsx", join(ROOT, "src/cli/main.ts"), "run", file, "--runs", join(dir, "runs"), "--run-id", "term"].map(q).join(" ");
     // CI="" so the display takes the terminal path even on CI
     const child = execa("script", ["-qfec", cmd, "/dev/null"], { cwd: ROOT, env: { CI: "", COLUMNS: "100" }, stdin: "pipe", reject: false });
     let raw = "";

@@ -6,7 +6,7 @@ import { projectRoot } from "../../src/runtime/paths.js";
 export const ROOT = projectRoot();
 
 export function cli(args: string[], opts: Options = {}) {
-  return execa(process.execPath, ["--import", "tsx", join(ROOT, "src/cli.ts"), ...args], { reject: false, cwd: ROOT, ...opts });
+  return execa(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), ...args], { reject: false, cwd: ROOT, ...opts });
 }
 
 /** The JSON document on the last non-empty stdout line. */

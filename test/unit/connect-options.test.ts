@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { describe, test } from "node:test";
-import { WorkerConnection } from "../../src/worker/client.js";
-import { DeadlineExceededError, NotFoundError, UnavailableError } from "../../src/worker/errors.js";
-import { Outage } from "../../src/worker/retry.js";
+import { WorkerConnection } from "../../src/client/client.js";
+import { DeadlineExceededError, NotFoundError, UnavailableError } from "../../src/client/errors.js";
+import { Outage } from "../../src/client/retry.js";
 
 describe("retry policy", () => {
   test("an outage retries UNAVAILABLE at the interval until the window has passed", async () => {

@@ -36,7 +36,7 @@ import {
   resolveExperiment,
   type ResolvedExperiment,
 } from "../../src/experiment/index.js";
-import { fromRunSpec, toRunSpec } from "../../src/worker/spec.js";
+import { fromRunSpec, toRunSpec } from "../../src/client/spec.js";
 import { schemaAt } from "../../src/experiment/schema.js";
 
 const root = resolve(import.meta.dirname, "../..");

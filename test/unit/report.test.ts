@@ -590,7 +590,7 @@ describe("layer dynamics", () => {
 
 /** The CLI from another working directory (the loader named by file, as cwd cannot resolve it). */
 function cliIn(cwd: string, args: string[]) {
-  return execa(process.execPath, ["--import", import.meta.resolve("tsx"), join(ROOT, "src/cli.ts"), ...args], { cwd, reject: false });
+  return execa(process.execPath, ["--import", import.meta.resolve("tsx"), join(ROOT, "src/cli/main.ts"), ...args], { cwd, reject: false });
 }
 
 describe("bad input", () => {

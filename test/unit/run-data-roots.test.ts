@@ -14,10 +14,10 @@ import { containerDataPath } from "../../src/runtime/docker.js";
 import type { RunningWorker } from "../../src/runtime/types.js";
 import { RunDir } from "../../src/runs/store.js";
 import type { EventRecord, RunRecordSpec } from "../../src/runs/types.js";
-import type { WorkerApi } from "../../src/worker/client.js";
-import { toEventRecord } from "../../src/worker/events.js";
-import { specFromJson, specToJson, toRunSpec } from "../../src/worker/spec.js";
-import { RunState, type RunSpec } from "../../src/worker/types.js";
+import type { WorkerApi } from "../../src/client/client.js";
+import { toEventRecord } from "../../src/client/events.js";
+import { specFromJson, specToJson, toRunSpec } from "../../src/client/spec.js";
+import { RunState, type RunSpec } from "../../src/client/types.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "projhead-data-roots-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import { resolveExperiment } from "../../src/experiment/index.js";
-import { specFromJson, specToJson, toRunSpec } from "../../src/worker/spec.js";
-import { Precision } from "../../src/worker/types.js";
+import { specFromJson, specToJson, toRunSpec } from "../../src/client/spec.js";
+import { Precision } from "../../src/client/types.js";
 
 it("writes enums by name and reads back the same RunSpec", () => {
   const spec = toRunSpec(resolveExperiment({ name: "j", train: { precision: "bf16", epochs: 3 } }));

@@ -13,10 +13,10 @@ import type { RunningWorker } from "../../src/runtime/types.js";
 import { RunDir } from "../../src/runs/store.js";
 import { CheckpointSaved, RunEvent, RunFinished, RunInterrupted, RunStarted, RunStatus, StepMetrics } from "../../src/gen/projhead/v1/worker.js";
 import type { EventRecord } from "../../src/runs/types.js";
-import type { WorkerApi } from "../../src/worker/client.js";
-import { NotFoundError, UnavailableError } from "../../src/worker/errors.js";
-import { toEventRecord } from "../../src/worker/events.js";
-import { RunState, type RunSpec } from "../../src/worker/types.js";
+import type { WorkerApi } from "../../src/client/client.js";
+import { NotFoundError, UnavailableError } from "../../src/client/errors.js";
+import { toEventRecord } from "../../src/client/events.js";
+import { RunState, type RunSpec } from "../../src/client/types.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "projhead-sweep-pool-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));

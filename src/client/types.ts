@@ -1,4 +1,4 @@
-// The worker API's public types. Generated code is imported only inside src/worker; the rest of
+// The worker API's public types. Generated code is imported only inside src/client; the rest of
 // the orchestrator uses these aliases and the plain records of src/runs/types.ts.
 export type {
   RunSpec,

@@ -4,10 +4,10 @@
 import type { RunningWorker } from "../runtime/types.js";
 import { RunDir } from "../runs/store.js";
 import type { EventRecord, HeadOptimizerRecord, RunSummary } from "../runs/types.js";
-import { UnavailableError } from "../worker/errors.js";
-import { isRetryable, Outage } from "../worker/retry.js";
-import { RunState, type RunSpec, type StartRunResponse } from "../worker/types.js";
-import { specToJson } from "../worker/spec.js";
+import { UnavailableError } from "../client/errors.js";
+import { isRetryable, Outage } from "../client/retry.js";
+import { RunState, type RunSpec, type StartRunResponse } from "../client/types.js";
+import { specToJson } from "../client/spec.js";
 import { summarize } from "./summary.js";
 
 export interface ExecuteOptions {

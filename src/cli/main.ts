@@ -2,16 +2,16 @@
 // The projhead command line: parse, make one library call, print (text or --json). It knows
 // nothing of gRPC; see src/index.ts for the same operations as a library.
 import { Command } from "commander";
-import { registerDemo } from "./commands/demo.js";
-import { registerDoctor } from "./commands/doctor.js";
-import { registerEval } from "./commands/evaluate.js";
-import { registerExport } from "./commands/export.js";
-import { registerReport } from "./commands/report.js";
-import { registerRun } from "./commands/run.js";
-import { registerSetup } from "./commands/setup.js";
-import { registerSweep } from "./commands/sweep.js";
-import { registerWorker } from "./commands/worker.js";
-import { VERSION } from "./version.js";
+import { registerDemo } from "../commands/demo.js";
+import { registerDoctor } from "../commands/doctor.js";
+import { registerEval } from "../commands/evaluate.js";
+import { registerExport } from "../commands/export.js";
+import { registerReport } from "../commands/report.js";
+import { registerRun } from "../commands/run.js";
+import { registerSetup } from "../commands/setup.js";
+import { registerSweep } from "../commands/sweep.js";
+import { registerWorker } from "../commands/worker.js";
+import { VERSION } from "../version.js";
 
 export function buildProgram(): Command {
   const program = new Command("projhead")

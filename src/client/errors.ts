@@ -1,4 +1,4 @@
-// The one place where gRPC status codes become typed errors. Everything above src/worker sees
+// The one place where gRPC status codes become typed errors. Everything above src/client sees
 // WorkerError subclasses only, never a grpc-js ServiceError.
 import { status, type ServiceError } from "@grpc/grpc-js";
 

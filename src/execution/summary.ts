@@ -1,7 +1,7 @@
 // A run's summary.json, derived from its stored events and spec (never from memory), so that a
 // re-attached or resumed run gets the same summary as one watched from start to end.
 import type { RunDir } from "../runs/store.js";
-import { specFromJson } from "../worker/spec.js";
+import { specFromJson } from "../client/spec.js";
 import type { RunStateName, RunSummary } from "../runs/types.js";
 
 export function summarize(runDir: RunDir, experiment: string, overrides?: Record<string, unknown>): RunSummary {
