@@ -159,16 +159,25 @@ export const TlsSchema = obj({
 const slurmTime = "a SLURM time limit such as 30, 1:30:00 or 2-00:00:00";
 export const SlurmSchema = obj({
   partition: str().optional(),
+  /** GPUs per node of each job (--gpus-per-node); none when 0 or unset. */
   gpusPerJob: int(0, 1024).optional(),
+  /** CPUs of each job's task (--cpus-per-task). */
   cpus: int(1, 4096).optional(),
+  /** Memory per node, SLURM syntax (--mem), e.g. "32G". */
   memory: z.string({ error: "a SLURM memory size such as 32G" }).regex(/^\d+[KMGT]?$/, { error: "a SLURM memory size such as 32G" }).optional(),
+  /** Time limit, SLURM syntax (--time), e.g. "04:00:00" or "30" (minutes). */
   time: z.string({ error: slurmTime }).regex(/^(\d+-)?\d+(:\d+){0,2}$/, { error: slurmTime }).optional(),
   account: str().optional(),
   qos: str().optional(),
+  /** More sbatch arguments, one per entry (e.g. "--constraint=a100"). */
   sbatchArgs: z.array(z.string().regex(/^--?[A-Za-z]/, { error: "an sbatch option such as --constraint=a100" }), { error: "a list of sbatch options" }).optional(),
+  /** A folder every node sees at the same path (default ./.projhead-slurm). */
   shared: str().optional(),
+  /** Worker jobs at once (default: the sweep's parallel runs). */
   jobs: int(1, 1024).optional(),
+  /** Seconds before the time limit that the worker is told to checkpoint and stop (default 120). */
   signalBeforeS: int(1, 65535).optional(),
+  /** Server TLS for the workers (paths on the shared file system); clients use runtime.tls. */
   tls: obj({ cert: str(), key: str(), clientCa: str().optional() }).optional(),
 });
 

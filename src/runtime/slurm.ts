@@ -21,35 +21,13 @@ import { join, resolve } from "node:path";
 import type { TlsOptions } from "../client/client.js";
 import { connectAndWait } from "./connect.js";
 import { localWorkerCommand } from "./local.js";
-import { projectRoot } from "./paths.js";
-import { hostDataPath } from "./paths.js";
+import { hostDataPath, projectRoot } from "./paths.js";
 import { readTls } from "./remote.js";
 import { newToken, writeTokenFile } from "./token.js";
-import { WorkerStartError, type RunningWorker, type TlsFiles } from "./types.js";
+import { WorkerStartError, type RunningWorker, type RuntimeConfig, type TlsFiles } from "./types.js";
 
-export interface SlurmSettings {
-  partition?: string;
-  /** GPUs per node of each job (--gpus-per-node); none when 0 or unset. */
-  gpusPerJob?: number;
-  /** CPUs of each job's task (--cpus-per-task). */
-  cpus?: number;
-  /** Memory per node, SLURM syntax (--mem), e.g. "32G". */
-  memory?: string;
-  /** Time limit, SLURM syntax (--time), e.g. "04:00:00" or "30" (minutes). */
-  time?: string;
-  account?: string;
-  qos?: string;
-  /** More sbatch arguments, one per entry (e.g. "--constraint=a100"). */
-  sbatchArgs?: string[];
-  /** A folder every node sees at the same path (default ./.projhead-slurm). */
-  shared?: string;
-  /** Worker jobs at once (default: the sweep's parallel runs). */
-  jobs?: number;
-  /** Seconds before the time limit that the worker is told to checkpoint and stop (default 120). */
-  signalBeforeS?: number;
-  /** Server TLS for the workers (paths on the shared file system); clients use runtime.tls. */
-  tls?: { cert: string; key: string; clientCa?: string };
-}
+/** runtime.slurm, as the experiment schema defines it (field docs in src/experiment/schema.ts). */
+export type SlurmSettings = NonNullable<RuntimeConfig["slurm"]>;
 
 export interface SlurmPoolOptions {
   settings: SlurmSettings;
