@@ -170,6 +170,10 @@ export class SlurmPool {
   private readonly tls: TlsOptions | undefined;
   private poller: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Set when stop() begins: nothing new is submitted or replaced from then on. */
+  private stopping = false;
+  /** sbatch calls in flight: stop() waits for them so a job submitted meanwhile is cancelled too. */
+  private readonly submitting = new Set<Promise<unknown>>();
   private readonly exitHook = () => this.cancelAllSync();
   private readonly script: string;
   private readonly handedOut: RunningWorker[] = [];
@@ -211,6 +215,17 @@ export class SlurmPool {
 
   /** Submits one job; returns its id. */
   async submit(slot: number): Promise<string> {
+    if (this.stopping) throw new WorkerStartError("runtime slurm: the pool is stopping; no job submitted", []);
+    const p = this.submitNow(slot);
+    this.submitting.add(p);
+    try {
+      return await p;
+    } finally {
+      this.submitting.delete(p);
+    }
+  }
+
+  private async submitNow(slot: number): Promise<string> {
     let out: string;
     try {
       const r = await execa(this.cmd.sbatch, ["--parsable", this.script], { reject: false });
@@ -226,6 +241,11 @@ export class SlurmPool {
     const jobId = out.split(";")[0]!.trim();
     if (!/^\d+(_\d+)?$/.test(jobId)) throw new Error(`runtime slurm: sbatch printed no job id (${out})`);
     this.jobs.set(jobId, { jobId, slot, state: "SUBMITTED", reason: "", node: "", used: new Set(), cancelling: false, seenAt: Date.now() });
+    if (this.stopping) {
+      // stop() began while sbatch ran: this job must not outlive the pool.
+      await this.cancel([jobId]);
+      throw new WorkerStartError(`runtime slurm: the pool is stopping; job ${jobId} cancelled`, []);
+    }
     this.o.onJobState?.({ jobId, slot, state: "SUBMITTED" });
     this.startPolling();
     return jobId;
@@ -366,7 +386,8 @@ export class SlurmPool {
     const old = lost as SlurmWorker;
     lost.connection.close();
     const job = this.jobs.get(old.jobId);
-    if (!job || this.stopped) return null;
+    // A job this pool cancelled (the sweep is stopping) is never replaced by a new one.
+    if (!job || this.stopped || this.stopping || job.cancelling) return null;
     // Let the job's state settle: the worker has stopped; the job ends, or SLURM requeues it.
     await this.waitWhile(job, () => SETTLING.has(job.state) && this.freshAnnouncement(job) === null, 60_000);
     if (this.freshAnnouncement(job) || REQUEUED.has(job.state)) {
@@ -414,6 +435,8 @@ export class SlurmPool {
   /** Cancels every job of this pool and waits until squeue no longer lists them as active. */
   async stop(): Promise<void> {
     if (this.stopped) return;
+    this.stopping = true;
+    await Promise.allSettled([...this.submitting]);
     await this.cancel(this.jobIds());
     const until = Date.now() + 60_000;
     while (Date.now() < until && [...this.jobs.values()].some((j) => !isGone(j.state))) {
