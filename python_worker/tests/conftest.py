@@ -11,3 +11,15 @@ def need(present: bool, what: str, install: str):
     if present or os.environ.get("CI") == "true":
         return lambda fn: fn
     return pytest.mark.skipif(True, reason=f"{what} not found ({install})")
+
+
+def wait_for(pred, what: str = "condition", timeout: float = 90.0) -> None:
+    """Polls `pred` every 50 ms until it holds; fails naming `what` after `timeout` seconds."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

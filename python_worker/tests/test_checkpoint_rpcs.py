@@ -17,6 +17,7 @@ from live import live_worker
 
 from projhead.v1 import worker_pb2 as pb
 from projhead_worker import jobs
+from conftest import wait_for as _wait
 
 TINY = {
     "run_id": "base",
@@ -27,13 +28,6 @@ TINY = {
 }
 
 
-def _wait(pred, timeout=120.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Evil:
@@ -88,7 +82,7 @@ def worker(tmp_path_factory):
     root = tmp_path_factory.mktemp("ckpt-rpcs") / "runs"
     with live_worker(root) as w:
         w.jobs.start(json.loads(json.dumps(TINY)), resume=False)
-        _wait(lambda: not w.jobs.get("base").active, what="the base run")
+        _wait(lambda: not w.jobs.get("base").active, what="the base run", timeout=120)
         assert w.jobs.get("base").state == "finished", w.jobs.get("base").error
         yield w
 

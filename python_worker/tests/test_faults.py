@@ -21,6 +21,7 @@ from test_io_failures import ROOT, _chattr, _fill
 
 from projhead.v1 import worker_pb2 as pb
 from projhead.v1 import worker_pb2_grpc as pb_grpc
+from conftest import wait_for as _wait
 
 STEPS = 32  # 8 epochs of 4 steps (the steps are quick; process starts dominate)
 
@@ -72,13 +73,6 @@ def _steps(root: Path, run_id: str) -> int:
     return sum(1 for e in _events(root, run_id) if e["type"] == "step")
 
 
-def _wait(pred, what: str, timeout: float = 90.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _losses(root: Path, run_id: str) -> list[float]:

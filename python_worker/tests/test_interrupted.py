@@ -5,10 +5,10 @@ still ends `cancelled`. Real training processes, tiny runs."""
 import json
 import os
 import signal
-import time
 
 from projhead.v1 import worker_pb2 as pb
 from projhead_worker import jobs, server
+from conftest import wait_for as _wait
 
 TINY = {
     "data": {"name": "shapes", "train_limit": 64, "test_limit": 32, "synthetic_size": 128},
@@ -22,13 +22,6 @@ def _spec(run_id):
     return {"run_id": run_id, **json.loads(json.dumps(TINY))}
 
 
-def _wait(pred, timeout=90.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _steps(job):

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 
 import grpc
 import pytest
@@ -16,6 +15,7 @@ from live import live_worker
 
 from projhead.v1 import worker_pb2 as pb
 from projhead_worker import server
+from conftest import wait_for as _wait
 
 ROOT = os.geteuid() == 0 and shutil.which("chattr") is not None
 needs_root = need(ROOT, "root and chattr (tmpfs mounts, immutable folders)", "run the tests as root")
@@ -34,13 +34,6 @@ def _spec(run_id, epochs=100):
     return d
 
 
-def _wait(pred, timeout=90.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _steps(job):
