@@ -209,14 +209,19 @@ export async function scheduleRuns(
     const aborted = new Promise<null>((r) => opts.signal?.addEventListener("abort", () => r(null), { once: true }));
     return Promise.race([w, aborted]);
   };
+  // A worker that never came (or whose replacement never came) is one fewer; the last one's
+  // error is the sweep's.
+  const workerLost = (err: unknown) => {
+    alive--;
+    if (alive === 0) fatal ??= err;
+    notify();
+  };
   const loop = async (pending: RunningWorker | Promise<RunningWorker>): Promise<void> => {
     let worker: RunningWorker | null;
     try {
       worker = await arrival(pending);
     } catch (err) {
-      alive--;
-      if (alive === 0) fatal ??= err;
-      notify();
+      workerLost(err);
       return;
     }
     if (!worker) return;
@@ -228,9 +233,7 @@ export async function scheduleRuns(
         try {
           worker = await arrival(opts.supply.replace(worker) as Promise<RunningWorker>);
         } catch (err) {
-          alive--;
-          if (alive === 0) fatal ??= err;
-          notify();
+          workerLost(err);
           return;
         }
         if (!worker) return;
