@@ -92,6 +92,7 @@ def read_token(token_file: str | None) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     from . import paths
+    from .atomic import atomic_write_text
     from .jobs import JobManager
     from .server import bind, build_server, follow_storage, wait_for_termination
 
@@ -131,9 +132,7 @@ def serve(args: argparse.Namespace) -> int:
     address = f"[{args.host}]:{port}" if ":" in args.host else f"{args.host}:{port}"
     ready = {"event": "ready", "port": port, "pid": os.getpid(), "address": address}
     if args.port_file:
-        tmp = Path(args.port_file).with_name(f".{Path(args.port_file).name}.tmp")
-        tmp.write_text(json.dumps(ready))
-        os.replace(tmp, args.port_file)
+        atomic_write_text(args.port_file, json.dumps(ready))
     print(json.dumps(ready), flush=True)
 
     for s in (signal.SIGTERM, signal.SIGINT):

@@ -1,13 +1,12 @@
 """Atomic checkpoints of the full training state.
 
-A checkpoint is written to a temporary file in the same directory, flushed, fsynced and renamed
-over the target, then the directory is fsynced: a kill at any moment leaves either the old or the
-new file, never half of one. Temporary files left by a kill are removed on the next load.
+A checkpoint is written with atomic.py (temporary file, fsync, rename, fsync of the folder): a kill
+at any moment leaves either the old or the new file, never half of one. Temporary files left by a
+kill are removed on the next load.
 """
 from __future__ import annotations
 
 import io
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import storage
+from .atomic import atomic_write_bytes
 
 FORMAT = "projhead.ckpt.v1"
 LAST = "last.pt"
@@ -23,39 +22,6 @@ LAST = "last.pt"
 
 def checkpoint_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoints"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        # A full disk: the old checkpoint stays and the partial one goes, freeing its space.
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise storage.with_path(e, tmp) from None
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems do not support fsync on directories
-    finally:
-        os.close(fd)
 
 
 def save(run_dir: Path, state: dict[str, Any]) -> tuple[str, int]:

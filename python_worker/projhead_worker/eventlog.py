@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_write_text
+
 EVENTS_FILE = "worker-events.jsonl"
 SPEC_FILE = "worker-spec.json"
 
@@ -31,17 +33,11 @@ def last_seq_in(path: Path) -> int:
 
 def repair(path: Path, keep_upto_seq: int | None = None) -> int:
     """Drops a torn last line and, if given, every event with seq > keep_upto_seq (a resumed run
-    replays them from its checkpoint). Returns the last kept seq. Atomic (temp file + rename)."""
+    replays them from its checkpoint). Returns the last kept seq. Atomic (atomic.py)."""
     events = read_events(path)
     if keep_upto_seq is not None:
         events = [e for e in events if int(e["seq"]) <= keep_upto_seq]
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for e in events:
-            f.write(json.dumps(e) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in events))
     return int(events[-1]["seq"]) if events else 0
 
 

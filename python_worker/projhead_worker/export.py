@@ -13,11 +13,12 @@ could run code. mmap=True avoids reading the optimizer state into memory when th
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from .atomic import atomic_write_bytes
 
 FORMAT = "projhead.backbone.v1"
 _PREFIX = "backbone."
@@ -81,37 +82,10 @@ def export_backbone(checkpoint_path: str | os.PathLike, out_path: str | os.PathL
     in the same folder, fsync, rename, fsync of the folder). Returns architecture, cifar_stem,
     feat_dim and bytes."""
     data, meta = export_backbone_bytes(checkpoint_path)
-    _atomic_write(Path(out_path), data)
+    atomic_write_bytes(Path(out_path), data)
     return {
         "architecture": meta["architecture"],
         "cifar_stem": meta["cifar_stem"] == "true",
         "feat_dim": int(meta["feat_dim"]),
         "bytes": len(data),
     }
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    # A unique temporary name (mkstemp): two exports to the same path from threads of one
-    # process must not write the same temporary file. A reader sees the old file or the new one.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; an exported model is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)  # the rename itself survives a crash
-    except OSError:
-        pass  # some filesystems cannot fsync a directory
-    finally:
-        os.close(dfd)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import eventlog, memory, runlock, slurm_launch
+from .atomic import atomic_write_text
 from .echo import echo
 from .storage import StorageHealth
 from .supervise import (INTERRUPT_SIGNAL, TORCHRUN_ENV, UNWRITTEN, assign_devices, child_env, cuda_device_count,
@@ -194,7 +195,7 @@ class JobManager:
                     # Without a checkpoint (it stopped before its first one) the run starts over:
                     # resumed_from 0 tells the client to drop every event it stored.
                     resumed_from = eventlog.repair(run_dir / EVENTS_FILE, keep_upto_seq=_resume_point(run_dir, ckpt, resolved["model"]) if ckpt else 0)
-                    _atomic_json(run_dir / SPEC_FILE, resolved)
+                    atomic_write_text(run_dir / SPEC_FILE, json.dumps(resolved, indent=1))
                 except OSError as e:
                     raise self._io_error(cfg.run_id, e, run_dir) from None
                 job = Job(cfg.run_id, run_dir, resolved, created_at=job.created_at, resume=ckpt is not None,
@@ -206,7 +207,7 @@ class JobManager:
                 try:
                     run_dir.mkdir(parents=True, exist_ok=True)
                     (run_dir / EVENTS_FILE).unlink(missing_ok=True)
-                    _atomic_json(run_dir / SPEC_FILE, resolved)
+                    atomic_write_text(run_dir / SPEC_FILE, json.dumps(resolved, indent=1))
                 except OSError as e:
                     if created_dir:
                         shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-made stays
@@ -693,16 +694,3 @@ def _wait_for_training_lock(run_dir: Path, timeout: float) -> None:
     except runlock.Held as e:
         raise JobError("failed_precondition",
                        f"run {run_dir.name!r} is still being trained by process {e.pid} (not started by this worker)") from None
-
-
-def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
