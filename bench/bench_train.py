@@ -53,11 +53,7 @@ if str(_HERE.parent / "python_worker") not in sys.path:
 
 import peer_simclr  # noqa: E402
 from projhead_worker.config import RunConfig  # noqa: E402
-from projhead_worker.data import Augment  # noqa: E402
-from projhead_worker.methods import build_method  # noqa: E402
-from projhead_worker.models import build_model  # noqa: E402
-from projhead_worker.optim import build_optimizer, lr_at  # noqa: E402
-from projhead_worker.train import _autocast_factory, _seed_for, setup_process  # noqa: E402
+from projhead_worker.train import build_training, setup_process  # noqa: E402
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(backbone="convnet", width=16, cifar_stem=True, size=32, batch=256, data="shapes", n=1024,
@@ -170,84 +166,43 @@ class PeerVariant(Variant):
 
 
 class ProjheadVariant(Variant):
-    """The per-step work of train.train(), in the same order with the same objects (see
-    python_worker/projhead_worker/train.py): perm slice of the on-device uint8 images, two
-    Augment calls from a per-step seeded generator, channels_last on CUDA, the lr schedule,
-    method.train_step, and a host sync for the logged loss every LOG_EVERY steps.
-    ready=True is the compute-only ceiling: the same train_step on pre-augmented tensors."""
+    """The training loop's own step (train.TrainState, as train.train() drives it): the epoch's
+    order of the on-device uint8 images, two Augment views from a per-step seeded generator,
+    channels_last on CUDA, the lr schedule and method.train_step, and a host sync for the logged
+    loss every LOG_EVERY steps. ready=True is the compute-only ceiling: the same train_step on a
+    few pre-augmented batches, cycled."""
 
-    def __init__(self, name: str, cfg: RunConfig, train_x: torch.Tensor, device: torch.device, total_steps: int,
-                 ready: bool = False):
+    def __init__(self, name: str, cfg: RunConfig, train_x: torch.Tensor, device: torch.device, ready: bool = False):
         self.name = name
-        self.cfg = cfg
-        self.device = device
-        self.train_x = train_x
-        self.n = int(train_x.shape[0])
-        self.bs = cfg.train.batch_size
-        self.steps_per_epoch = self.n // self.bs
-        self.total_steps = total_steps
-        torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg.model).to(device)
-        if device.type == "cuda":
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.method = build_method(self.model, cfg)
-        self.optimizer = build_optimizer(self.method.outer_parameters(), cfg.optim)
-        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
-        self.augment = Augment(cfg.augment, int(train_x.shape[-1]))
-        self.autocast = _autocast_factory(device, cfg.train.precision)
-        if cfg.train.compile:
-            self.model.compile()
-        gen_device = device if device.type == "cuda" else torch.device("cpu")
-        self.aug_gen = torch.Generator(device=gen_device)
-        self.step = 0
-        self.epoch = 0
-        self.ready: list[tuple[torch.Tensor, torch.Tensor]] = []
-        if ready:
-            # A few pre-augmented batches, cycled: ready tensors, no augmentation in the timed loop.
-            for i in range(min(4, self.steps_per_epoch)):
-                xb = train_x[i * self.bs:(i + 1) * self.bs]
-                self.aug_gen.manual_seed(_seed_for(cfg.seed, 2, i, 0))
-                self.ready.append((self._layout(self.augment(xb, self.aug_gen)), self._layout(self.augment(xb, self.aug_gen))))
-
-    def _layout(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
+        self.state = build_training(cfg, device, train_x)
+        st = self.state
+        self.ready = [st.views(train_x[i * st.local_bs:(i + 1) * st.local_bs], i) for i in range(min(4, st.steps_per_epoch))] \
+            if ready else []
 
     def run_epoch(self, clock: Clock) -> int:
-        cfg, dev = self.cfg, self.device
-        self.method.on_epoch_start(self.epoch)
-        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(_seed_for(cfg.seed, 1, self.epoch))).to(dev)
-        self.model.train()
-        for es in range(self.steps_per_epoch):
+        st = self.state
+        perm = st.start_epoch()
+        for es in range(st.steps_per_epoch):
             clock.mark()
-            if self.ready:
-                x1, x2 = self.ready[es % len(self.ready)]
-            else:
-                xb = self.train_x[perm[es * self.bs:(es + 1) * self.bs]]
-                self.aug_gen.manual_seed(_seed_for(cfg.seed, 2, self.step, 0))
-                x1 = self._layout(self.augment(xb, self.aug_gen))
-                x2 = self._layout(self.augment(xb, self.aug_gen))
-            scale = lr_at(min(self.step, self.total_steps - 1), self.total_steps, self.steps_per_epoch, cfg.optim)
-            for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-                g["lr"] = base * scale
-            self.method.set_lr_scale(scale)
-            metrics = self.method.train_step(x1, x2, self.optimizer, self.autocast)
-            self.step += 1
-            if (es + 1) % LOG_EVERY == 0 or es + 1 == self.steps_per_epoch:
+            x1, x2 = self.ready[es % len(self.ready)] if self.ready else st.next_views(perm)
+            metrics = st.train_step(x1, x2)
+            if (es + 1) % LOG_EVERY == 0 or es + 1 == st.steps_per_epoch:
                 loss = float(metrics["loss"])
                 if not math.isfinite(loss):
-                    raise RuntimeError(f"{self.name}: non-finite loss at step {self.step}")
-        self.epoch += 1
-        return self.steps_per_epoch
+                    raise RuntimeError(f"{self.name}: non-finite loss at step {st.prog.step}")
+        st.finish_epoch()
+        return st.steps_per_epoch
 
     def resident_bytes(self) -> int:
-        dev = self.device
-        n = tensor_bytes(list(self.model.parameters()) + list(self.model.buffers()), dev)
-        n += optimizer_bytes(self.optimizer, dev)
-        head_opt = getattr(self.method, "head_optimizer", None)
+        st = self.state
+        dev = st.device
+        n = tensor_bytes(list(st.model.parameters()) + list(st.model.buffers()), dev)
+        n += optimizer_bytes(st.optimizer, dev)
+        head_opt = getattr(st.method, "head_optimizer", None)
         if head_opt is not None:
             n += optimizer_bytes(head_opt, dev)
         n += tensor_bytes([t for pair in self.ready for t in pair], dev)
-        n += tensor_bytes([self.train_x], dev)  # shared by the projhead variants; counted for each
+        n += tensor_bytes([st.train_x], dev)  # shared by the projhead variants; counted for each
         return n
 
 
@@ -256,7 +211,7 @@ def model_cfg(p: dict[str, Any]):
 
 
 def run_config(p: dict[str, Any], method: str, device: str, precision: str, compile: bool, threads: int, k: int,
-               seed: int = 0) -> RunConfig:
+               seed: int = 0, epochs: int = 1) -> RunConfig:
     return RunConfig.from_dict({
         "run_id": "bench", "seed": seed,
         "model": {"backbone": p["backbone"], "width": p["width"], "cifar_stem": p["cifar_stem"],
@@ -264,7 +219,7 @@ def run_config(p: dict[str, Any], method: str, device: str, precision: str, comp
         "method": {"name": method, "temperature": 0.5, "bilevel": {"inner_steps": k}},
         "optim": {"name": "sgd", "lr": 0.06, "momentum": 0.9, "weight_decay": 5e-4},
         "train": {"batch_size": p["batch"], "device": device, "precision": precision, "compile": compile,
-                  "threads": threads},
+                  "threads": threads, "epochs": epochs},  # epochs: the lr schedule spans every round
     })
 
 
@@ -352,7 +307,6 @@ def main(argv: list[str] | None = None) -> int:
     if steps_per_epoch < 1:
         ap.error(f"--n {p['n']} is smaller than one batch of {p['batch']}")
     rounds_total = args.warmup_rounds + p["rounds"]
-    total_steps = steps_per_epoch * rounds_total
     built: list[Variant] = []
     for name in variants:
         if name in ("peer", "peer_fp32"):
@@ -360,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         method, k = {"joint": ("joint", 1), "bilevel_k1": ("bilevel", 1), "bilevel_k5": ("bilevel", 5),
                      "ceiling": ("joint", 1)}[name]
-        cfg = run_config(p, method, str(device), args.precision, args.compile, args.threads, k, args.seed)
-        built.append(ProjheadVariant(name, cfg, train_x, device, total_steps, ready=name == "ceiling"))
+        cfg = run_config(p, method, str(device), args.precision, args.compile, args.threads, k, args.seed, rounds_total)
+        built.append(ProjheadVariant(name, cfg, train_x, device, ready=name == "ceiling"))
     say(f"[bench_train] preset {args.preset} on {device}: {len(built)} variants, {p['n']} images/epoch, batch {p['batch']}, "
         f"{steps_per_epoch} steps/epoch, {args.warmup_rounds} warm-up + {p['rounds']} timed rounds "
         f"(set-up {time.perf_counter() - t_setup:.1f} s)")

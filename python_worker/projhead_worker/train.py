@@ -79,13 +79,6 @@ def setup_process(device: torch.device, threads: int) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _autocast_factory(device: torch.device, precision: str) -> Callable[[], Any]:
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if not use_bf16:
-        return contextlib.nullcontext
-    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
 # TEST-ONLY fault injection, for the end-to-end tests of named failures. Never set it in real
 # use. PROJHEAD_FAULT=nan_loss_at_step:N fills the model's first parameter with NaN just before
 # global step N (1-based), so that step's loss is NaN and the run must end as non_finite_loss
@@ -105,12 +98,122 @@ def fault_nan_step(value: str | None = None) -> int:
         return 0
 
 
-def _seed_for(seed: int, *parts: int) -> int:
-    # A stable mix of the run seed and a counter; stays within torch's 64-bit seed range.
+def seed_for(seed: int, *parts: int) -> int:
+    """A stable mix of the run seed and a counter (the data order of an epoch, the views of a
+    step); stays within torch's 64-bit seed range."""
     h = seed & 0xFFFFFFFFFFFF
     for p in parts:
         h = (h * 1000003 + p + 0x9E3779B1) & 0x7FFFFFFFFFFFFFFF
     return h
+
+
+def autocast_for(device: torch.device, precision: str) -> Callable[[], Any]:
+    """A factory of the autocast context of train.precision (bf16, or auto on CUDA) or of none."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+@dataclass
+class TrainState:
+    """What one training step touches: the model, its method and optimizer, the images on the
+    device, the augmentation and its generator, the schedule, and the position (`prog`, saved in
+    every checkpoint). Built by `build_training`; the loop in `train` and bench/bench_train.py
+    drive it with `start_epoch`, `next_views` (or `views`), `train_step` and `finish_epoch`."""
+
+    cfg: RunConfig
+    device: torch.device
+    model: torch.nn.Module
+    method: Any
+    optimizer: torch.optim.Optimizer
+    base_lrs: list[float]
+    augment: Augment
+    autocast: Callable[[], Any]
+    aug_gen: torch.Generator
+    train_x: torch.Tensor  # uint8 images on the device
+    out_size: int
+    world: int
+    rank: int
+    local_bs: int  # each rank trains on its own slice of every global batch
+    steps_per_epoch: int
+    total_steps: int
+    prog: Progress
+
+    def start_epoch(self) -> torch.Tensor:
+        """The data order of the current epoch (the same on every rank and on every resume);
+        the method's epoch hook runs at the start of an epoch, not on a resume inside one."""
+        if self.prog.epoch_step == 0:
+            self.method.on_epoch_start(self.prog.epoch)
+        gen = torch.Generator().manual_seed(seed_for(self.cfg.seed, 1, self.prog.epoch))
+        perm = torch.randperm(int(self.train_x.shape[0]), generator=gen).to(self.device)
+        self.model.train()
+        return perm
+
+    def views(self, xb: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two augmented views of images `xb` at global step `step` (seeded by seed, step
+        and rank), in the layout the model runs in."""
+        self.aug_gen.manual_seed(seed_for(self.cfg.seed, 2, step, self.rank))
+        x1 = self.augment(xb, self.aug_gen)
+        x2 = self.augment(xb, self.aug_gen)
+        if self.device.type == "cuda":
+            x1 = x1.contiguous(memory_format=torch.channels_last)
+            x2 = x2.contiguous(memory_format=torch.channels_last)
+        return x1, x2
+
+    def next_views(self, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The views of this rank's slice of the next batch of the epoch ordered by `perm`."""
+        lo = self.prog.epoch_step * self.cfg.train.batch_size + self.rank * self.local_bs
+        return self.views(self.train_x[perm[lo : lo + self.local_bs]], self.prog.step)
+
+    def train_step(self, x1: torch.Tensor, x2: torch.Tensor) -> dict[str, Any]:
+        """One optimizer step at the scheduled learning rate; returns the method's metrics
+        (tensors: reading them waits for the device)."""
+        scale = lr_at(self.prog.step, self.total_steps, self.steps_per_epoch, self.cfg.optim)
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = base * scale
+        self.method.set_lr_scale(scale)
+        metrics = self.method.train_step(x1, x2, self.optimizer, self.autocast)
+        self.prog.step += 1
+        self.prog.epoch_step += 1
+        return metrics
+
+    def finish_epoch(self) -> None:
+        self.prog.epoch += 1
+        self.prog.epoch_step = 0
+
+
+def build_training(cfg: RunConfig, device: torch.device, train_x: torch.Tensor) -> TrainState:
+    """The training state of `cfg` on `device` for the images `train_x` (already on the device),
+    at step 0 with fresh weights drawn from cfg.seed. The rank and world size are torch.distributed's."""
+    world, rank = dist.world_size(), dist.rank()
+    if cfg.train.batch_size % world:
+        raise ValueError(f"train.batch_size: {cfg.train.batch_size} is not divisible by nproc={world}")
+    n = int(train_x.shape[0])
+    steps_per_epoch = n // cfg.train.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"train.batch_size: {cfg.train.batch_size} is larger than the {n} training images")
+    total_steps = steps_per_epoch * cfg.train.epochs
+    if cfg.train.max_steps:
+        total_steps = min(total_steps, cfg.train.max_steps)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    method = build_method(model, cfg)
+    optimizer = build_optimizer(method.outer_parameters(), cfg.optim)
+    out_size = cfg.data.image_size or int(train_x.shape[-1])
+    if cfg.train.compile:
+        model.compile()
+    return TrainState(
+        cfg=cfg, device=device, model=model, method=method, optimizer=optimizer,
+        base_lrs=[g["lr"] for g in optimizer.param_groups], augment=Augment(cfg.augment, out_size),
+        autocast=autocast_for(device, cfg.train.precision),
+        aug_gen=torch.Generator(device=device if device.type == "cuda" else torch.device("cpu")),
+        train_x=train_x, out_size=out_size, world=world, rank=rank, local_bs=cfg.train.batch_size // world,
+        steps_per_epoch=steps_per_epoch, total_steps=total_steps, prog=Progress(),
+    )
 
 
 def train(
@@ -127,44 +230,20 @@ def train(
     run_dir = Path(run_dir)
     device = resolve_device(cfg.train.device)
     setup_process(device, cfg.train.threads)
-    torch.manual_seed(cfg.seed)
 
     ds = load_dataset(cfg.data, cfg.seed)
-    out_size = cfg.data.image_size or int(ds.train_x.shape[-1])
-    world, rank = dist.world_size(), dist.rank()
-    # Each rank trains on its own slice of every global batch: per-rank batch = B / world.
-    if cfg.train.batch_size % world:
-        raise ValueError(f"train.batch_size: {cfg.train.batch_size} is not divisible by nproc={world}")
-    local_bs = cfg.train.batch_size // world
-    train_x = ds.train_x.to(device)
-    n = int(train_x.shape[0])
-    steps_per_epoch = n // cfg.train.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(f"train.batch_size: {cfg.train.batch_size} is larger than the {n} training images")
-    total_steps = steps_per_epoch * cfg.train.epochs
-    if cfg.train.max_steps:
-        total_steps = min(total_steps, cfg.train.max_steps)
-
-    model = build_model(cfg.model).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    method = build_method(model, cfg)
-    optimizer = build_optimizer(method.outer_parameters(), cfg.optim)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
-    augment = Augment(cfg.augment, out_size)
-    autocast = _autocast_factory(device, cfg.train.precision)
-    step_fn = method.train_step
-    if cfg.train.compile:
-        model.compile()
-
-    prog = Progress()
+    state = build_training(cfg, device, ds.train_x.to(device))
+    model, method, optimizer = state.model, state.method, state.optimizer
+    out_size, world, n = state.out_size, state.world, int(state.train_x.shape[0])
+    steps_per_epoch, total_steps = state.steps_per_epoch, state.total_steps
     if resume_from is not None:
         ckpt = checkpoint.load(resume_from, map_location=device)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         method.load_state_dict(ckpt["method"])
         checkpoint.set_rng_state(ckpt["rng"])
-        prog = Progress(**ckpt["progress"])
+        state.prog = Progress(**ckpt["progress"])
+    prog = state.prog
 
     last_metrics: dict[str, Any] = {}
 
@@ -230,21 +309,17 @@ def train(
         measure_dynamics(0)  # the layers at initialisation, before the first step
 
     nan_at = fault_nan_step()
-    gen_device = device if device.type == "cuda" else torch.device("cpu")
-    aug_gen = torch.Generator(device=gen_device)
     t_log, imgs_since_log = time.time(), 0
     last_ckpt = ""
     done = prog.step >= total_steps
 
     while not done and prog.epoch < cfg.train.epochs:
         if prog.epoch_step == 0:
-            method.on_epoch_start(prog.epoch)
             prog.epoch_loss_sum, prog.epoch_loss_count = 0.0, 0
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
         t_epoch = time.time()
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(_seed_for(cfg.seed, 1, prog.epoch))).to(device)
-        model.train()
+        perm = state.start_epoch()
         while prog.epoch_step < steps_per_epoch:
             t_step = time.time()
             reason = _agreed_stop(should_stop()) if world > 1 else should_stop()
@@ -252,25 +327,12 @@ def train(
                 path = save(reason)  # rank 0 only
                 dist.barrier()  # the other ranks wait for the checkpoint, then all stop here
                 raise Cancelled(path, prog.step)
-            lo = prog.epoch_step * cfg.train.batch_size + rank * local_bs
-            xb = train_x[perm[lo : lo + local_bs]]
-            aug_gen.manual_seed(_seed_for(cfg.seed, 2, prog.step, rank))
-            x1 = augment(xb, aug_gen)
-            x2 = augment(xb, aug_gen)
-            if device.type == "cuda":
-                x1 = x1.contiguous(memory_format=torch.channels_last)
-                x2 = x2.contiguous(memory_format=torch.channels_last)
-            scale = lr_at(prog.step, total_steps, steps_per_epoch, cfg.optim)
-            for g, base in zip(optimizer.param_groups, base_lrs):
-                g["lr"] = base * scale
-            method.set_lr_scale(scale)
+            x1, x2 = state.next_views(perm)
             if nan_at and prog.step + 1 == nan_at:  # TEST-ONLY fault injection (see FAULT_ENV)
                 with torch.no_grad():
                     next(model.parameters()).fill_(float("nan"))
-            metrics = step_fn(x1, x2, optimizer, autocast)
+            metrics = state.train_step(x1, x2)
             last_metrics = metrics
-            prog.step += 1
-            prog.epoch_step += 1
             imgs_since_log += cfg.train.batch_size
             last_step = prog.step >= total_steps
             if prog.step % cfg.train.log_every_steps == 0 or last_step or prog.epoch_step == steps_per_epoch:
@@ -311,8 +373,7 @@ def train(
             knn = knn_monitor(model, ds, out_size, device)  # no collectives inside: plain modules
             prog.last_knn = knn
         if epoch_done:
-            prog.epoch += 1
-            prog.epoch_step = 0
+            state.finish_epoch()
         emit(
             "epoch",
             epoch=finished_epoch,
