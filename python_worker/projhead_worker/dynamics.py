@@ -18,8 +18,7 @@ from typing import Any
 import torch
 
 from .config import RunConfig, SpecError
-from .evaluate import extract_features, layer_names, untrained_layers, view_features
-from .evaluation import align_uniform, knn_top1, rankme
+from .evaluation import align_uniform, extract_features, knn_top1, layer_names, rankme, untrained_layers, view_features
 
 # Subset size when train.layer_eval_subset is 0 (capped by the smaller split).
 DEFAULT_SUBSET = 512

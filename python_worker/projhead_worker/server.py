@@ -250,9 +250,9 @@ class WorkerServicer(pb_grpc.WorkerServicer):
         _check_evaluation_fits(stored["spec"], data, self.jobs.max_memory)
         job = {"run_dir": str(run_dir), "checkpoint": str(ckpt), "data": data, "layers": list(request.layers),
                "probe_epochs": request.probe_epochs, "knn_k": request.knn_k or 200, "device": request.device or "auto"}
-        # Its own process (evaluate_job.py): the data and the model never live in the server, and
+        # Its own process (evaluation/job.py): the data and the model never live in the server, and
         # a client that goes away ends the work with it.
-        proc = subprocess.Popen([sys.executable, "-m", "projhead_worker.evaluate_job", json.dumps(job)],
+        proc = subprocess.Popen([sys.executable, "-m", "projhead_worker.evaluation.job", json.dumps(job)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env={**child_env(), "PYTHONUNBUFFERED": "1"}, start_new_session=True)
         context.add_callback(lambda: _kill(proc))

@@ -21,7 +21,7 @@ from . import checkpoint, dist
 from .config import RunConfig
 from .data import Augment, load_dataset
 from .dynamics import LayerDynamics, cadence as dynamics_cadence
-from .evaluate import evaluate_layers, extract_features, knn_top1, untrained_layers
+from .evaluation import evaluate_layers, extract_features, knn_top1, untrained_layers
 from .methods import build_method
 from .models import build_model
 from .optim import build_optimizer, lr_at

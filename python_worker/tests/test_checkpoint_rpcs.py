@@ -162,7 +162,7 @@ def _evaluate_processes() -> list[int]:
             cmd = open(f"/proc/{pid}/cmdline", "rb").read()
         except OSError:
             continue
-        if b"projhead_worker.evaluate_job" in cmd and str(os.getpid()).encode() not in cmd:
+        if b"projhead_worker.evaluation.job" in cmd and str(os.getpid()).encode() not in cmd:
             try:
                 if open(f"/proc/{pid}/stat").read().split(") ")[1].split()[0] != "Z":
                     out.append(int(pid))

@@ -10,7 +10,7 @@ import torch
 
 from projhead_worker.config import RunConfig
 from projhead_worker.data import eval_transform, load_dataset
-from projhead_worker.evaluate import (
+from projhead_worker.evaluation import (
     DEFAULT_PROBE_WEIGHT_DECAY,
     align_uniform,
     evaluate_layers,

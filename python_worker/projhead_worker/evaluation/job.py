@@ -2,7 +2,7 @@
 is): the dataset and the model never live in the gRPC server, and a client that goes away stops
 the work by ending the process.
 
-    python -m projhead_worker.evaluate_job REQUEST_JSON
+    python -m projhead_worker.evaluation.job REQUEST_JSON
 
 reads {"run_dir", "checkpoint", "data", "layers", "probe_epochs", "knn_k", "device"} and writes
 one JSON object per line to stdout: {"type": "log", "message"}, {"type": "layer", ...LayerEval},
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import RunConfig, SpecError
+from ..config import RunConfig, SpecError
 
 
 class EvaluateError(Exception):
@@ -27,27 +27,21 @@ class EvaluateError(Exception):
         self.code = code
 
 
-def layer_names(model) -> list[str]:
-    """The layers Evaluate can name for this model, in order: h, head.1 .. head.{n-1}, z."""
-    n = len(model.head.blocks)
-    return ["h", *(f"head.{i}" for i in range(1, n)), "z"]
-
-
 def run_evaluation(run_dir: Path, ckpt_path: Path, *, data_override: dict[str, Any], layers: list[str],
                    probe_epochs: int, knn_k: int, device: str,
                    on_layer: Callable[[dict], None], log: Callable[[str], None]) -> dict[str, Any]:
     import torch
 
-    from . import checkpoint
-    from .data import load_dataset
-    from .evaluate import evaluate_layers, untrained_layers
-    from .train import resolve_device
+    from .. import checkpoint
+    from ..data import load_dataset
+    from ..train import resolve_device
+    from .layers import evaluate_layers, layers_of, untrained_layers
 
     t0 = time.time()
     ckpt = checkpoint.load_complete(ckpt_path, map_location="cpu")
     spec = ckpt["spec"]
     model = checkpoint.model_from(ckpt, ckpt_path)
-    valid = layer_names(model)
+    valid = layers_of(len(model.head.blocks) - 1)  # the last block is z
     for i, layer in enumerate(layers):
         if layer not in valid:
             raise EvaluateError("invalid_argument", f"layers[{i}]: got {layer!r}, this checkpoint's model has the layers {', '.join(valid)}")
@@ -77,10 +71,10 @@ def run_evaluation(run_dir: Path, ckpt_path: Path, *, data_override: dict[str, A
 
 def _error_of(e: BaseException) -> tuple[str, str]:
     """(JobError code, message) of what ended an evaluation."""
-    from .checkpoint import CheckpointError
-    from .data import DatasetError
-    from .storage import describe
-    from .trainproc import is_out_of_memory
+    from ..checkpoint import CheckpointError
+    from ..data import DatasetError
+    from ..storage import describe
+    from ..trainproc import is_out_of_memory
 
     if isinstance(e, EvaluateError):
         return e.code, str(e)

@@ -7,8 +7,7 @@ evaluated: `untrained_layers` names them, and the results list them as such.
 
 Features are computed once per split, for all layers in one forward pass, in eval mode and
 without augmentation; the metrics then only read those frozen tensors (the backbone is never
-fine-tuned by any of them). The metric functions live in `projhead_worker.evaluation` and are
-re-exported here.
+fine-tuned by any of them). The metrics themselves are knn.py, probe.py and geometry.py here.
 """
 from __future__ import annotations
 
@@ -17,13 +16,11 @@ from typing import Any, Callable, Iterable
 import torch
 import torch.nn as nn
 
-from .config import RunConfig
-from .evaluation.geometry import MAX_UNIFORMITY_ROWS, align_uniform, spectrum
-from .evaluation.knn import knn_top1
-from .evaluation.geometry import rankme
-from .evaluation.probe import DEFAULT_EPOCHS as DEFAULT_PROBE_EPOCHS
-from .evaluation.probe import DEFAULT_WEIGHT_DECAY as DEFAULT_PROBE_WEIGHT_DECAY
-from .evaluation.probe import fit_linear_probe, linear_probe
+from ..config import RunConfig
+from .geometry import MAX_UNIFORMITY_ROWS, align_uniform, spectrum
+from .knn import knn_top1
+from .probe import DEFAULT_EPOCHS as DEFAULT_PROBE_EPOCHS
+from .probe import fit_linear_probe
 
 DEFAULT_KNN_K = 200
 # Test images given two augmented views for alignment / uniformity (uniformity subsamples to
@@ -32,21 +29,20 @@ MAX_VIEW_IMAGES = MAX_UNIFORMITY_ROWS
 # Seed stream of the view augmentation, mixed with the run seed (see data.mix_seed).
 _VIEW_STREAM = 0xE7A1
 
-__all__ = [
-    "DEFAULT_KNN_K", "DEFAULT_PROBE_EPOCHS", "DEFAULT_PROBE_WEIGHT_DECAY", "MAX_VIEW_IMAGES",
-    "extract_features", "evaluate_layers", "knn_top1", "linear_probe", "fit_linear_probe", "spectrum",
-    "rankme", "align_uniform", "layer_names", "untrained_layers",
-]
-
 
 def layer_names(cfg: RunConfig) -> list[str]:
     """Every layer of the model cfg describes, in order: h, head.1 .. head.N-1, z."""
-    return ["h"] + [f"head.{i}" for i in range(1, len(cfg.model.head.hidden_dims) + 1)] + ["z"]
+    return layers_of(len(cfg.model.head.hidden_dims))
+
+
+def layers_of(hidden_blocks: int) -> list[str]:
+    """h, then one name per hidden block of the head (head.1 ..), then z."""
+    return ["h"] + [f"head.{i}" for i in range(1, hidden_blocks + 1)] + ["z"]
 
 
 def untrained_layers(cfg: RunConfig) -> list[str]:
     """The layers cfg's method never trains: the whole head when the head is in no loss."""
-    from .methods import METHODS
+    from ..methods import METHODS
 
     method = METHODS.get(cfg.method.name)
     return [] if method is None or method.uses_head else layer_names(cfg)[1:]
@@ -114,7 +110,7 @@ def extract_features(
 
 
 def _extract(model, x_uint8, out_size, device, batch_size, layers):
-    from .data import eval_transform
+    from ..data import eval_transform
 
     if int(x_uint8.shape[0]) == 0:
         raise ValueError("extract_features: no images")
@@ -166,7 +162,7 @@ def evaluate_layers(
     probe_epochs = the cap on L-BFGS iterations, 0 = the probe default (MAX_ITER); knn_k 0 = 200.
     Layers in untrained_layers(cfg) are left out (also when `layers` names them).
     """
-    from .data import Augment, mix_seed
+    from ..data import Augment, mix_seed
 
     device = torch.device(device)
     out_size = cfg.data.image_size or int(dataset.train_x.shape[-1])
