@@ -1,7 +1,8 @@
 """Run lifecycle on the worker: start (idempotent), resume, cancel, list, and the event stream
 that clients re-attach to. Each run trains in its own process (trainproc.py, or torchrun for
-several processes); this module tails that process's event log, keeps the events in memory for
-watchers, and turns a process that died without saying why into a named `failed` event.
+several processes), which supervise.py starts, signals and follows; this module queues the runs,
+gives them devices, keeps their events in memory for watchers, stores the events the worker
+writes itself, and turns a process that died without saying why into a named end event.
 
 No gRPC here: server.py translates. Errors are raised as JobError(code, message) with a code
 from the small set below, which server.py maps to gRPC status codes in one place.
@@ -14,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -22,21 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import eventlog, memory, runlock, slurm_launch
+from . import eventlog, memory, runlock
 from .atomic import atomic_write_text
+from .config import RunConfig, SpecError
 from .echo import echo
+from .eventlog import EVENTS_FILE, SPEC_FILE
 from .storage import StorageHealth
-from .supervise import (INTERRUPT_SIGNAL, TORCHRUN_ENV, UNWRITTEN, assign_devices, child_env, cuda_device_count,
-                        signal_group, visible_gpus)
 from .storage import describe as storage_describe
 from .storage import is_disk_full
-from .config import RunConfig, SpecError
-from .eventlog import EVENTS_FILE, SPEC_FILE
+from .supervise import INTERRUPT_SIGNAL, TrainingProcess, assign_devices, cuda_device_count, start_training
 
 TERMINAL = {"finished", "failed", "cancelled", "interrupted"}
 STATE_OF_TERMINAL = {"finished": "finished", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}
-POLL_SECONDS = 0.05
-TRAIN_LOCK = runlock.LOCK_FILE  # held by a run's training process while it lives (see _launch)
 
 
 class JobError(Exception):
@@ -56,15 +53,11 @@ class Job:
     created_at: float = field(default_factory=time.time)
     events: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
-    proc: subprocess.Popen | None = None
+    process: TrainingProcess | None = None  # while it runs here, and after
     cancel_requested: bool = False
     killed_by_us: bool = False
     resume: bool = False
     resumed_from: int = 0  # seq the current (resumed) incarnation continues after
-    tail_thread: threading.Thread | None = None
-    stderr_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=40))
-    stderr_thread: threading.Thread | None = None
-    unwritten: dict[str, Any] | None = None  # the end the process could not store (trainproc.UNWRITTEN)
     unsaved: list[dict[str, Any]] = field(default_factory=list)  # events the worker could not store yet
     gpus: list[int] = field(default_factory=list)  # indices into the worker's GPUs, one per process
     cond: threading.Condition = field(default_factory=threading.Condition)
@@ -72,6 +65,11 @@ class Job:
     @property
     def last_seq(self) -> int:
         return int(self.events[-1]["seq"]) if self.events else 0
+
+    @property
+    def proc(self):
+        """The training process's Popen (None before it started here)."""
+        return self.process.proc if self.process else None
 
     @property
     def active(self) -> bool:
@@ -277,109 +275,13 @@ class JobManager:
             running += 1
 
     def _launch(self, job: Job) -> None:
-        nproc = int(job.spec["train"].get("nproc", 1))
-        args = ["-m", "projhead_worker.trainproc", "--run-dir", str(job.run_dir)] + (["--resume"] if job.resume else [])
-        nnodes = int(job.spec["train"].get("nnodes", 1) or 1)
-        under_srun = slurm_launch.enabled()
-        if nnodes > 1 and not under_srun:
-            raise JobError("invalid_argument", f"train.nnodes: got {nnodes}, expected 1 on a worker outside a SLURM job (use the slurm runtime)")
-        if under_srun:
-            cmd = slurm_launch.command(self.python, nnodes, nproc, args, job.run_id)
-        elif nproc > 1:
-            # torchrun owns rendezvous, per-rank environment and process supervision.
-            cmd = [self.python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *args]
-        else:
-            cmd = [self.python, *args]
-        # The run is locked before its process exists and the lock is handed down to it: the
-        # kernel releases it only when that process is gone (whatever becomes of this worker),
-        # so a restarted worker never resumes a run whose old process still writes to it.
-        lock_fd = runlock.try_take(job.run_dir)
-        if lock_fd is None:
-            raise JobError("failed_precondition", f"run {job.run_id!r} is being trained by another process")
-        try:
-            env = {**child_env(), "PYTHONUNBUFFERED": "1", "PROJHEAD_WORKER_PID": str(os.getpid()),
-                   "PROJHEAD_LOCK_FD": str(lock_fd)}
-            # OpenMP threads that spin-wait lose whole time slices on a shared or busy CPU (3.9x
-            # slower measured, docs/BENCHMARKS.md); passive waiting costs little on an idle one.
-            env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-            if nproc > 1 or under_srun:
-                env.update(TORCHRUN_ENV)
-            if under_srun:
-                # Ranks on other nodes cannot see this pid; SLURM ends every step with the job.
-                env.pop("PROJHEAD_WORKER_PID", None)
-            if job.gpus:
-                visible = visible_gpus()
-                env["CUDA_VISIBLE_DEVICES"] = ",".join(visible[g] for g in job.gpus)
-            # Where tailing starts is fixed before the process exists: it may write at once.
-            path = job.run_dir / EVENTS_FILE
-            offset = path.stat().st_size if path.exists() else 0
-            job.proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                env=env, start_new_session=True,  # its own process group (torchrun's ranks get their own: signal_group)
-                pass_fds=(lock_fd,),
-            )
-            runlock.write_pid(lock_fd, job.proc.pid)
-        finally:
-            os.close(lock_fd)  # the child's copy keeps the lock
+        train = job.spec["train"]
+        job.process = start_training(self.python, job.run_dir, job.run_id, nproc=int(train.get("nproc", 1)),
+                                     nnodes=int(train.get("nnodes", 1) or 1), resume=job.resume, gpus=job.gpus,
+                                     events_path=job.run_dir / EVENTS_FILE, log=self.log)
         job.state = "running"
-        job.stderr_thread = threading.Thread(target=self._read_stderr, args=(job,), daemon=True, name=f"stderr-{job.run_id}")
-        job.stderr_thread.start()
-        job.tail_thread = threading.Thread(target=self._tail, args=(job, offset), daemon=True, name=f"tail-{job.run_id}")
-        job.tail_thread.start()
-
-    def _read_stderr(self, job: Job) -> None:
-        assert job.proc and job.proc.stderr
-        try:
-            for raw in job.proc.stderr:
-                line = raw.decode("utf-8", "replace").rstrip()
-                if line.startswith(UNWRITTEN):
-                    try:
-                        job.unwritten = json.loads(line[len(UNWRITTEN):])
-                    except ValueError:
-                        pass
-                    continue
-                if line:
-                    job.stderr_tail.append(line)
-                    self.log(f"[{job.run_id}] {line}")
-        except (OSError, ValueError):
-            pass  # the pipe broke: nothing more to read
-
-    def _tail(self, job: Job, offset: int) -> None:
-        """Follows the training process's event log until it exits, then names its end. An
-        error while following (the log unreadable, a line that is not JSON) stops the process:
-        a run nobody follows must not go on unseen."""
-        proc = job.proc
-        assert proc is not None
-        error: Exception | None = None
-        try:
-            self._follow(job, proc, offset)
-        except Exception as e:  # noqa: BLE001 - whatever it is, the run must end by name
-            error = e
-            signal_group(proc, signal.SIGKILL)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        self._on_exit(job, proc.returncode, error)
-
-    def _follow(self, job: Job, proc: subprocess.Popen, offset: int) -> None:
-        path = job.run_dir / EVENTS_FILE
-        buf = b""
-        while True:
-            exited = proc.poll() is not None
-            if path.exists():
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    chunk = f.read()
-                offset += len(chunk)
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                new = [json.loads(l) for l in lines if l.strip()]
-                if new:
-                    self._publish(job, new)
-            if exited:
-                return
-            time.sleep(POLL_SECONDS)
+        job.process.watch(on_events=lambda events: self._publish(job, events),
+                          on_exit=lambda code, error: self._on_exit(job, code, error))
 
     def _publish(self, job: Job, events: list[dict[str, Any]]) -> None:
         with job.cond:
@@ -423,51 +325,22 @@ class JobManager:
 
     def _end_event(self, job: Job, code: int | None, error: Exception | None) -> dict[str, Any]:
         """The terminal event for a training process that exited without writing one."""
-        path = job.run_dir / EVENTS_FILE
-        tail = list(job.stderr_tail)[-20:]
-        ckpt = job.run_dir / "checkpoints" / "last.pt"
-        ckpt_rel = "checkpoints/last.pt" if ckpt.is_file() else ""
-        seq = job.last_seq + 1
-        now = time.time()
-        step = job.status()["step"]
-        unwritten = job.unwritten
-        if error is not None:
-            if isinstance(error, OSError):
-                cause, msg = "io", f"the worker could not follow the run: {storage_describe(error, path)}"
-            else:
-                cause, msg = "internal", f"the worker could not follow the run: {type(error).__name__}: {error}"
-        elif unwritten:
-            # The process named its end but could not store it (see trainproc.UNWRITTEN).
-            cause = str(unwritten.get("cause") or "io")
-            msg = str(unwritten.get("message") or "")
-            if unwritten.get("unwritten") and cause != "io":
-                msg += f" (not stored: {unwritten['unwritten']})"
-        elif code is not None and code < 0:
-            sig = signal.Signals(-code).name
-            if job.killed_by_us:
-                cause, msg = "cancelled", f"training process stopped with {sig} on request"
-            elif self._closing:
-                cause, msg = "interrupted", f"training process did not stop in time as the worker shut down; killed with {sig}"
-            elif sig == "SIGKILL":
-                cause, msg = "crash", "training process was killed by SIGKILL (out of memory?)"
-            else:
-                cause, msg = "crash", f"training process died of {sig}"
-        else:
-            cause, msg = "crash", f"training process exited with code {code} without a result"
-            if tail:
-                msg += f": {tail[-1]}"
+        assert job.process is not None
+        cause, msg = job.process.exit_cause(code, error, killed_by_us=job.killed_by_us, closing=self._closing)
+        ckpt_rel = "checkpoints/last.pt" if (job.run_dir / "checkpoints" / "last.pt").is_file() else ""
+        seq, now, step = job.last_seq + 1, time.time(), job.status()["step"]
         if cause == "cancelled":
             return {"seq": seq, "time": now, "type": "cancelled", "step": step, "checkpoint": ckpt_rel}
         if cause == "interrupted":
             return {"seq": seq, "time": now, "type": "interrupted", "reason": "worker_signal", "message": msg,
                     "step": step, "checkpoint": ckpt_rel}
         return {"seq": seq, "time": now, "type": "failed", "cause": cause, "message": msg,
-                "stderr_tail": tail, "last_checkpoint": ckpt_rel}
+                "stderr_tail": list(job.process.stderr_tail)[-20:], "last_checkpoint": ckpt_rel}
 
     def _on_exit(self, job: Job, code: int | None, error: Exception | None = None) -> None:
         try:
-            if job.stderr_thread is not None:
-                job.stderr_thread.join(timeout=2.0)  # its last lines may name the end
+            if job.process is not None:
+                job.process.join_stderr(timeout=2.0)  # its last lines may name the end
             if not job.events or job.events[-1]["type"] not in TERMINAL:
                 path = job.run_dir / EVENTS_FILE
                 try:
@@ -521,13 +394,13 @@ class JobManager:
                 self._persist(job, event)
                 self._publish(job, [event])
                 return job.status()
-        if job.state == "running" and job.proc is not None and job.proc.poll() is None:
+        if job.state == "running" and job.process is not None and job.process.alive():
             job.cancel_requested = True
             if graceful:
-                signal_group(job.proc, signal.SIGUSR1)
+                job.process.signal(signal.SIGUSR1)  # trainproc: checkpoint, then end `cancelled`
             else:
                 job.killed_by_us = True
-                signal_group(job.proc, signal.SIGKILL)
+                job.process.signal(signal.SIGKILL)
         return job.status()
 
     def shutdown(self, timeout: float = 30.0) -> None:
@@ -535,18 +408,14 @@ class JobManager:
         for its last events to be published (so that watchers get them before the server stops)."""
         with self._lock:
             self._closing = True
-            running = [j for j in self._jobs.values() if j.state == "running" and j.proc]
-        for j in running:
-            signal_group(j.proc, INTERRUPT_SIGNAL)
+            running = [j.process for j in self._jobs.values() if j.state == "running" and j.process]
+        for p in running:
+            p.signal(INTERRUPT_SIGNAL)
         deadline = time.time() + timeout
-        for j in running:
-            try:
-                j.proc.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                signal_group(j.proc, signal.SIGKILL)
-        for j in running:
-            if j.tail_thread is not None:
-                j.tail_thread.join(timeout=max(1.0, deadline - time.time()))
+        for p in running:
+            p.wait_or_kill(max(0.1, deadline - time.time()))
+        for p in running:
+            p.join(max(1.0, deadline - time.time()))  # its end event published
         self.storage.stop()
 
     # -- helpers -------------------------------------------------------------------------------
@@ -561,7 +430,7 @@ class JobManager:
         """A run folder (or a file the worker writes in it) that is a symbolic link, or that
         resolves outside the run root, would make the worker write where it was never told to:
         refused, never followed."""
-        for p in (run_dir, run_dir / SPEC_FILE, run_dir / EVENTS_FILE, run_dir / TRAIN_LOCK,
+        for p in (run_dir, run_dir / SPEC_FILE, run_dir / EVENTS_FILE, run_dir / runlock.LOCK_FILE,
                   run_dir / "checkpoints", run_dir / "checkpoints" / "last.pt"):
             if p.is_symlink():
                 raise JobError("failed_precondition",

@@ -2,16 +2,22 @@
 <run_dir>/train.lock (the file holds the holder's pid), which the kernel releases only when its
 last holder is gone, however it dies. The worker takes it before it spawns a training process and
 hands the descriptor down ($PROJHEAD_LOCK_FD); a training process started by hand takes it
-itself; a resume waits for it to be free. Shared by jobs.py and trainproc.py; no torch here."""
+itself; a resume waits for it to be free. Shared by supervise.py, jobs.py and trainproc.py; no
+torch here."""
 from __future__ import annotations
 
 import fcntl
 import os
 import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 LOCK_FILE = "train.lock"
+# The descriptor of the lock the worker took for a training process it starts.
+LOCK_FD_ENV = "PROJHEAD_LOCK_FD"
 POLL_SECONDS = 0.1
+
+T = TypeVar("T")
 
 
 class Held(Exception):
@@ -35,15 +41,28 @@ def try_take(run_dir: Path) -> int | None:
 
 def take(run_dir: Path, timeout: float) -> int | None:
     """try_take, retried for up to `timeout` seconds; the pid of this process written in."""
-    deadline = time.monotonic() + timeout
-    while True:
-        fd = try_take(run_dir)
-        if fd is not None:
-            write_pid(fd, os.getpid())
+    fd = _retry(lambda: try_take(run_dir), timeout)
+    if fd is not None:
+        write_pid(fd, os.getpid())
+    return fd
+
+
+def acquire(run_dir: Path, timeout: float = 60.0) -> int | None:
+    """The lock for the training process of run_dir: the one the worker took before it started
+    this process and handed down ($PROJHEAD_LOCK_FD), so the run is locked from the first instant;
+    run by hand, taken here, waiting up to `timeout` for a previous training process of the run.
+    Returns the fd (-1 for a rank under torchrun, which holds the inherited lock itself), or None
+    when the lock stayed taken."""
+    inherited = os.environ.get(LOCK_FD_ENV)
+    if inherited:
+        try:
+            fd = int(inherited)
+            os.fstat(fd)
             return fd
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(POLL_SECONDS)
+        except (ValueError, OSError):
+            # torchrun holds the inherited lock; its ranks do not get the fd.
+            return -1
+    return take(run_dir, timeout)
 
 
 def write_pid(fd: int, pid: int) -> None:
@@ -57,16 +76,27 @@ def wait_free(run_dir: Path, timeout: float) -> None:
     if not path.exists():
         return
     fd = os.open(path, os.O_RDWR)
+
+    def free() -> bool | None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise Held(path.read_text().strip() or "?") from None
-                time.sleep(POLL_SECONDS)
+        if _retry(free, timeout) is None:
+            raise Held(path.read_text().strip() or "?")
     finally:
         os.close(fd)
+
+
+def _retry(attempt: Callable[[], T | None], timeout: float) -> T | None:
+    """attempt() every POLL_SECONDS until it returns something, for up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = attempt()
+        if got is not None or time.monotonic() > deadline:
+            return got
+        time.sleep(POLL_SECONDS)

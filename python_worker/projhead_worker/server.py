@@ -4,15 +4,12 @@ every error becomes a status code here, in `_status_of` alone.
 """
 from __future__ import annotations
 
-import collections
 import hmac
 import json
 import math
 import os
 import re
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -29,7 +26,8 @@ from projhead.v1 import worker_pb2_grpc as pb_grpc
 from . import __version__, paths, storage
 from .config import SpecError
 from .echo import echo
-from .jobs import JobError, JobManager, child_env
+from .jobs import JobError, JobManager
+from .supervise import EvaluationProcess
 
 SERVICE_NAME = "projhead.v1.Worker"
 MAX_RECEIVE_BYTES = 4 * 1024 * 1024  # requests are small; anything bigger is a mistake or an attack
@@ -252,15 +250,10 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                "probe_epochs": request.probe_epochs, "knn_k": request.knn_k or 200, "device": request.device or "auto"}
         # Its own process (evaluation/job.py): the data and the model never live in the server, and
         # a client that goes away ends the work with it.
-        proc = subprocess.Popen([sys.executable, "-m", "projhead_worker.evaluation.job", json.dumps(job)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env={**child_env(), "PYTHONUNBUFFERED": "1"}, start_new_session=True)
-        context.add_callback(lambda: _kill(proc))
-        stderr: collections.deque = collections.deque(maxlen=20)
-        threading.Thread(target=_drain, args=(proc.stderr, stderr, request.run_id), daemon=True).start()
+        proc = EvaluationProcess(job, request.run_id)
+        context.add_callback(proc.kill)
         try:
-            for raw in proc.stdout:
-                rec = json.loads(raw)
+            for rec in proc.records():
                 kind = rec.pop("type")
                 if kind == "log":
                     yield pb.EvaluateEvent(log=pb.LogLine(level="info", message=rec["message"]))
@@ -276,11 +269,11 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                         untrained_layers=rec.get("untrained_layers", [])))
                     return
             code = proc.wait()
-            tail = f": {stderr[-1]}" if stderr else ""
+            tail = f": {proc.stderr_tail[-1]}" if proc.stderr_tail else ""
             raise JobError("internal" if code >= 0 else "resource_exhausted",
                            f"the evaluation process ended without a result (exit {code}{', out of memory?' if code == -9 else ''}){tail}")
         finally:
-            _kill(proc)
+            proc.kill()
 
     @_handle_stream
     def ExportBackbone(self, request, context):
@@ -331,26 +324,6 @@ def _check_evaluation_fits(spec: dict[str, Any], data: dict[str, Any], budget: i
     if est.total > budget:
         raise JobError("resource_exhausted", f"data: the evaluation needs about {memory.gib(est.total)} of memory, this worker "
                                              f"allows {memory.gib(budget)} (serve --max-memory): {est.words()}")
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _drain(stream, tail: collections.deque, run_id: str) -> None:
-    for raw in stream:
-        line = raw.decode("utf-8", "replace").rstrip()
-        if line:
-            tail.append(line)
-            print(f"[evaluate {run_id}] {line}", file=sys.stderr, flush=True)
 
 
 # -- request guard -----------------------------------------------------------------------------

@@ -3,7 +3,7 @@ allocation, each a `torchrun` that meets the others at a c10d rendezvous on this
 node. The slurm runtime's job script sets PROJHEAD_LAUNCH=srun; elsewhere runs start as before.
 
 srun passes the signals the worker sends (SIGTERM, SIGUSR1, SIGUSR2) on to its tasks, and
-torchrun on to the ranks (TORCHRUN_ENV in jobs.py), so cancel and shutdown work unchanged.
+torchrun on to the ranks (TORCHRUN_ENV in supervise.py), so cancel and shutdown work unchanged.
 """
 from __future__ import annotations
 

@@ -1,13 +1,25 @@
 """Supervision of the processes the worker starts (training processes, torchrun, evaluations),
-the OS side of a run's life: the environment they get (no secrets, torchrun's signal
-forwarding, one GPU set per run), signals to whole process trees, and the small protocol
-constants shared with trainproc.py. No gRPC and no torch here.
+the OS side of a run's life: how a training process is launched (alone, under torchrun or srun)
+and the environment it gets (no secrets, torchrun's signal forwarding, one GPU set per run, the
+run's lock handed down), the threads that read its stderr and follow its event log, the words
+for how it exited, signals to whole process trees, and the small protocol constants shared with
+trainproc.py. jobs.py decides what a run's process means for the run; no gRPC and no torch here.
 """
 from __future__ import annotations
 
+import collections
+import json
 import os
 import signal
 import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+from . import runlock, slurm_launch
+from .storage import describe as storage_describe
 
 # What the worker sends its training processes when it shuts down: checkpoint and end
 # `interrupted` (worker_signal). SIGTERM/SIGINT reaching a training process directly say `signal`.
@@ -15,6 +27,10 @@ INTERRUPT_SIGNAL = signal.SIGUSR2
 # A final event a training process could not write (disk full, read-only folder) goes to its
 # stderr as this prefix and JSON {cause, message, unwritten}; the worker reads it from there.
 UNWRITTEN = "projhead-unwritten-event: "
+# The worker's pid, for a training process to notice that its worker is gone (trainproc.watch_parent).
+WORKER_PID_ENV = "PROJHEAD_WORKER_PID"
+# How often the event log of a running process is read for new lines.
+POLL_SECONDS = 0.05
 
 
 # torchrun starts every rank in a session of its own, so a signal to torchrun's process group
@@ -102,3 +118,237 @@ def assign_devices(nproc: int, busy: set[int], count: int) -> list[int] | None:
     when not enough are free (the run waits)."""
     free = [i for i in range(count) if i not in busy]
     return free[:nproc] if len(free) >= nproc else None
+
+
+class LaunchError(Exception):
+    """A training process that could not be started; the message says why."""
+
+
+def training_command(python: str, run_dir: Path, run_id: str, *, nproc: int, nnodes: int, resume: bool) -> list[str]:
+    """The argv of a run's training: trainproc.py alone, under torchrun for several processes,
+    or under srun across the nodes of a SLURM job (slurm_launch.py)."""
+    args = ["-m", "projhead_worker.trainproc", "--run-dir", str(run_dir)] + (["--resume"] if resume else [])
+    under_srun = slurm_launch.enabled()
+    if nnodes > 1 and not under_srun:
+        raise LaunchError(f"train.nnodes: got {nnodes}, expected 1 on a worker outside a SLURM job (use the slurm runtime)")
+    if under_srun:
+        return slurm_launch.command(python, nnodes, nproc, args, run_id)
+    if nproc > 1:
+        # torchrun owns rendezvous, per-rank environment and process supervision.
+        return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *args]
+    return [python, *args]
+
+
+def training_env(lock_fd: int, *, nproc: int, gpus: list[int]) -> dict[str, str]:
+    """The environment of a training process: the worker's without its secrets, the lock's
+    descriptor, the worker's pid, torchrun's signal forwarding, and the run's own GPUs."""
+    under_srun = slurm_launch.enabled()
+    env = {**child_env(), "PYTHONUNBUFFERED": "1", WORKER_PID_ENV: str(os.getpid()), runlock.LOCK_FD_ENV: str(lock_fd)}
+    # OpenMP threads that spin-wait lose whole time slices on a shared or busy CPU (3.9x
+    # slower measured, docs/BENCHMARKS.md); passive waiting costs little on an idle one.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if nproc > 1 or under_srun:
+        env.update(TORCHRUN_ENV)
+    if under_srun:
+        # Ranks on other nodes cannot see this pid; SLURM ends every step with the job.
+        env.pop(WORKER_PID_ENV, None)
+    if gpus:
+        visible = visible_gpus()
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(visible[g] for g in gpus)
+    return env
+
+
+class TrainingProcess:
+    """A run's training process (or its torchrun / srun) and the two threads that watch it:
+    one reads its stderr (the last lines, for a failed event, and an end the process could not
+    store, see UNWRITTEN), one follows its event log from `offset` until it exits."""
+
+    def __init__(self, proc: subprocess.Popen, run_id: str, events_path: Path, offset: int,
+                 log: Callable[[str], None]):
+        self.proc = proc
+        self.run_id = run_id
+        self.events_path = events_path
+        self.offset = offset
+        self.log = log
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
+        self.unwritten: dict[str, Any] | None = None
+        self._stderr_thread: threading.Thread | None = None
+        self._tail_thread: threading.Thread | None = None
+
+    def watch(self, on_events: Callable[[list[dict[str, Any]]], None],
+              on_exit: Callable[[int | None, Exception | None], None]) -> None:
+        """Starts the threads: on_events gets every batch of new events, on_exit(returncode,
+        error) is called once after the process exited. An error while following (the log
+        unreadable, a line that is not JSON) kills the process: a run nobody follows must not
+        go on unseen."""
+        self._stderr_thread = threading.Thread(target=self._read_stderr, daemon=True, name=f"stderr-{self.run_id}")
+        self._stderr_thread.start()
+        self._tail_thread = threading.Thread(target=self._tail, args=(on_events, on_exit), daemon=True,
+                                             name=f"tail-{self.run_id}")
+        self._tail_thread.start()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        signal_group(self.proc, sig)
+
+    def wait_or_kill(self, timeout: float) -> None:
+        """Waits for the process to exit; SIGKILLs its tree after `timeout` seconds."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            signal_group(self.proc, signal.SIGKILL)
+
+    def join_stderr(self, timeout: float) -> None:
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(timeout=timeout)
+
+    def join(self, timeout: float) -> None:
+        """Waits for the follower (and so for on_exit) to finish."""
+        if self._tail_thread is not None:
+            self._tail_thread.join(timeout=timeout)
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr
+        for line in stderr_lines(self.proc.stderr):
+            if line.startswith(UNWRITTEN):
+                try:
+                    self.unwritten = json.loads(line[len(UNWRITTEN):])
+                except ValueError:
+                    pass
+                continue
+            self.stderr_tail.append(line)
+            self.log(f"[{self.run_id}] {line}")
+
+    def _tail(self, on_events, on_exit) -> None:
+        error: Exception | None = None
+        try:
+            self._follow(on_events)
+        except Exception as e:  # noqa: BLE001 - whatever it is, the run must end by name
+            error = e
+            signal_group(self.proc, signal.SIGKILL)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        on_exit(self.proc.returncode, error)
+
+    def _follow(self, on_events) -> None:
+        path, offset, buf = self.events_path, self.offset, b""
+        while True:
+            exited = self.proc.poll() is not None
+            if path.exists():
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                offset += len(chunk)
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                new = [json.loads(l) for l in lines if l.strip()]
+                if new:
+                    on_events(new)
+            if exited:
+                return
+            time.sleep(POLL_SECONDS)
+
+    def exit_cause(self, code: int | None, error: Exception | None, *, killed_by_us: bool, closing: bool) -> tuple[str, str]:
+        """(cause, message) of a process that exited without writing a final event: cause is
+        a RunFailed cause, or "cancelled" / "interrupted" when the worker itself stopped it.
+        `error`: what stopped the follower, if anything."""
+        if error is not None:
+            if isinstance(error, OSError):
+                return "io", f"the worker could not follow the run: {storage_describe(error, self.events_path)}"
+            return "internal", f"the worker could not follow the run: {type(error).__name__}: {error}"
+        unwritten = self.unwritten
+        if unwritten:
+            # The process named its end but could not store it (see UNWRITTEN).
+            cause = str(unwritten.get("cause") or "io")
+            msg = str(unwritten.get("message") or "")
+            if unwritten.get("unwritten") and cause != "io":
+                msg += f" (not stored: {unwritten['unwritten']})"
+            return cause, msg
+        if code is not None and code < 0:
+            sig = signal.Signals(-code).name
+            if killed_by_us:
+                return "cancelled", f"training process stopped with {sig} on request"
+            if closing:
+                return "interrupted", f"training process did not stop in time as the worker shut down; killed with {sig}"
+            if sig == "SIGKILL":
+                return "crash", "training process was killed by SIGKILL (out of memory?)"
+            return "crash", f"training process died of {sig}"
+        msg = f"training process exited with code {code} without a result"
+        if self.stderr_tail:
+            msg += f": {self.stderr_tail[-1]}"
+        return "crash", msg
+
+
+def start_training(python: str, run_dir: Path, run_id: str, *, nproc: int, nnodes: int, resume: bool, gpus: list[int],
+                   events_path: Path, log: Callable[[str], None]) -> TrainingProcess:
+    """Starts a run's training process, not yet watched (TrainingProcess.watch). The run is
+    locked before its process exists and the lock is handed down to it: the kernel releases it
+    only when that process is gone (whatever becomes of this worker), so a restarted worker
+    never resumes a run whose old process still writes to it."""
+    cmd = training_command(python, run_dir, run_id, nproc=nproc, nnodes=nnodes, resume=resume)
+    lock_fd = runlock.try_take(run_dir)
+    if lock_fd is None:
+        raise LaunchError(f"run {run_id!r} is being trained by another process")
+    try:
+        env = training_env(lock_fd, nproc=nproc, gpus=gpus)
+        # Where following starts is fixed before the process exists: it may write at once.
+        offset = events_path.stat().st_size if events_path.exists() else 0
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=env, start_new_session=True,  # its own process group (torchrun's ranks get their own: signal_group)
+            pass_fds=(lock_fd,),
+        )
+        runlock.write_pid(lock_fd, proc.pid)
+    finally:
+        os.close(lock_fd)  # the child's copy keeps the lock
+    return TrainingProcess(proc, run_id, events_path, offset, log)
+
+
+class EvaluationProcess:
+    """The process of one Evaluate call (python -m projhead_worker.evaluation.job, in a session
+    of its own): its results are JSON lines on stdout; its stderr is logged and its last lines
+    kept. kill() ends it, at once, whatever it is doing (the client went away)."""
+
+    def __init__(self, request: dict[str, Any], run_id: str, python: str = sys.executable):
+        self.proc = subprocess.Popen([python, "-m", "projhead_worker.evaluation.job", json.dumps(request)],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env={**child_env(), "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        threading.Thread(target=self._drain, args=(run_id,), daemon=True, name=f"evaluate-{run_id}").start()
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        assert self.proc.stdout
+        for raw in self.proc.stdout:
+            yield json.loads(raw)
+
+    def wait(self) -> int:
+        return self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            signal_group(self.proc, signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _drain(self, run_id: str) -> None:
+        assert self.proc.stderr
+        for line in stderr_lines(self.proc.stderr):
+            self.stderr_tail.append(line)
+            print(f"[evaluate {run_id}] {line}", file=sys.stderr, flush=True)
+
+
+def stderr_lines(stream: IO[bytes]) -> Iterator[str]:
+    """The non-empty lines a child writes to its stderr pipe, until it closes or breaks."""
+    try:
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                yield line
+    except (OSError, ValueError):
+        pass  # the pipe broke: nothing more to read

@@ -28,7 +28,7 @@ import traceback
 from pathlib import Path
 
 from . import checkpoint, dist, runlock, storage
-from .supervise import INTERRUPT_SIGNAL, UNWRITTEN
+from .supervise import INTERRUPT_SIGNAL, UNWRITTEN, WORKER_PID_ENV
 from .config import RunConfig, SpecError
 from .eventlog import EVENTS_FILE, SPEC_FILE, last_seq_in
 
@@ -36,7 +36,6 @@ EXIT = {"finished": 0, "crash": 1, "cancelled": 3, "non_finite_loss": 4, "datase
         "locked": 8, "interrupted": 9, "io": 10}
 
 
-LOCK_FILE = runlock.LOCK_FILE
 PARENT_POLL_SECONDS = 0.1
 
 
@@ -86,30 +85,12 @@ def interrupt_message(why: str, sig: str | None = None) -> str:
     return f"the training process got {sig or 'a signal'}; it checkpointed and stopped"
 
 
-def acquire_run_lock(run_dir: Path, timeout: float = 60.0) -> int | None:
-    """Exclusive flock on run_dir/train.lock, released by the kernel when its holder dies, however
-    it dies. The worker takes it before it starts this process and hands it down (fd number in
-    $PROJHEAD_LOCK_FD), so the run is locked from the first instant; run by hand, we take it
-    ourselves, waiting up to `timeout` for a previous training process of the run. Returns the
-    fd, or None when the lock stayed taken."""
-    inherited = os.environ.get("PROJHEAD_LOCK_FD")
-    if inherited:
-        try:
-            fd = int(inherited)
-            os.fstat(fd)
-            return fd
-        except (ValueError, OSError):
-            # torchrun holds the inherited lock; its ranks do not get the fd.
-            return -1
-    return runlock.take(run_dir, timeout)
-
-
 def watch_parent(on_gone) -> None:
     """Calls on_gone() once when the worker that started this process is gone. Started by the
     worker itself, our parent must stay $PROJHEAD_WORKER_PID (we are re-parented when it dies,
     even before this runs); under torchrun (our parent is torchrun) that pid must exist. Run by
     hand, our parent must stay the one we started with."""
-    worker = int(os.environ.get("PROJHEAD_WORKER_PID", "0") or 0)
+    worker = int(os.environ.get(WORKER_PID_ENV, "0") or 0)
     under_torchrun = "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_WORLD_SIZE" in os.environ
     first_parent = os.getppid()
 
@@ -201,8 +182,8 @@ def _main(argv: list[str] | None) -> int:
         stop["why"] = stop["why"] or "worker_died"
 
     watch_parent(on_parent_gone)
-    if int(os.environ.get("RANK", "0")) == 0 and acquire_run_lock(run_dir) is None:
-        print(f"another training process holds {run_dir / LOCK_FILE}; not starting a second one", file=sys.stderr)
+    if int(os.environ.get("RANK", "0")) == 0 and runlock.acquire(run_dir) is None:
+        print(f"another training process holds {run_dir / runlock.LOCK_FILE}; not starting a second one", file=sys.stderr)
         return EXIT["locked"]
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from projhead_worker import checkpoint, eventlog, jobs, trainproc
+from projhead_worker import checkpoint, eventlog, jobs, runlock, trainproc
 from projhead_worker.config import RunConfig, SpecError
 from projhead_worker.data import DatasetError
 from projhead_worker.train import NonFiniteLoss, fault_nan_step, train
@@ -100,12 +100,12 @@ def test_a_locked_run_is_not_trained_twice(tmp_path, monkeypatch):
         with pytest.raises(jobs.JobError, match="still being trained") as e:
             jobs._wait_for_training_lock(tmp_path, timeout=0.3)
         assert e.value.code == "failed_precondition"
-        assert trainproc.acquire_run_lock(tmp_path, timeout=0.3) is None
+        assert runlock.acquire(tmp_path, timeout=0.3) is None
     finally:
         holder.kill()
         holder.wait()
     # ... and free again once it is gone (the kernel drops the lock of a dead process).
     jobs._wait_for_training_lock(tmp_path, timeout=5)
-    fd = trainproc.acquire_run_lock(tmp_path, timeout=5)
+    fd = runlock.acquire(tmp_path, timeout=5)
     assert fd is not None and int((tmp_path / "train.lock").read_text()) == os.getpid()
     os.close(fd)
