@@ -4,6 +4,7 @@ every error becomes a status code here, in `_status_of` alone.
 """
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import math
@@ -20,6 +21,7 @@ from typing import Any, Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from projhead.v1 import rules_pb2
 from projhead.v1 import worker_pb2 as pb
 from projhead.v1 import worker_pb2_grpc as pb_grpc
 
@@ -39,7 +41,6 @@ EXPORT_CHUNK = 1024 * 1024
 DEFAULT_MAX_STREAMS = 64
 UNARY_THREADS = 32
 
-_PRECISION = {pb.PRECISION_UNSPECIFIED: "auto", pb.PRECISION_FP32: "fp32", pb.PRECISION_BF16: "bf16"}
 _RUN_STATE = {
     "pending": pb.RUN_STATE_PENDING, "running": pb.RUN_STATE_RUNNING, "finished": pb.RUN_STATE_FINISHED,
     "failed": pb.RUN_STATE_FAILED, "cancelled": pb.RUN_STATE_CANCELLED, "interrupted": pb.RUN_STATE_INTERRUPTED,
@@ -133,13 +134,21 @@ def message_to_dict(msg, prefix: str = "") -> dict[str, Any]:
             out[f.name] = message_to_dict(value, f"{prefix}{f.name}.") if msg.HasField(f.name) else {}
         elif _is_repeated(f):
             out[f.name] = [message_to_dict(v, f"{prefix}{f.name}[{i}].") if f.message_type else v for i, v in enumerate(value)]
-        elif f.enum_type is not None and f.enum_type.name == "Precision":
-            if value not in _PRECISION:
-                raise SpecError(prefix + f.name, value, "a known Precision: 0 (unspecified), 1 (fp32) or 2 (bf16)")
-            out[f.name] = _PRECISION[value]
+        elif f.enum_type is not None:
+            labels = _enum_labels(f.enum_type)
+            if value not in labels:
+                known = ", ".join(f"{n} ({label})" for n, label in labels.items())
+                raise SpecError(prefix + f.name, value, f"a known {f.enum_type.name}: {known}")
+            out[f.name] = labels[value]
         else:
             out[f.name] = value
     return out
+
+
+@functools.cache
+def _enum_labels(enum_type) -> dict[int, str]:
+    """An enum's wire values -> the names configs use (each value's (projhead.v1.label) option)."""
+    return {v.number: v.GetOptions().Extensions[rules_pb2.label] or v.name for v in enum_type.values}
 
 
 def _is_repeated(f) -> bool:

@@ -1,15 +1,15 @@
-// ResolvedExperiment <-> projhead.v1.RunSpec. Every field is written explicitly (the worker
-// treats zero values as "use the default", so nothing may be left to chance), and fromRunSpec
-// reads a stored spec back (e.g. runs/<id>/spec.json) into experiment form.
+// ResolvedExperiment <-> projhead.v1.RunSpec. The experiment's worker sections are generated
+// from RunSpec (runSpec.gen.ts), field for field in camelCase, so they are copied whole: every
+// field is sent (the worker treats zero values as "use the default", so nothing may be left to
+// chance); only enums change form, label <-> wire value. fromRunSpec reads a stored spec back
+// (e.g. runs/<id>/spec.json) into experiment form.
 import { Precision, RunSpec } from "../gen/projhead/v1/worker.js";
 import { ExperimentError } from "../experiment/errors.js";
+import { PRECISION_VALUES } from "../experiment/runSpec.gen.js";
 import { RUN_ID_EXPECTED, isRunId, type ExperimentInput, type PrecisionName, type ResolvedExperiment } from "../experiment/schema.js";
 
-export const PRECISION_TO_PROTO: Readonly<Record<PrecisionName, Precision>> = {
-  auto: Precision.PRECISION_UNSPECIFIED, // the worker picks: fp32 on CPU, bf16 on CUDA
-  fp32: Precision.PRECISION_FP32,
-  bf16: Precision.PRECISION_BF16,
-};
+/** auto = PRECISION_UNSPECIFIED: the worker picks, fp32 on CPU and bf16 on CUDA. */
+export const PRECISION_TO_PROTO: Readonly<Record<PrecisionName, Precision>> = PRECISION_VALUES;
 
 export function precisionName(p: Precision): PrecisionName {
   const hit = (Object.keys(PRECISION_TO_PROTO) as PrecisionName[]).find((k) => PRECISION_TO_PROTO[k] === p);
@@ -34,84 +34,19 @@ export function toRunSpec(e: ResolvedExperiment, runId: string = e.name): RunSpe
   if (!isRunId(runId)) {
     throw new ExperimentError({ kind: "invalid", source: "run", issues: [{ path: "runId", value: runId, expected: RUN_ID_EXPECTED }] });
   }
-  const { data: d, model: m, method: me, optim: o, train: t, augment: a } = e;
-  const b = me.bilevel;
-  const h = m.head;
-  return {
+  const { seed, data, model, method, optim, train, augment } = e;
+  // fromPartial copies the fields RunSpec has (the sections have exactly those) and deep-copies lists.
+  return RunSpec.fromPartial({
     runId,
     name: e.name,
-    seed: e.seed,
-    data: {
-      name: d.name,
-      root: d.root,
-      trainLimit: d.trainLimit,
-      testLimit: d.testLimit,
-      imageSize: d.imageSize,
-      syntheticSize: d.syntheticSize,
-    },
-    model: {
-      backbone: m.backbone,
-      cifarStem: m.cifarStem,
-      width: m.width,
-      head: {
-        hiddenDims: [...h.hiddenDims],
-        outDim: h.outDim,
-        batchNorm: h.batchNorm,
-        activation: h.activation,
-        lastBatchNorm: h.lastBatchNorm,
-      },
-    },
-    method: {
-      name: me.name,
-      temperature: me.temperature,
-      bilevel: {
-        innerSteps: b.innerSteps,
-        headLr: b.headLr,
-        headOptimizer: b.headOptimizer,
-        headWeightDecay: b.headWeightDecay,
-        headResetEvery: b.headResetEvery,
-        headInOuter: b.headInOuter,
-        headMomentum: b.headMomentum,
-      },
-      directclrDim: me.directclrDim,
-    },
-    optim: {
-      name: o.name,
-      lr: o.lr,
-      momentum: o.momentum,
-      nesterov: o.nesterov,
-      weightDecay: o.weightDecay,
-      warmupEpochs: o.warmupEpochs,
-      schedule: o.schedule,
-    },
-    train: {
-      epochs: t.epochs,
-      batchSize: t.batchSize,
-      device: t.device,
-      precision: PRECISION_TO_PROTO[t.precision],
-      compile: t.compile,
-      maxSteps: t.maxSteps,
-      logEverySteps: t.logEverySteps,
-      knnEveryEpochs: t.knnEveryEpochs,
-      checkpointEveryEpochs: t.checkpointEveryEpochs,
-      checkpointEverySteps: t.checkpointEverySteps,
-      nproc: t.nproc,
-      nnodes: t.nnodes,
-      evalAtEnd: t.evalAtEnd,
-      threads: t.threads,
-      layerEvalEveryEpochs: t.layerEvalEveryEpochs,
-      layerEvalSubset: t.layerEvalSubset,
-    },
-    augment: {
-      cropMinScale: a.cropMinScale,
-      jitterStrength: a.jitterStrength,
-      jitterP: a.jitterP,
-      grayscaleP: a.grayscaleP,
-      blurP: a.blurP,
-      flipP: a.flipP,
-      minimal: a.minimal,
-    },
-  };
+    seed,
+    data,
+    model,
+    method,
+    optim,
+    train: { ...train, precision: PRECISION_TO_PROTO[train.precision] },
+    augment,
+  });
 }
 
 /**

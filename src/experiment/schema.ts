@@ -1,17 +1,22 @@
-// The experiment schema: camelCase mirror of projhead.v1.RunSpec plus the orchestrator-only
-// sections (eval, runtime, sweep). Allowed values and ranges are those of the worker's
-// python_worker/projhead_worker/config.py, so a file that passes here is never rejected there.
-// Every check carries its own message: the "expected ..." part of an ExperimentIssue.
+// The experiment schema: the worker's part (projhead.v1.RunSpec in camelCase: seed, data, model,
+// method, optim, train, augment) is generated from the field rules in worker.proto into
+// runSpec.gen.ts, so its defaults, ranges and allowed values are the worker's by construction;
+// the orchestrator-only sections (eval, runtime, sweep, report) are written here.
 import { z } from "zod";
+import { int, obj, oneOf, str } from "./checks.js";
+import { MethodSchema, ModelSchema, OptimSchema, RunSpecShape, TrainSchema } from "./runSpec.gen.js";
 
-export const METHODS = ["joint", "bilevel", "no_head", "fixed_head", "directclr"] as const;
-export const BACKBONES = ["convnet", "resnet18", "resnet50"] as const;
-export const DATASETS = ["shapes", "fashion-mnist-mini", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder"] as const;
-export const OPTIMIZERS = ["sgd", "lars", "adamw"] as const;
-export const HEAD_OPTIMIZERS = ["inherit", "sgd", "lars", "adamw"] as const; // inherit = optim.name
-export const SCHEDULES = ["cosine", "constant"] as const;
-export const ACTIVATIONS = ["relu", "gelu", "identity"] as const;
-export const PRECISIONS = ["auto", "fp32", "bf16"] as const;
+export { AugmentSchema, BilevelSchema, DataSchema, HeadSchema, MethodSchema, ModelSchema, OptimSchema, TrainSchema } from "./runSpec.gen.js";
+
+// The allowed values of the worker's fields that code outside the schema names.
+export const METHODS = MethodSchema.shape.name.options;
+export const BACKBONES = ModelSchema.shape.backbone.options;
+export const DATASETS = RunSpecShape.data.shape.name.options;
+export const OPTIMIZERS = OptimSchema.shape.name.options;
+export const HEAD_OPTIMIZERS = MethodSchema.shape.bilevel.shape.headOptimizer.options; // inherit = optim.name
+export const SCHEDULES = OptimSchema.shape.schedule.options;
+export const ACTIVATIONS = ModelSchema.shape.head.shape.activation.options;
+export const PRECISIONS = TrainSchema.shape.precision.options;
 export const RUNTIME_KINDS = ["local", "docker", "remote", "slurm"] as const;
 
 /** Run ids and experiment names: what the worker accepts as a run directory name. */
@@ -19,122 +24,7 @@ export const RUN_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 export const RUN_ID_EXPECTED = "1-128 characters of A-Z a-z 0-9 . _ -, not starting with '.' and without '..'";
 export const isRunId = (s: string): boolean => RUN_ID_RE.test(s) && !s.includes("..");
 
-// Seeds are uint64 on the wire but JS numbers here (ts-proto forceLong=number throws above 2^53).
-const MAX_SEED = Number.MAX_SAFE_INTEGER;
-
-const int = (lo: number, hi: number) => {
-  const error = `an integer in [${lo}, ${hi}]`;
-  return z.number({ error }).int({ error }).min(lo, { error }).max(hi, { error });
-};
-const num = (lo: number, hi: number) => {
-  const error = `a finite number in [${lo}, ${hi}]`;
-  return z.number({ error }).min(lo, { error }).max(hi, { error });
-};
-const bool = () => z.boolean({ error: "true or false" });
-const str = () => z.string({ error: "a string" });
-const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
-  z.enum(values, { error: `one of ${values.join(", ")}` });
-const obj = <S extends z.ZodRawShape>(shape: S) => z.strictObject(shape, { error: "an object" });
-
-/** -1 (inherit the main optimizer's value) or a number in [lo, hi]. */
-const inheritOr = (lo: number, hi: number) => {
-  const error = `-1 (inherit) or a finite number in [${lo}, ${hi}]`;
-  return z.number({ error }).refine((v) => v === -1 || (Number.isFinite(v) && v >= lo && v <= hi), { error });
-};
-
-const imageSizeExpected = "0 (native) or an integer in [8, 1024]";
 const layerRe = /^(h|z|head\.[1-9][0-9]*)$/;
-
-export const DataSchema = obj({
-  name: oneOf(DATASETS),
-  root: str(),
-  trainLimit: int(0, 1e8),
-  testLimit: int(0, 1e8),
-  imageSize: z
-    .number({ error: imageSizeExpected })
-    .int({ error: imageSizeExpected })
-    .refine((v) => v === 0 || (v >= 8 && v <= 1024), { error: imageSizeExpected }),
-  syntheticSize: int(0, 1e7),
-});
-
-export const HeadSchema = obj({
-  hiddenDims: z
-    .array(int(1, 65536), { error: "a list of integers" })
-    .max(3, { error: "at most 3 hidden blocks (head depth 0..3)" }),
-  outDim: int(1, 65536),
-  batchNorm: bool(),
-  activation: oneOf(ACTIVATIONS),
-  lastBatchNorm: bool(),
-});
-
-export const ModelSchema = obj({
-  backbone: oneOf(BACKBONES),
-  cifarStem: bool(),
-  width: int(1, 1024),
-  head: HeadSchema,
-});
-
-export const BilevelSchema = obj({
-  innerSteps: int(1, 100),
-  headLr: num(0, 100),
-  headOptimizer: oneOf(HEAD_OPTIMIZERS),
-  headWeightDecay: inheritOr(0, 1),
-  headResetEvery: int(0, 1e6),
-  headInOuter: bool(),
-  headMomentum: inheritOr(0, 0.9999),
-});
-
-export const MethodSchema = obj({
-  name: oneOf(METHODS),
-  temperature: num(1e-3, 10),
-  bilevel: BilevelSchema,
-  directclrDim: int(0, 65536),
-});
-
-export const OptimSchema = obj({
-  name: oneOf(OPTIMIZERS),
-  lr: num(1e-8, 100),
-  momentum: num(0, 0.9999),
-  nesterov: bool(),
-  weightDecay: num(0, 1),
-  warmupEpochs: num(0, 1e6),
-  schedule: oneOf(SCHEDULES),
-});
-
-const deviceExpected = "auto, cpu, cuda or cuda:N";
-const layerEvalExpected = "-1 (the kNN monitor's cadence) or a non-negative integer in [0, 1000000]";
-export const TrainSchema = obj({
-  epochs: int(1, 100000),
-  batchSize: int(2, 65536),
-  device: z.string({ error: deviceExpected }).regex(/^(auto|cpu|cuda(:\d+)?)$/, { error: deviceExpected }),
-  precision: oneOf(PRECISIONS),
-  compile: bool(),
-  maxSteps: int(0, 1e9),
-  logEverySteps: int(1, 1e6),
-  knnEveryEpochs: int(0, 1e6),
-  checkpointEveryEpochs: int(0, 1e6),
-  checkpointEverySteps: int(0, 1e9),
-  nproc: int(1, 64),
-  // More than 1 needs the slurm runtime (srun + torchrun over the job's nodes).
-  nnodes: int(1, 4096),
-  layerEvalEveryEpochs: z
-    .number({ error: layerEvalExpected })
-    .int({ error: layerEvalExpected })
-    .refine((v) => v === -1 || (v >= 0 && v <= 1e6), { error: layerEvalExpected }),
-  layerEvalSubset: int(0, 1e6),
-  evalAtEnd: bool(),
-  threads: int(0, 1024),
-});
-
-export const AugmentSchema = obj({
-  cropMinScale: num(0.01, 1),
-  jitterStrength: num(0, 2),
-  jitterP: num(0, 1),
-  grayscaleP: num(0, 1),
-  blurP: num(-1, 1),
-  flipP: num(0, 1),
-  minimal: bool(),
-});
 
 export const EvalSchema = obj({
   probeEpochs: int(0, 100000),
@@ -217,18 +107,12 @@ export const SweepSchema = obj({
 // How `projhead report` (and the report a sweep prints) reads the study.
 export const ReportSchema = obj({
   // The method every other method is compared with, seed by seed.
-  baseline: oneOf(METHODS).optional(),
+  baseline: MethodSchema.shape.name.optional(),
 });
 
 export const ExperimentSchema = obj({
   name: z.string({ error: RUN_ID_EXPECTED }).refine(isRunId, { error: RUN_ID_EXPECTED }),
-  seed: int(0, MAX_SEED),
-  data: DataSchema,
-  model: ModelSchema,
-  method: MethodSchema,
-  optim: OptimSchema,
-  train: TrainSchema,
-  augment: AugmentSchema,
+  ...RunSpecShape,
   eval: EvalSchema,
   runtime: RuntimeSchema,
   sweep: SweepSchema.optional(),

@@ -1,4 +1,5 @@
-// Generated stubs are committed; they must match what scripts/gen.mjs makes from proto/ now.
+// Generated code is committed; it must match what scripts/gen.mjs makes from proto/ now: the
+// stubs, and both sides of RunSpec made from its field rules (scripts/gen_spec.py).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
@@ -27,5 +28,8 @@ it("committed stubs are up to date with proto/", { skip: !existsSync(venvPython(
     for (const f of freshFiles) {
       assert.equal(readFileSync(join(committed, f), "utf8"), readFileSync(join(fresh, f), "utf8"), `${join(committed, f)} is stale; run npm run gen`);
     }
+  }
+  for (const f of ["src/experiment/runSpec.gen.ts", "python_worker/projhead_worker/runspec_gen.py"]) {
+    assert.equal(readFileSync(join(root, f), "utf8"), readFileSync(join(out, f), "utf8"), `${f} is stale; run npm run gen`);
   }
 });
