@@ -46,7 +46,8 @@ class Field:
     item_expected: str = ""  # ints: of one item
     enum: dict[str, int] | None = None  # an enum field: label -> number
     enum_name: str = ""
-    wide: bool = False
+    wide: bool = False  # a 64-bit integer
+    children: list[Field] = field(default_factory=list)  # kind message: its fields
 
 
 def camel(s: str) -> str:
@@ -88,9 +89,8 @@ class Reader:
         repeated = fd.label == T.LABEL_REPEATED
         where = f"worker.proto {path}"
         if fd.type == T.TYPE_MESSAGE:
-            f = Field(fd.name, path, "message", comment, message=fd.type_name.rsplit(".", 1)[1])
-            f.children = self.fields(fd.type_name, path + ".")  # type: ignore[attr-defined]
-            return f
+            return Field(fd.name, path, "message", comment, message=fd.type_name.rsplit(".", 1)[1],
+                         children=self.fields(fd.type_name, path + "."))
         if repeated and fd.type not in INTS:
             sys.exit(f"{where}: only repeated integers are supported")
         kind = "ints" if repeated else "int" if fd.type in INTS else "num" if fd.type in NUMS else \
@@ -113,14 +113,12 @@ class Reader:
                         parse(s)
             except ValueError:
                 sys.exit(f"{where}: min, max and special must be {'integers' if parse is int else 'numbers'}")
-            what = "an integer" if kind != "num" else "a finite number"
-            base = f"{what} in [{rule.min}, {rule.max}]"
             if kind == "ints":
                 if not rule.max_items or not rule.expected:
                     sys.exit(f"{where}: a repeated field needs max_items and expected")
-                f.max_items, f.item_expected = rule.max_items, base
+                f.max_items, f.item_expected = rule.max_items, number_expected(f, rule.max)
             else:
-                f.expected = f"{rule.special} ({rule.means}) or {base}" if rule.special else base
+                f.expected = number_expected(f, rule.max)
         elif f.choices:
             f.expected = "one of " + ", ".join(f.choices)
         elif f.pattern and not f.expected:
@@ -148,6 +146,12 @@ class Reader:
         return text
 
 
+def number_expected(f: Field, hi: str) -> str:
+    """What an error about a number says is expected: "an integer in [1, 100]", "-1 (inherit) or ..."."""
+    base = f"{'a finite number' if f.kind == 'num' else 'an integer'} in [{f.lo}, {hi}]"
+    return f"{f.special} ({f.means}) or {base}" if f.special and f.kind != "ints" else base
+
+
 # -- TypeScript --------------------------------------------------------------------------------
 
 def ts_literal(f: Field, value) -> str:
@@ -171,7 +175,7 @@ def ts_checker(f: Field) -> str:
     lo, hi, expected = f.lo, f.hi, f.expected if f.kind != "ints" else f.item_expected
     if f.wide and int(hi) > JS_MAX_SAFE:
         hi = str(JS_MAX_SAFE)
-        expected = expected.replace(f.hi, hi)
+        expected = number_expected(f, hi)
     if f.special:
         inner = f"{fn}({lo}, {hi})"
         return f"special({f.special}, {inner}, {json.dumps(expected)})"
@@ -194,7 +198,7 @@ def ts_defaults(fields: list[Field], indent: str) -> list[str]:
     for f in fields:
         if f.kind == "message":
             out.append(f"{indent}{camel(f.name)}: {{")
-            out += ts_defaults(f.children, indent + "  ")  # type: ignore[attr-defined]
+            out += ts_defaults(f.children, indent + "  ")
             out.append(f"{indent}}},")
         else:
             out.append(f"{indent}{camel(f.name)}: {ts_literal(f, f.default)},")
@@ -237,7 +241,7 @@ def enums(fields: list[Field]) -> dict[str, dict[str, int]]:
     out = {}
     for f in fields:
         if f.kind == "message":
-            out.update(enums(f.children))  # type: ignore[attr-defined]
+            out.update(enums(f.children))
         elif f.enum is not None:
             out[f.enum_name] = f.enum
     return out
@@ -292,7 +296,7 @@ def py_rules(fields: list[Field]) -> list[str]:
     out = []
     for f in fields:
         if f.kind == "message":
-            out += py_rules(f.children)  # type: ignore[attr-defined]
+            out += py_rules(f.children)
         elif f.kind != "bool":
             out.append(f"    {py(f.path)}: {py_rule(f)},")
     return out
@@ -337,7 +341,7 @@ def main() -> None:
         messages[owner] = fields
         for f in fields:
             if f.kind == "message":
-                collect(f.children, f.message)  # type: ignore[attr-defined]
+                collect(f.children, f.message)
 
     collect(top, "RunSpec")
     Path(out_ts).write_text(typescript(top, messages, r.order))
