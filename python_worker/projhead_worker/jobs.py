@@ -14,7 +14,6 @@ import errno
 import json
 import os
 import shutil
-import signal
 import sys
 import threading
 import time
@@ -30,7 +29,7 @@ from .eventlog import EVENTS_FILE, SPEC_FILE
 from .storage import StorageHealth
 from .storage import describe as storage_describe
 from .storage import is_disk_full
-from .supervise import INTERRUPT_SIGNAL, TrainingProcess, assign_devices, cuda_device_count, start_training
+from .supervise import TrainingProcess, assign_devices, cuda_device_count, start_training
 
 TERMINAL = {"finished", "failed", "cancelled", "interrupted"}
 STATE_OF_TERMINAL = {"finished": "finished", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}
@@ -397,10 +396,10 @@ class JobManager:
         if job.state == "running" and job.process is not None and job.process.alive():
             job.cancel_requested = True
             if graceful:
-                job.process.signal(signal.SIGUSR1)  # trainproc: checkpoint, then end `cancelled`
+                job.process.cancel()
             else:
                 job.killed_by_us = True
-                job.process.signal(signal.SIGKILL)
+                job.process.kill()
         return job.status()
 
     def shutdown(self, timeout: float = 30.0) -> None:
@@ -410,7 +409,7 @@ class JobManager:
             self._closing = True
             running = [j.process for j in self._jobs.values() if j.state == "running" and j.process]
         for p in running:
-            p.signal(INTERRUPT_SIGNAL)
+            p.interrupt()
         deadline = time.time() + timeout
         for p in running:
             p.wait_or_kill(max(0.1, deadline - time.time()))

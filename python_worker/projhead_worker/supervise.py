@@ -190,8 +190,17 @@ class TrainingProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def signal(self, sig: int) -> None:
-        signal_group(self.proc, sig)
+    def cancel(self) -> None:
+        """Asks it to checkpoint and end `cancelled` (trainproc.py's SIGUSR1)."""
+        signal_group(self.proc, signal.SIGUSR1)
+
+    def interrupt(self) -> None:
+        """Asks it to checkpoint and end `interrupted` (worker_signal): the worker shuts down."""
+        signal_group(self.proc, INTERRUPT_SIGNAL)
+
+    def kill(self) -> None:
+        """Ends it and every process under it at once (torchrun's ranks included)."""
+        signal_group(self.proc, signal.SIGKILL)
 
     def wait_or_kill(self, timeout: float) -> None:
         """Waits for the process to exit; SIGKILLs its tree after `timeout` seconds."""
