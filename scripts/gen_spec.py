@@ -217,6 +217,11 @@ def typescript(top: list[Field], messages: dict[str, list[Field]], order: list[s
             out += ts_doc(f.comment, "  ")
             out.append(f"  {camel(f.name)}: {ts_checker(f)},")
         out += ["});", ""]
+    for f in top:
+        if f.name in NOT_IN_EXPERIMENT and f.pattern:  # the experiment checks names with these itself
+            upper = f.name.upper()
+            out += [f"/** What RunSpec.{f.name} allows. */", f"export const {upper}_RE = /^(?:{f.pattern})$/;",
+                    f"export const {upper}_EXPECTED = {json.dumps(f.expected)};", ""]
     fields = [f for f in top if f.name not in NOT_IN_EXPERIMENT]
     out.append("/** The experiment's fields that projhead.v1.RunSpec carries (all but run_id and name), in its order. */")
     out.append("export const RunSpecShape = {")

@@ -167,7 +167,8 @@ class AugmentConfig:
 
 @dataclass
 class RunSpecConfig:
-    # Client-chosen id: [A-Za-z0-9._-]{1,128}, not starting with '.'. Names the run directory.
+    # Client-chosen id: [A-Za-z0-9._-]{1,128}, not starting with '.', without '..'. Names the run
+    # directory (the other messages' run_id fields are checked against the same rule).
     run_id: str = "run"
     # Free-form label shown in tables.
     name: str = ""
@@ -183,7 +184,7 @@ class RunSpecConfig:
 
 # Every field but the booleans (always taken as sent), in the contract's order.
 RULES: dict[str, Rule] = {
-    "run_id": Rule("str"),
+    "run_id": Rule("str", pattern="(?!.*\\.\\.)[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}", expected="1-128 characters of A-Z a-z 0-9 . _ -, not starting with '.' and without '..'"),
     "name": Rule("str"),
     "seed": Rule("int", lo=0, hi=9223372036854775807, expected="an integer in [0, 9223372036854775807]"),
     "data.name": Rule("str", choices=("shapes", "fashion-mnist-mini", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "imagefolder"), expected="one of shapes, fashion-mnist-mini, mnist, fashion-mnist, cifar10, cifar100, stl10, imagefolder"),

@@ -146,6 +146,10 @@ export const AugmentSchema = obj({
   minimal: bool(),
 });
 
+/** What RunSpec.run_id allows. */
+export const RUN_ID_RE = /^(?:(?!.*\.\.)[A-Za-z0-9_-][A-Za-z0-9._-]{0,127})$/;
+export const RUN_ID_EXPECTED = "1-128 characters of A-Z a-z 0-9 . _ -, not starting with '.' and without '..'";
+
 /** The experiment's fields that projhead.v1.RunSpec carries (all but run_id and name), in its order. */
 export const RunSpecShape = {
   /** Seed for model init, data order and augmentations. */

@@ -4,7 +4,7 @@
 // the orchestrator-only sections (eval, runtime, sweep, report) are written here.
 import { z } from "zod";
 import { int, obj, oneOf, str } from "./checks.js";
-import { MethodSchema, ModelSchema, OptimSchema, RunSpecShape, TrainSchema } from "./runSpec.gen.js";
+import { MethodSchema, ModelSchema, OptimSchema, RUN_ID_EXPECTED, RUN_ID_RE, RunSpecShape, TrainSchema } from "./runSpec.gen.js";
 
 export { AugmentSchema, BilevelSchema, DataSchema, HeadSchema, MethodSchema, ModelSchema, OptimSchema, TrainSchema } from "./runSpec.gen.js";
 
@@ -19,10 +19,9 @@ export const ACTIVATIONS = ModelSchema.shape.head.shape.activation.options;
 export const PRECISIONS = TrainSchema.shape.precision.options;
 export const RUNTIME_KINDS = ["local", "docker", "remote", "slurm"] as const;
 
-/** Run ids and experiment names: what the worker accepts as a run directory name. */
-export const RUN_ID_RE = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
-export const RUN_ID_EXPECTED = "1-128 characters of A-Z a-z 0-9 . _ -, not starting with '.' and without '..'";
-export const isRunId = (s: string): boolean => RUN_ID_RE.test(s) && !s.includes("..");
+/** Run ids and experiment names: what the worker accepts as a run directory name (RunSpec.run_id's rule). */
+export { RUN_ID_EXPECTED, RUN_ID_RE } from "./runSpec.gen.js";
+export const isRunId = (s: string): boolean => RUN_ID_RE.test(s);
 
 const layerRe = /^(h|z|head\.[1-9][0-9]*)$/;
 

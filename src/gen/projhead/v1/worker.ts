@@ -208,7 +208,10 @@ export interface DatasetInfo {
 }
 
 export interface RunSpec {
-  /** Client-chosen id: [A-Za-z0-9._-]{1,128}, not starting with '.'. Names the run directory. */
+  /**
+   * Client-chosen id: [A-Za-z0-9._-]{1,128}, not starting with '.', without '..'. Names the run
+   * directory (the other messages' run_id fields are checked against the same rule).
+   */
   runId: string;
   /** Free-form label shown in tables. */
   name: string;
