@@ -137,7 +137,14 @@ def serve(args: argparse.Namespace) -> int:
 
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, lambda *_: stop.set())
+    # A SLURM job's time-limit warning (slurm_job.py): stop like SIGTERM, then requeue the job.
+    requeue = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *_: (requeue.set(), stop.set()))
     wait_for_termination(server, health_servicer, jobs, stop)
+    if requeue.is_set():
+        from . import slurm_job
+
+        slurm_job.requeue_own_job()
     return 0
 
 

@@ -8,16 +8,20 @@
 // and one announcement per job incarnation, workers/<jobid>-<restart count>.json. The session is
 // random, so a job id reused after the cluster's state was wiped never meets an old file.
 //
-// Time limits and preemption: jobs carry --signal=B:TERM@N and --requeue. On SIGTERM the worker
-// checkpoints its runs (they end `interrupted`) and exits; the pool then brings that slot back:
-// it waits for a job SLURM requeued by itself (preemption), requeues a job that ended on its
-// own (time limit), or submits a new one (a job cancelled from outside), and the sweep resumes
-// the runs on whichever worker comes up first. Every job is cancelled when the pool stops, and
-// at process exit as a last resort.
+// Time limits and preemption: jobs carry --signal=B:USR1@N and --requeue. On SIGUSR1 (the time
+// limit is near) the worker checkpoints its runs (they end `interrupted`), stops and requeues its
+// own job; on SIGTERM (scancel, preemption) it checkpoints and exits, and a preempted job is
+// requeued by SLURM. The pool never requeues a job itself: when a worker stops it waits for that
+// job's next incarnation (same id, SLURM_RESTART_COUNT one higher) or, when the job is gone for
+// good (cancelled from outside, failed, timed out), submits a new one; the sweep resumes the runs
+// on whichever worker comes up first. Every job is cancelled when the pool stops (by id, and by
+// the session's job name for one whose sbatch answer was lost), and at process exit as a last
+// resort. Every SLURM command has a deadline: a busy or unreachable slurmctld is an error, not a
+// hang.
 import { execa, execaSync } from "execa";
 import { randomBytes } from "node:crypto";
 import { accessSync, constants, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import type { TlsOptions } from "../client/client.js";
 import { connectAndWait } from "./connect.js";
 import { localWorkerCommand } from "./local.js";
@@ -89,11 +93,11 @@ export function sbatchScript(o: {
   const d = (line: string) => `#SBATCH ${line}`;
   const lines = [
     "#!/bin/bash",
-    d("--job-name=projhead-worker"),
+    d(`--job-name=${jobName(o.sessionDir)}`),
     d(`--output=${o.sessionDir}/logs/%j.out`),
     d("--open-mode=append"),
     d("--requeue"),
-    d(`--signal=B:TERM@${s.signalBeforeS ?? 120}`),
+    d(`--signal=B:USR1@${s.signalBeforeS ?? 120}`),
     d(`--nodes=${nnodes}`),
     d("--ntasks-per-node=1"),
   ];
@@ -130,6 +134,11 @@ export function sbatchScript(o: {
   return lines.join("\n");
 }
 
+/** The session's job name: unique, so that stop() can find a job whose sbatch answer was lost. */
+export function jobName(sessionDir: string): string {
+  return `projhead-${basename(sessionDir)}`;
+}
+
 function shellQuote(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
@@ -158,6 +167,11 @@ interface JobRecord {
 // Pending reasons that never clear by waiting: the job is cancelled and the pool fails naming it.
 const HOPELESS_REASON = /Invalid|NotAllowed|PartitionConfig|not known|not permitted|can't use this partition|MaxTimeLimit|MaxCpu|MaxGRES|MaxMem/i;
 const POLL_MS = 1_000;
+/** Deadlines of the SLURM commands: slurmctld answers in milliseconds when it is well. */
+const SUBMIT_TIMEOUT_MS = 60_000;
+const QUERY_TIMEOUT_MS = 20_000;
+/** How often a stopped worker's address is asked again while its job settles. */
+const PROBE_MS = 2_000;
 /** A job between its worker's exit and its end (or its requeue). */
 const SETTLING = new Set(["RUNNING", "COMPLETING", "CONFIGURING", "SUBMITTED", "STOPPED", "SIGNALING"]);
 const REQUEUED = new Set(["PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD"]);
@@ -228,7 +242,8 @@ export class SlurmPool {
   private async submitNow(slot: number): Promise<string> {
     let out: string;
     try {
-      const r = await execa(this.cmd.sbatch, ["--parsable", this.script], { reject: false });
+      const r = await execa(this.cmd.sbatch, ["--parsable", this.script], { reject: false, timeout: SUBMIT_TIMEOUT_MS });
+      if (r.timedOut) throw new SlurmConfigError(`runtime slurm: sbatch did not answer within ${SUBMIT_TIMEOUT_MS / 1000} s (is slurmctld up? \`sinfo\` tells)`);
       if (r.exitCode === undefined) throw r.cause ?? new Error(r.message); // not started at all (ENOENT)
       if (r.exitCode !== 0) {
         const msg = (r.stderr || r.stdout).split("\n").filter((l) => l.trim()).map((l) => l.replace(/^sbatch: error: /, "")).join("; ");
@@ -273,8 +288,8 @@ export class SlurmPool {
   private async poll(): Promise<void> {
     const ids = [...this.jobs.values()].filter((j) => !isGone(j.state)).map((j) => j.jobId);
     if (!ids.length) return;
-    const r = await execa(this.cmd.squeue, ["-h", "-t", "all", "-j", ids.join(","), "-o", "%i|%T|%r|%N"], { reject: false });
-    if (r.exitCode !== 0 && !/Invalid job id/i.test(r.stderr)) return;
+    const r = await execa(this.cmd.squeue, ["-h", "-t", "all", "-j", ids.join(","), "-o", "%i|%T|%r|%N"], { reject: false, timeout: QUERY_TIMEOUT_MS });
+    if (r.exitCode !== 0 && !/Invalid job id/i.test(r.stderr)) return; // timed out or busy: next tick
     const listed = new Map<string, { state: string; reason: string; node: string }>();
     for (const line of r.stdout.split("\n")) {
       const [id, state, reason, node] = line.trim().split("|");
@@ -287,6 +302,10 @@ export class SlurmPool {
       const next = now ?? { state: job.state === "SUBMITTED" && Date.now() - job.seenAt < 10_000 ? job.state : "ENDED", reason: "", node: job.node };
       if (now) job.seenAt = Date.now();
       if (next.state !== job.state || next.reason !== job.reason || (next.node && next.node !== job.node)) {
+        // Pending again after it ran: SLURM requeued it (the worker's own requeue, preemption).
+        if (REQUEUED.has(next.state) && !REQUEUED.has(job.state) && job.state !== "SUBMITTED") {
+          this.o.onJobState?.({ jobId: id, slot: job.slot, state: "REQUEUED" });
+        }
         job.state = next.state;
         job.reason = next.reason;
         if (next.node) job.node = next.node;
@@ -360,8 +379,10 @@ export class SlurmPool {
       kind: "slurm", address, connection, jobId: job.jobId, slot: job.slot, restartCount, node: job.node,
       dataRoots: (this.o.dataRoots ?? []).map((d) => resolve(d)), dataPath: hostDataPath, // one file system
       stderrTail: () => this.jobLogTail(job.jobId),
-      // This incarnation is alive while its job runs and no newer one has announced itself.
-      alive: () => job.state === "RUNNING" && this.freshAnnouncement(job) === null,
+      // Dead once its job is known to have ended or a newer incarnation announced itself. The
+      // state squeue last showed may lag behind the worker (PENDING while it already serves):
+      // the health check in usable() decides the rest.
+      alive: () => !isGone(job.state) && this.freshAnnouncement(job) === null,
       stop: async () => connection.close(),
     };
     this.handedOut.push(w);
@@ -379,47 +400,47 @@ export class SlurmPool {
   }
 
   /**
-   * A worker in place of a lost one: its job again when SLURM requeued it or it ended by itself
-   * (time limit: requeued here), else a new job. Null when the pool is stopping.
+   * A worker in place of a lost one: the same worker when it still answers (a health check that
+   * timed out on a busy machine), its job's next incarnation when SLURM requeued the job (the
+   * worker's own requeue before the time limit, or preemption), else a new job. Null when the
+   * pool is stopping.
    */
   async replace(lost: RunningWorker): Promise<SlurmWorker | null> {
     const old = lost as SlurmWorker;
-    lost.connection.close();
     const job = this.jobs.get(old.jobId);
     // A job this pool cancelled (the sweep is stopping) is never replaced by a new one.
-    if (!job || this.stopped || this.stopping || job.cancelling) return null;
-    // Let the job's state settle: the worker has stopped; the job ends, or SLURM requeues it.
-    await this.waitWhile(job, () => SETTLING.has(job.state) && this.freshAnnouncement(job) === null, 60_000);
+    if (!job || this.stopped || this.stopping || job.cancelling) {
+      lost.connection.close();
+      return null;
+    }
+    // Let the job's state settle: its worker has stopped, and the job ends or is requeued.
+    const until = Date.now() + 60_000;
+    let probedAt = Date.now();
+    while (SETTLING.has(job.state) && this.freshAnnouncement(job) === null && Date.now() < until && !this.stopped) {
+      if (Date.now() - probedAt >= PROBE_MS) {
+        probedAt = Date.now();
+        if (await this.usable(lost)) return old; // it was only slow to answer
+      }
+      await this.nextChange();
+    }
+    lost.connection.close();
+    if (this.stopped || this.stopping || job.cancelling) return null;
     if (this.freshAnnouncement(job) || REQUEUED.has(job.state)) {
       await this.startNow(job);
       return this.waitForWorker(job.jobId);
     }
-    // Ended by itself (the time limit's signal): run it again under the same id. A job cancelled
-    // from outside is not brought back; a new one takes its place.
-    if (job.state !== "CANCELLED" && !job.cancelling && (await this.requeue(job.jobId))) {
-      job.state = "REQUEUING"; // polled again until squeue shows it pending
-      this.o.onJobState?.({ jobId: job.jobId, slot: job.slot, state: "REQUEUED" });
-      await this.waitWhile(job, () => !REQUEUED.has(job.state) && this.freshAnnouncement(job) === null, 30_000);
-      await this.startNow(job);
-      return this.waitForWorker(job.jobId);
+    if (SETTLING.has(job.state)) {
+      // Still running a minute after its worker stopped answering: a hung job; it makes room.
+      await execa(this.cmd.scancel, [job.jobId], { reject: false, timeout: QUERY_TIMEOUT_MS });
     }
+    // Gone for good (cancelled from outside, failed, timed out, aged out of squeue).
     const jobId = await this.submit(job.slot);
     return this.waitForWorker(jobId);
   }
 
-  private async requeue(jobId: string): Promise<boolean> {
-    const r = await execa(this.cmd.scontrol, ["requeue", jobId], { reject: false });
-    return r.exitCode === 0;
-  }
-
   /** A requeued job waits (120 s by default) before it is eligible again: make it eligible now. */
   private async startNow(job: JobRecord): Promise<void> {
-    if (job.state === "PENDING") await execa(this.cmd.scontrol, ["update", `JobId=${job.jobId}`, "StartTime=now"], { reject: false });
-  }
-
-  private async waitWhile(job: JobRecord, cond: () => boolean, ms: number): Promise<void> {
-    const until = Date.now() + ms;
-    while (cond() && Date.now() < until && !this.stopped) await this.nextChange();
+    if (REQUEUED.has(job.state)) await execa(this.cmd.scontrol, ["update", `JobId=${job.jobId}`, "StartTime=now"], { reject: false, timeout: QUERY_TIMEOUT_MS });
   }
 
   async cancel(ids: string[]): Promise<void> {
@@ -429,7 +450,7 @@ export class SlurmPool {
       if (j) j.cancelling = true;
     }
     if (!live.length) return;
-    await execa(this.cmd.scancel, live, { reject: false });
+    await execa(this.cmd.scancel, live, { reject: false, timeout: QUERY_TIMEOUT_MS });
   }
 
   /** Cancels every job of this pool and waits until squeue no longer lists them as active. */
@@ -438,6 +459,8 @@ export class SlurmPool {
     this.stopping = true;
     await Promise.allSettled([...this.submitting]);
     await this.cancel(this.jobIds());
+    // A job whose sbatch timed out may exist all the same: the session's name finds it.
+    await execa(this.cmd.scancel, ["--name", jobName(this.sessionDir)], { reject: false, timeout: QUERY_TIMEOUT_MS }).catch(() => undefined);
     const until = Date.now() + 60_000;
     while (Date.now() < until && [...this.jobs.values()].some((j) => !isGone(j.state))) {
       await this.poll().catch(() => undefined);
@@ -454,7 +477,7 @@ export class SlurmPool {
     const live = [...this.jobs.values()].filter((j) => !isGone(j.state)).map((j) => j.jobId);
     if (live.length) {
       try {
-        execaSync(this.cmd.scancel, live, { reject: false });
+        execaSync(this.cmd.scancel, live, { reject: false, timeout: QUERY_TIMEOUT_MS });
       } catch {
         // nothing more can be done at exit
       }
