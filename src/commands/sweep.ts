@@ -36,7 +36,7 @@ export async function sweepAndReport(exp: ResolvedExperiment, file: string, o: S
       },
       onEvent: (run, ev) => (json ? undefined : progress.get(run.runId)?.onEvent(ev)),
       onJobState: (c) => json || process.stderr.write(`slurm job ${c.jobId}: ${c.state}${c.reason ? ` (${c.reason})` : ""}${c.node && c.state === "RUNNING" ? ` on ${c.node}` : ""}\n`),
-      onWorkerLost: (w, err) => process.stderr.write(`worker ${w.address} lost (${err.message}); the sweep goes on with the other workers (an interrupted run resumes from its last checkpoint)\n`),
+      onWorkerLost: (w, err) => process.stderr.write(`worker ${w.address} lost (${err.message}); ${w.kind === "slurm" ? "its run resumes from its last checkpoint on the job that takes its place (requeued or new)" : "the sweep goes on with the other workers (an interrupted run resumes from its last checkpoint)"}\n`),
     });
   } catch (err) {
     process.exitCode = interrupts.kill.aborted ? EXIT.interrupted : reportError(err, json);
