@@ -3,7 +3,6 @@
 // open), TLS and mutual TLS with throwaway certificates made here by openssl, and message size
 // limits on both sides. Path confinement and malformed requests: bad-input.test.ts.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,20 +15,12 @@ import { ResourceExhaustedError, UnauthenticatedError, UnavailableError } from "
 import { toRunSpec } from "../../src/client/spec.js";
 import { ForeignClient } from "../helpers/foreign.js";
 import { serveWorker, tinyExperiment, type ServedWorker } from "../helpers/runs.js";
+import { makeCert as makeTlsCert } from "../helpers/tls.js";
 
 const dir = mkdtempSync(join(tmpdir(), "projhead-security-"));
 const noTokenEnv = { PROJHEAD_TOKEN: "" };
 
-/** A self-signed EC certificate for localhost/127.0.0.1 (it is its own CA). */
-function makeCert(name: string): { cert: string; key: string } {
-  const cert = join(dir, `${name}.pem`);
-  const key = join(dir, `${name}.key`);
-  execFileSync("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
-    "-days", "1", "-subj", `/CN=${name}`, "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-  ], { stdio: "ignore" });
-  return { cert, key };
-}
+const makeCert = (name: string) => makeTlsCert(dir, name);
 
 describe("binding beyond loopback", () => {
   it("refuses 0.0.0.0 without a token, naming the way out; nothing is created", { timeout: 30_000 }, async () => {

@@ -24,11 +24,12 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+/** Polls cond; `what` names it in the error (a function: worded at the time-out, e.g. with the output so far). */
+export async function waitFor(cond: () => boolean, timeoutMs: number, what: string | (() => string)): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (cond()) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "function" ? what() : what}`);
 }

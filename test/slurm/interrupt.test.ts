@@ -21,7 +21,7 @@ describe("Ctrl-C of a --slurm sweep", { skip: noCluster(), timeout: 240_000 }, (
     const child = cli(["sweep", file, "--slurm", "--jobs", "3", ...SMALL_JOB, "--shared", join(tmp, "shared"), "--runs", join(tmp, "runs"), "--sweeps", join(tmp, "sweeps")]);
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    await waitFor(() => /started on cpu/.test(stderr), 180_000, `a run training:\n${stderr}`);
+    await waitFor(() => /started on cpu/.test(stderr), 180_000, () => `a run training:\n${stderr}`);
     const jobs = submittedJobs(stderr);
     assert.equal(jobs.length, 3, stderr);
     assert.ok((await activeJobs(jobs)).length >= 2, "jobs active before Ctrl-C");

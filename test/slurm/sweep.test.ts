@@ -1,6 +1,7 @@
 // A sweep through the slurm runtime on the real one-node cluster: two worker jobs submitted with
 // sbatch, each run finished on a job's worker, every job gone from squeue at the end, and the
-// report written.
+// report written; and the same over TLS (runtime.slurm.tls for the workers, runtime.tls for the
+// client).
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +9,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { cli, waitFor } from "../helpers/cli.js";
 import { tinyYaml } from "../helpers/runs.js";
+import { makeCert } from "../helpers/tls.js";
 import { activeJobs, noCluster, SMALL_JOB, submittedJobs } from "./cluster.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "projhead-slurm-sweep-"));
@@ -54,5 +56,24 @@ describe("sweep --slurm", { skip: noCluster(), timeout: 240_000 }, () => {
     child.kill("SIGINT");
     assert.equal((await child).exitCode, 130);
     assert.deepEqual(await activeJobs([ready.jobId]), []);
+  });
+  it("TLS: the worker jobs serve TLS with the certificate on the shared folder, and the sweep trusts it", async () => {
+    const { cert, key } = makeCert(tmp, "slurm-worker");
+    const file = join(tmp, "tls.yaml");
+    // The worker binds to the node's address; the certificate names localhost, so the client
+    // checks that name (runtime.tls.serverName), as with a cluster-internal CA.
+    writeFileSync(file, tinyYaml({ name: "slurm-tls", train: { epochs: 1 }, runtime: { kind: "slurm", tls: { ca: cert, serverName: "localhost" }, slurm: { tls: { cert, key } } } }));
+    const shared = join(tmp, "shared-tls");
+    const r = await cli(["sweep", file, "--slurm", "--jobs", "1", ...SMALL_JOB, "--shared", shared, "--runs", join(tmp, "runs-tls"), "--sweeps", join(tmp, "sweeps-tls")]);
+    const stderr = String(r.stderr);
+    assert.equal(r.exitCode, 0, stderr);
+    assert.equal(JSON.parse(readFileSync(join(tmp, "runs-tls", "slurm-tls", "summary.json"), "utf8")).state, "finished");
+    const [session] = readdirSync(shared);
+    const script = readFileSync(join(shared, session!, "job.sh"), "utf8");
+    assert.match(script, /--tls-cert \S+slurm-worker\.pem --tls-key \S+slurm-worker\.key/, "the job script starts the worker with TLS");
+    const [job] = submittedJobs(stderr);
+    const log = readFileSync(join(shared, session!, "logs", `${job}.out`), "utf8");
+    assert.doesNotMatch(log, /clear text/, "the worker did not warn of a token in clear text");
+    assert.deepEqual(await activeJobs([job!]), []);
   });
 });
