@@ -137,14 +137,15 @@ def serve(args: argparse.Namespace) -> int:
 
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, lambda *_: stop.set())
-    # A SLURM job's time-limit warning (slurm_job.py): stop like SIGTERM, then requeue the job.
+    # A SLURM job's time-limit warning (slurm_job.py): stop like SIGTERM, then requeue the job
+    # when it stopped runs that are to go on there.
     requeue = threading.Event()
     signal.signal(signal.SIGUSR1, lambda *_: (requeue.set(), stop.set()))
-    wait_for_termination(server, health_servicer, jobs, stop)
+    stopped = wait_for_termination(server, health_servicer, jobs, stop)
     if requeue.is_set():
         from . import slurm_job
 
-        slurm_job.requeue_own_job()
+        slurm_job.after_time_limit_warning(stopped)
     return 0
 
 

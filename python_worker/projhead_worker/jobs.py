@@ -402,9 +402,10 @@ class JobManager:
                 job.process.kill()
         return job.status()
 
-    def shutdown(self, timeout: float = 30.0) -> None:
+    def shutdown(self, timeout: float = 30.0) -> int:
         """Asks every running training process to checkpoint and stop, then waits for it and
-        for its last events to be published (so that watchers get them before the server stops)."""
+        for its last events to be published (so that watchers get them before the server stops).
+        Returns how many runs it stopped."""
         with self._lock:
             self._closing = True
             running = [j.process for j in self._jobs.values() if j.state == "running" and j.process]
@@ -416,6 +417,7 @@ class JobManager:
         for p in running:
             p.join(max(1.0, deadline - time.time()))  # its end event published
         self.storage.stop()
+        return len(running)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -466,9 +466,11 @@ def bind(server, host: str, port: int, tls: tuple[bytes, bytes, bytes | None] | 
     return bound
 
 
-def wait_for_termination(server, health_servicer, jobs: JobManager, stop: threading.Event) -> None:
+def wait_for_termination(server, health_servicer, jobs: JobManager, stop: threading.Event) -> int:
+    """Serves until `stop`, then stops the runs and the server; returns how many runs it stopped."""
     stop.wait()
     set_serving(health_servicer, False)
-    jobs.shutdown()
+    stopped = jobs.shutdown()
     server.stop(grace=2).wait()
     time.sleep(0)
+    return stopped

@@ -5,12 +5,23 @@ serving and requeues its own job, so the job comes back under the same id (SLURM
 one higher) whether or not an orchestrator is watching, as PyTorch Lightning's and submitit's
 SLURM support do. SIGTERM (scancel, preemption) checkpoints and exits without a requeue:
 a preempted job is requeued by SLURM itself, a cancelled one is meant to end.
+
+A worker that stopped no run does not requeue its job: a job whose orchestrator went away (and
+so stopped giving it runs) then ends at its next time limit instead of coming back forever.
 """
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+
+
+def after_time_limit_warning(runs_stopped: int) -> bool:
+    """Requeues this job when the warning stopped runs; True when it was requeued."""
+    if runs_stopped == 0:
+        print("projhead worker: time-limit warning with no run training: job not requeued", file=sys.stderr, flush=True)
+        return False
+    return requeue_own_job()
 
 
 def requeue_own_job(timeout_s: float = 30.0) -> bool:

@@ -162,6 +162,8 @@ interface JobRecord {
   cancelling: boolean;
   /** Last time squeue listed it. */
   seenAt: number;
+  /** When it was last seen to end (0: not ended): polled a while longer, since a requeue brings it back. */
+  goneAt: number;
 }
 
 // Pending reasons that never clear by waiting: the job is cancelled and the pool fails naming it.
@@ -172,6 +174,10 @@ const SUBMIT_TIMEOUT_MS = 60_000;
 const QUERY_TIMEOUT_MS = 20_000;
 /** How often a stopped worker's address is asked again while its job settles. */
 const PROBE_MS = 2_000;
+/** How long an ended job is still polled: a requeued job passes through COMPLETING, even ends for a moment. */
+const GONE_POLL_MS = 30_000;
+/** How often stop() repeats scancel: a job cancelled while it completes a requeue comes back pending. */
+const CANCEL_AGAIN_MS = 3_000;
 /** A job between its worker's exit and its end (or its requeue). */
 const SETTLING = new Set(["RUNNING", "COMPLETING", "CONFIGURING", "SUBMITTED", "STOPPED", "SIGNALING"]);
 const REQUEUED = new Set(["PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD"]);
@@ -255,7 +261,7 @@ export class SlurmPool {
     }
     const jobId = out.split(";")[0]!.trim();
     if (!/^\d+(_\d+)?$/.test(jobId)) throw new Error(`runtime slurm: sbatch printed no job id (${out})`);
-    this.jobs.set(jobId, { jobId, slot, state: "SUBMITTED", reason: "", node: "", used: new Set(), cancelling: false, seenAt: Date.now() });
+    this.jobs.set(jobId, { jobId, slot, state: "SUBMITTED", reason: "", node: "", used: new Set(), cancelling: false, seenAt: Date.now(), goneAt: 0 });
     if (this.stopping) {
       // stop() began while sbatch ran: this job must not outlive the pool.
       await this.cancel([jobId]);
@@ -286,7 +292,7 @@ export class SlurmPool {
 
   /** One squeue of our jobs: state changes go to onJobState; waiters are woken. */
   private async poll(): Promise<void> {
-    const ids = [...this.jobs.values()].filter((j) => !isGone(j.state)).map((j) => j.jobId);
+    const ids = [...this.jobs.values()].filter((j) => !isGone(j.state) || Date.now() - j.goneAt < GONE_POLL_MS).map((j) => j.jobId);
     if (!ids.length) return;
     const r = await execa(this.cmd.squeue, ["-h", "-t", "all", "-j", ids.join(","), "-o", "%i|%T|%r|%N"], { reject: false, timeout: QUERY_TIMEOUT_MS });
     if (r.exitCode !== 0 && !/Invalid job id/i.test(r.stderr)) return; // timed out or busy: next tick
@@ -307,6 +313,7 @@ export class SlurmPool {
           this.o.onJobState?.({ jobId: id, slot: job.slot, state: "REQUEUED" });
         }
         job.state = next.state;
+        job.goneAt = isGone(next.state) ? Date.now() : 0;
         job.reason = next.reason;
         if (next.node) job.node = next.node;
         this.o.onJobState?.({ jobId: id, slot: job.slot, state: job.state, reason: job.reason || undefined, node: job.node || undefined });
@@ -416,7 +423,7 @@ export class SlurmPool {
     // Let the job's state settle: its worker has stopped, and the job ends or is requeued.
     const until = Date.now() + 60_000;
     let probedAt = Date.now();
-    while (SETTLING.has(job.state) && this.freshAnnouncement(job) === null && Date.now() < until && !this.stopped) {
+    while (SETTLING.has(job.state) && this.freshAnnouncement(job) === null && Date.now() < until && !this.stopping) {
       if (Date.now() - probedAt >= PROBE_MS) {
         probedAt = Date.now();
         if (await this.usable(lost)) return old; // it was only slow to answer
@@ -444,7 +451,10 @@ export class SlurmPool {
   }
 
   async cancel(ids: string[]): Promise<void> {
-    const live = ids.filter((id) => !isGone(this.jobs.get(id)?.state ?? "ENDED"));
+    const live = ids.filter((id) => {
+      const j = this.jobs.get(id);
+      return j && (!isGone(j.state) || Date.now() - j.goneAt < GONE_POLL_MS);
+    });
     for (const id of ids) {
       const j = this.jobs.get(id);
       if (j) j.cancelling = true;
@@ -453,19 +463,30 @@ export class SlurmPool {
     await execa(this.cmd.scancel, live, { reject: false, timeout: QUERY_TIMEOUT_MS });
   }
 
-  /** Cancels every job of this pool and waits until squeue no longer lists them as active. */
+  /**
+   * Cancels every job of this pool and waits (up to a minute) until squeue no longer lists them
+   * as active, repeating scancel meanwhile: one cancelled in the middle of a requeue comes back.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopping = true;
     await Promise.allSettled([...this.submitting]);
-    await this.cancel(this.jobIds());
-    // A job whose sbatch timed out may exist all the same: the session's name finds it.
-    await execa(this.cmd.scancel, ["--name", jobName(this.sessionDir)], { reject: false, timeout: QUERY_TIMEOUT_MS }).catch(() => undefined);
+    const cancelAll = async () => {
+      await this.cancel(this.jobIds());
+      // A job whose sbatch timed out may exist all the same: the session's name finds it.
+      await execa(this.cmd.scancel, ["--name", jobName(this.sessionDir)], { reject: false, timeout: QUERY_TIMEOUT_MS }).catch(() => undefined);
+    };
+    await cancelAll();
     const until = Date.now() + 60_000;
-    while (Date.now() < until && [...this.jobs.values()].some((j) => !isGone(j.state))) {
+    let cancelledAt = Date.now();
+    while (Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 300));
       await this.poll().catch(() => undefined);
       if ([...this.jobs.values()].every((j) => isGone(j.state))) break;
-      await new Promise((r) => setTimeout(r, 300));
+      if (Date.now() - cancelledAt >= CANCEL_AGAIN_MS) {
+        cancelledAt = Date.now();
+        await cancelAll();
+      }
     }
     this.stopped = true;
     if (this.poller) clearTimeout(this.poller);

@@ -87,4 +87,16 @@ describe("worker jobs stopped mid-run", { skip: noCluster(), timeout: 420_000 },
     assert.ok(announced.includes(`${job}-1.json`), `announcements: ${announced.join(", ")}`);
     assert.deepEqual(await activeJobs([job!]), []);
   });
+  it("Ctrl-C while a job requeues itself: the job is cancelled all the same, none comes back", async () => {
+    const s = slurmSweep(file, "requeue-int", []);
+    await waitForWorkerEvent(s.runDir(runId), (e) => e.type === "checkpoint" && Number(e.step) >= 6, 120_000, "a checkpoint at step 6");
+    const [job] = submittedJobs(s.stderr());
+    await execa("scancel", ["--batch", "--signal=USR1", job!]);
+    // The worker has stopped the run and is about to requeue its job (or has): stop now.
+    await waitFor(() => /INTERRUPTED \(worker_signal\)/.test(s.stderr()), 60_000, () => `the run interrupted:\n${s.stderr()}`);
+    s.child.kill("SIGINT");
+    const r = await s.child;
+    assert.equal(r.exitCode, 130, s.stderr());
+    assert.deepEqual(await activeJobs([job!]), [], `the job is not left pending or running:\n${s.stderr()}`);
+  });
 });
