@@ -21,10 +21,6 @@ const GROUPS = ["types", "py", "unit", "e2e", "docker", "slurm"];
 
 const args = process.argv.slice(2);
 const listArg = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1].split(",") : null);
-// The slurm group is not in the default run until its known races are fixed (a worker job is
-// sometimes requeued or replaced while it still serves, and the sweep then waits; see
-// docs/CLUSTER.md "Known bugs"): `node scripts/test.mjs --only slurm` runs it.
-const NOT_BY_DEFAULT = ["slurm"];
 const only = listArg("--only");
 const skip = listArg("--skip") ?? [];
 for (const g of [...(only ?? []), ...skip]) {
@@ -90,7 +86,6 @@ const timings = [];
 let failed = false;
 for (const g of GROUPS) {
   if ((only && !only.includes(g)) || skip.includes(g)) continue;
-  if (!only && !files.length && NOT_BY_DEFAULT.includes(g)) continue;
   const mine = files.filter((f) => groupOf(f) === g);
   if (files.length && mine.length === 0) continue;
   if (!["py", "types"].includes(g) && !mine.length && testFiles(join(root, `test/${g}`)).length === 0) continue;
