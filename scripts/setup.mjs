@@ -8,7 +8,7 @@
 //      changes and is a no-op otherwise),
 //   4. the TypeScript build in dist/ (the CLI's bin runs it).
 import { execFileSync } from "node:child_process";
-import { existsSync, statSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { venvPython } from "./lib/paths.mjs";
@@ -60,6 +60,8 @@ if (!existsSync(venvPython(root))) throw new Error(`setup: ${venvPython(root)} m
 const stamp = join(root, "dist/.build-stamp");
 if (mtime(stamp) < Math.max(newestIn(join(root, "src")), mtime(join(root, "tsconfig.json")), mtime(join(root, "tsconfig.build.json")))) {
   say("building TypeScript (tsc -p tsconfig.build.json)");
+  // From empty: tsc never deletes the output of a source file that was moved or removed.
+  rmSync(join(root, "dist"), { recursive: true, force: true });
   run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"]);
   execFileSync(process.execPath, ["-e", `require("fs").writeFileSync(${JSON.stringify(stamp)}, "")`]);
 }

@@ -1,6 +1,8 @@
 // Live progress of a run on stderr: a bar on a terminal, one line per epoch otherwise (CI logs).
 // Lines (epochs, evaluations, "cancelling") are printed above the bar and stay on screen; the
-// bar's line is cleared when the run ends, so the summary follows the last epoch line.
+// bar's line is cleared when the run ends, so the summary follows the last epoch line. Runs that
+// share the screen (a sweep running several at once) get no bar, which one line cannot hold for
+// several runs, and every line starts with the run's name.
 import cliProgress from "cli-progress";
 import type { EventRecord } from "../runs/types.js";
 
@@ -22,10 +24,17 @@ export class RunProgress {
   private firstStep: { step: number; at: number } | null = null;
   private readonly tty: boolean;
   private readonly label: string;
+  /** What starts a run's own lines: indented under its "started" line, or its name when shared. */
+  private readonly lead: string;
+  private readonly out: NodeJS.WriteStream;
+  private readonly now: () => number;
 
-  constructor(label: string, private readonly out: NodeJS.WriteStream = process.stderr, private readonly now: () => number = Date.now) {
-    this.tty = Boolean(out.isTTY) && !process.env.CI;
+  constructor(label: string, opts: { out?: NodeJS.WriteStream; now?: () => number; sharedScreen?: boolean } = {}) {
+    this.out = opts.out ?? process.stderr;
+    this.now = opts.now ?? Date.now;
+    this.tty = Boolean(this.out.isTTY) && !process.env.CI && !opts.sharedScreen;
     this.label = label;
+    this.lead = opts.sharedScreen ? `${label}: ` : "  ";
   }
 
   /** Before the first event: the worker starts (a cold torch import takes seconds). */
@@ -57,24 +66,24 @@ export class RunProgress {
       }
       case "epoch": {
         const e = ev.data;
-        this.note(`  epoch ${e.epoch}/${this.epochs}  loss ${e.loss.toFixed(4)}  kNN ${fmtPct(e.knnTop1)}  ${Math.round(e.imagesPerSec)} img/s  ${e.epochSeconds.toFixed(1)} s`);
+        this.note(`${this.lead}epoch ${e.epoch}/${this.epochs}  loss ${e.loss.toFixed(4)}  kNN ${fmtPct(e.knnTop1)}  ${Math.round(e.imagesPerSec)} img/s  ${e.epochSeconds.toFixed(1)} s`);
         break;
       }
       case "evaluation": {
         const l = ev.data;
-        this.note(`  eval ${l.layer.padEnd(7)} linear ${fmtPct(l.linearTop1)}  kNN ${fmtPct(l.knnTop1)}  eff. rank ${l.effectiveRank.toFixed(1)}`);
+        this.note(`${this.lead}eval ${l.layer.padEnd(7)} linear ${fmtPct(l.linearTop1)}  kNN ${fmtPct(l.knnTop1)}  eff. rank ${l.effectiveRank.toFixed(1)}`);
         break;
       }
       case "checkpoint":
-        if (ev.data.reason === "cancel" || ev.data.reason === "signal") this.note(`  checkpoint written: ${ev.data.path} (step ${ev.data.step})`);
+        if (ev.data.reason === "cancel" || ev.data.reason === "signal") this.note(`${this.lead}checkpoint written: ${ev.data.path} (step ${ev.data.step})`);
         break;
       case "failed":
         this.stop();
-        this.note(`  FAILED (${ev.data.cause}): ${ev.data.message}`);
+        this.note(`${this.lead}FAILED (${ev.data.cause}): ${ev.data.message}`);
         break;
       case "interrupted":
         this.stop();
-        this.note(`  INTERRUPTED (${ev.data.reason}): ${ev.data.message}`);
+        this.note(`${this.lead}INTERRUPTED (${ev.data.reason}): ${ev.data.message}`);
         break;
       case "finished":
       case "cancelled":

@@ -25,13 +25,15 @@ export async function sweepAndReport(exp: ResolvedExperiment, file: string, o: S
     const runtime = o.workers
       ? { kind: "remote" as const, workers: o.workers.split(",").map((s) => s.trim()).filter(Boolean), tokenEnv: o.tokenEnv, tls: tlsFromFlags(o) }
       : runtimeFromFlags(o, exp.runtime);
+    // Runs that may train at the same time, and so share the screen.
+    const atOnce = Math.max(o.parallel ? Number(o.parallel) : exp.sweep?.parallel ?? 1, runtime.kind === "remote" ? runtime.workers?.length ?? 1 : 1, runtime.kind === "slurm" ? runtime.slurm?.jobs ?? 1 : 1);
     result = await runSweep(exp, {
       experimentFile: file, runsRoot: o.runs, sweepsRoot: o.sweeps, runtime,
       parallel: o.parallel ? Number(o.parallel) : undefined,
       signal: interrupts.cancel, killSignal: interrupts.kill,
       onSkip: (run) => json || process.stderr.write(`${run.runId}: already finished, skipped\n`),
       onRunStart: (run, w, resumed) => {
-        progress.set(run.runId, new RunProgress(run.runId));
+        progress.set(run.runId, new RunProgress(run.runId, { sharedScreen: atOnce > 1 }));
         if (!json && resumed) process.stderr.write(`${run.runId}: resuming on ${w.address}\n`);
       },
       onEvent: (run, ev) => (json ? undefined : progress.get(run.runId)?.onEvent(ev)),
