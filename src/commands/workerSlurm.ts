@@ -4,7 +4,7 @@
 import { resolve } from "node:path";
 import { EXIT, printJson, reportError } from "../cli/output.js";
 import { handleInterrupts } from "../cli/signals.js";
-import { startSlurmPool } from "../runtime/slurm.js";
+import { startSlurmPool, type SlurmWorker } from "../runtime/slurm.js";
 import { slurmFromFlags, type RuntimeFlags } from "./runtimeFlags.js";
 
 export interface SlurmStartFlags extends RuntimeFlags {
@@ -24,31 +24,53 @@ export async function startSlurmWorkerCommand(o: SlurmStartFlags): Promise<void>
       onJobState: (c) => process.stderr.write(`slurm job ${c.jobId}: ${c.state}${c.reason ? ` (${c.reason})` : ""}${c.node && c.state === "RUNNING" ? ` on ${c.node}` : ""}\n`),
     });
     pool = started.pool;
-    const w = await started.workers[0]!;
+    let w: SlurmWorker | null = await started.workers[0]!;
     const tokenFile = resolve(pool.sessionDir, "token");
-    if (o.json) printJson({ event: "ready", jobId: w.jobId, node: w.node, address: w.address, tokenFile });
-    else {
-      process.stdout.write([
-        `worker   slurm job ${w.jobId} on ${w.node}`,
-        `address  ${w.address}`,
-        `token    ${tokenFile}`,
-        `use it   PROJHEAD_TOKEN=$(cat ${tokenFile}) projhead run EXPERIMENT --worker ${w.address}`,
-        "Ctrl-C cancels the job.",
-      ].join("\n") + "\n");
-    }
-    // Held until Ctrl-C or until the job ends by itself.
-    await new Promise<void>((done) => {
-      interrupts.cancel.addEventListener("abort", () => done(), { once: true });
-      const timer = setInterval(() => {
-        if (!w.alive!()) {
-          clearInterval(timer);
+    const announce = (w: SlurmWorker, again: boolean) => {
+      if (o.json) printJson({ event: "ready", jobId: w.jobId, node: w.node, address: w.address, tokenFile });
+      else {
+        process.stdout.write([
+          ...(again ? ["", "the worker moved (its job was requeued):"] : []),
+          `worker   slurm job ${w.jobId} on ${w.node}`,
+          `address  ${w.address}`,
+          `token    ${tokenFile}`,
+          `use it   PROJHEAD_TOKEN=$(cat ${tokenFile}) projhead run EXPERIMENT --worker ${w.address}`,
+          "Ctrl-C cancels the job.",
+        ].join("\n") + "\n");
+      }
+    };
+    announce(w, false);
+    // Held until Ctrl-C or until the job ends. A worker whose job SLURM requeued (its time
+    // limit's warning, preemption) is followed to the next incarnation, whose address is printed.
+    while (w && !interrupts.cancel.aborted) {
+      await new Promise<void>((done) => {
+        let asking = false;
+        const timer = setInterval(async () => {
+          if (asking) return;
+          asking = true;
+          const up = await pool!.usable(w!); // its job runs and it answers SERVING
+          asking = false;
+          if (!up) {
+            clearInterval(timer);
+            done();
+          }
+        }, 1_000);
+        interrupts.cancel.addEventListener("abort", () => (clearInterval(timer), done()), { once: true });
+      });
+      if (interrupts.cancel.aborted) break;
+      process.stderr.write(`projhead: the worker of slurm job ${w.jobId} does not answer; waiting for the next one\n`);
+      // Its job again when SLURM requeued it; a job that ended (scancel, failure) is not replaced.
+      const next: SlurmWorker | null = await pool.replace(w, { newJob: false });
+      if (!next) {
+        if (!interrupts.cancel.aborted) {
           process.stderr.write(`projhead: slurm job ${w.jobId} ended\n`);
           process.exitCode = EXIT.failure;
-          done();
         }
-      }, 1_000);
-      interrupts.cancel.addEventListener("abort", () => clearInterval(timer), { once: true });
-    });
+        break;
+      }
+      if (next !== w) announce(next, true); // the same one: it was only slow to answer
+      w = next;
+    }
     if (interrupts.cancel.aborted) process.exitCode = EXIT.interrupted;
   } catch (err) {
     process.exitCode = interrupts.cancel.aborted ? EXIT.interrupted : reportError(err, Boolean(o.json));

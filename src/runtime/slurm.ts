@@ -176,6 +176,8 @@ const QUERY_TIMEOUT_MS = 20_000;
 const PROBE_MS = 2_000;
 /** How long an ended job is still polled: a requeued job passes through COMPLETING, even ends for a moment. */
 const GONE_POLL_MS = 30_000;
+/** Seconds between a requeued job's end and its next start (see startSoon). */
+const REQUEUE_START_DELAY_S = 3;
 /** How often stop() repeats scancel: a job cancelled while it completes a requeue comes back pending. */
 const CANCEL_AGAIN_MS = 3_000;
 /** A job between its worker's exit and its end (or its requeue). */
@@ -409,10 +411,10 @@ export class SlurmPool {
   /**
    * A worker in place of a lost one: the same worker when it still answers (a health check that
    * timed out on a busy machine), its job's next incarnation when SLURM requeued the job (the
-   * worker's own requeue before the time limit, or preemption), else a new job. Null when the
-   * pool is stopping.
+   * worker's own requeue before the time limit, or preemption), else a new job (unless
+   * `newJob: false`). Null when the pool is stopping, or when no new job was wanted.
    */
-  async replace(lost: RunningWorker): Promise<SlurmWorker | null> {
+  async replace(lost: RunningWorker, opts: { newJob?: boolean } = {}): Promise<SlurmWorker | null> {
     const old = lost as SlurmWorker;
     const job = this.jobs.get(old.jobId);
     // A job this pool cancelled (the sweep is stopping) is never replaced by a new one.
@@ -433,21 +435,31 @@ export class SlurmPool {
     lost.connection.close();
     if (this.stopped || this.stopping || job.cancelling) return null;
     if (this.freshAnnouncement(job) || REQUEUED.has(job.state)) {
-      await this.startNow(job);
-      return this.waitForWorker(job.jobId);
+      await this.startSoon(job);
+      try {
+        return await this.waitForWorker(job.jobId);
+      } catch (err) {
+        // The requeued job failed to start again (a node that refuses it): a new job takes over.
+        if (this.stopping || this.o.signal?.aborted || !isGone(job.state) || opts.newJob === false) throw err;
+      }
     }
     if (SETTLING.has(job.state)) {
       // Still running a minute after its worker stopped answering: a hung job; it makes room.
       await execa(this.cmd.scancel, [job.jobId], { reject: false, timeout: QUERY_TIMEOUT_MS });
     }
     // Gone for good (cancelled from outside, failed, timed out, aged out of squeue).
+    if (opts.newJob === false) return null;
     const jobId = await this.submit(job.slot);
     return this.waitForWorker(jobId);
   }
 
-  /** A requeued job waits (120 s by default) before it is eligible again: make it eligible now. */
-  private async startNow(job: JobRecord): Promise<void> {
-    if (REQUEUED.has(job.state)) await execa(this.cmd.scontrol, ["update", `JobId=${job.jobId}`, "StartTime=now"], { reject: false, timeout: QUERY_TIMEOUT_MS });
+  /**
+   * A requeued job waits (120 s by default) before it is eligible again: make it eligible in a
+   * few seconds. Not at once: started again within the second its old incarnation's credential
+   * was revoked, the node refuses it ("Job credential revoked") and the job ends FAILED.
+   */
+  private async startSoon(job: JobRecord): Promise<void> {
+    if (REQUEUED.has(job.state)) await execa(this.cmd.scontrol, ["update", `JobId=${job.jobId}`, `StartTime=now+${REQUEUE_START_DELAY_S}`], { reject: false, timeout: QUERY_TIMEOUT_MS });
   }
 
   async cancel(ids: string[]): Promise<void> {

@@ -3,12 +3,13 @@
 // report written; and the same over TLS (runtime.slurm.tls for the workers, runtime.tls for the
 // client).
 import assert from "node:assert/strict";
+import { execa } from "execa";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { cli, waitFor } from "../helpers/cli.js";
-import { tinyYaml } from "../helpers/runs.js";
+import { tinyYaml, waitForWorkerEvent } from "../helpers/runs.js";
 import { makeCert } from "../helpers/tls.js";
 import { activeJobs, noCluster, SMALL_JOB, submittedJobs } from "./cluster.js";
 
@@ -57,6 +58,32 @@ describe("sweep --slurm", { skip: noCluster(), timeout: 240_000 }, () => {
     assert.equal((await child).exitCode, 130);
     assert.deepEqual(await activeJobs([ready.jobId]), []);
   });
+  it("worker start --slurm follows its job through a requeue: the next incarnation's address is printed", async () => {
+    const child = cli(["worker", "start", "--slurm", ...SMALL_JOB, "--shared", join(tmp, "shared-follow"), "--runs", join(tmp, "runs-follow"), "--json"]);
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const readies = () => stdout.split("\n").filter((l) => l.includes('"ready"')).map((l) => JSON.parse(l) as { jobId: string; address: string; tokenFile: string });
+    await waitFor(() => readies().length === 1, 120_000, () => `the worker job ready:\n${stderr}`);
+    const [first] = readies();
+    const token = readFileSync(first!.tokenFile, "utf8").trim();
+    // A long run on it, so that the warning stops a run and the worker requeues its job.
+    const file = join(tmp, "long.yaml");
+    writeFileSync(file, tinyYaml({ name: "slurm-follow", train: { epochs: 500 } }));
+    const run = cli(["run", file, "--worker", first!.address, "--runs", join(tmp, "runs-follow"), "--run-id", "slurm-follow"], { env: { PROJHEAD_TOKEN: token } });
+    await waitForWorkerEvent(join(tmp, "runs-follow", "slurm-follow"), (e) => e.type === "checkpoint", 120_000, "a checkpoint");
+    await execa("scancel", ["--batch", "--signal=USR1", first!.jobId]);
+    assert.notEqual((await run).exitCode, 0, "the run was interrupted");
+    await waitFor(() => readies().length === 2, 120_000, () => `the next incarnation announced:\n${stderr}`);
+    const [, second] = readies();
+    assert.equal(second!.jobId, first!.jobId, "the same job, requeued");
+    assert.notEqual(second!.address, first!.address);
+    child.kill("SIGINT");
+    assert.equal((await child).exitCode, 130, stderr);
+    assert.deepEqual(await activeJobs([first!.jobId]), []);
+  });
+
   it("TLS: the worker jobs serve TLS with the certificate on the shared folder, and the sweep trusts it", async () => {
     const { cert, key } = makeCert(tmp, "slurm-worker");
     const file = join(tmp, "tls.yaml");
