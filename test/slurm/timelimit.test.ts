@@ -4,7 +4,7 @@
 // incarnation. The losses of a stopped and resumed run are compared step by step in
 // preempt.test.ts; here the point is that the cluster's timer, not a test, sends the signal.
 import assert from "node:assert/strict";
-import { readdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -25,7 +25,15 @@ describe("a job's time limit", { skip: noCluster(), timeout: 240_000 }, () => {
     const child = cli(["sweep", file, "--slurm", "--jobs", "1", ...SMALL_JOB, "--shared", shared, "--runs", join(tmp, "runs"), "--sweeps", join(tmp, "sweeps")]);
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    await waitFor(() => /resuming on /.test(stderr), 150_000, () => `the run resumed after the warning:\n${stderr.split("\n").filter((l) => !/^\s+(step|epoch)/.test(l)).join("\n")}`);
+    const jobLogs = () => {
+      try {
+        const logs = join(shared, readdirSync(shared)[0]!, "logs");
+        return readdirSync(logs).map((f) => `--- ${f}\n${readFileSync(join(logs, f), "utf8").split("\n").slice(-30).join("\n")}`).join("\n");
+      } catch {
+        return "(no job log)";
+      }
+    };
+    await waitFor(() => /resuming on /.test(stderr), 150_000, () => `the run resumed after the warning:\n${stderr.split("\n").filter((l) => !/^\s+(step|epoch)/.test(l)).join("\n")}\n${jobLogs()}`);
     child.kill("SIGINT");
     const r = await child;
     assert.equal(r.exitCode, 130, stderr);
