@@ -102,7 +102,6 @@ export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {})
     }
   }
 
-  const parallel = Math.max(1, opts.parallel ?? exp.sweep?.parallel ?? 1);
   const owned: RunningWorker[] = [];
   let workers: (RunningWorker | Promise<RunningWorker>)[] = opts.workers ?? [];
   let supply: WorkerSupply | undefined;
@@ -111,7 +110,7 @@ export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {})
     if (!workers.length && queue.length) {
       const rt = opts.runtime ?? exp.runtime;
       const addresses = rt.kind === "remote" && rt.workers?.length ? rt.workers : null;
-      const count = addresses ? addresses.length : Math.min(parallel, queue.length);
+      const count = sweepWorkerCount(exp, rt, queue.length, opts.parallel);
       const dataRoots = [...new Set(runs.flatMap((r) => localDataRoots(r.experiment)))];
       if (addresses) {
         // Workers started elsewhere: sweep over those that answer; say which do not.
@@ -125,7 +124,7 @@ export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {})
         // Batch jobs: submitted at once, used as they start, brought back when they stop.
         const { startSlurmPool } = await import("../runtime/slurm.js");
         const nnodes = Math.max(...runs.map((r) => r.experiment.train.nnodes));
-        const started = await startSlurmPool(rt.slurm?.jobs ?? count, {
+        const started = await startSlurmPool(count, {
           settings: rt.slurm ?? {}, nnodes, runRoot: runsRoot, dataRoots, python: rt.python, clientTls: rt.tls,
           onJobState: opts.onJobState, signal: opts.signal,
         });
@@ -150,6 +149,17 @@ export async function runSweep(exp: ResolvedExperiment, opts: SweepOptions = {})
     runDirs: runs.map((r) => join(runsRoot, r.runId)),
     summaries: runs.map((r) => summaries.get(r.runId)).filter((s): s is RunSummary => Boolean(s)),
   };
+}
+
+/**
+ * How many workers a sweep of `queued` runs gets from its runtime, and so how many runs train at
+ * once: one per runtime.workers address, runtime.slurm.jobs batch jobs, else `parallel`
+ * (default sweep.parallel, else 1), never more than there are runs.
+ */
+export function sweepWorkerCount(exp: ResolvedExperiment, rt: RuntimeConfig, queued: number, parallel?: number): number {
+  if (rt.kind === "remote" && rt.workers?.length) return rt.workers.length;
+  const count = Math.min(Math.max(1, parallel ?? exp.sweep?.parallel ?? 1), queued);
+  return rt.kind === "slurm" ? rt.slurm?.jobs ?? count : count;
 }
 
 /** One run on one worker, to its end. A resume that the worker cannot serve starts over. */

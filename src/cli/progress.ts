@@ -4,6 +4,7 @@
 // share the screen (a sweep running several at once) get no bar, which one line cannot hold for
 // several runs, and every line starts with the run's name.
 import cliProgress from "cli-progress";
+import type { JobStateChange } from "../runtime/slurm.js";
 import type { EventRecord } from "../runs/types.js";
 
 const fmtPct = (x: number) => (x >= 0 ? `${(x * 100).toFixed(1)}%` : "-");
@@ -14,6 +15,11 @@ export function formatEta(seconds: number): string {
   if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
   if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
   return `${s}s`;
+}
+
+/** A batch job's state change, one line: `slurm job 81234: PENDING (Priority)`, `…: RUNNING on gpu017`. */
+export function jobStateLine(c: JobStateChange): string {
+  return `slurm job ${c.jobId}: ${c.state}${c.reason ? ` (${c.reason})` : ""}${c.node && c.state === "RUNNING" ? ` on ${c.node}` : ""}\n`;
 }
 
 export class RunProgress {

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
-import { runSweep, type SweepResult } from "../api/sweep.js";
+import { runSweep, sweepWorkerCount, type SweepResult } from "../api/sweep.js";
 import { EXIT, printJson, reportError } from "../cli/output.js";
-import { RunProgress } from "../cli/progress.js";
+import { jobStateLine, RunProgress } from "../cli/progress.js";
 import { handleInterrupts } from "../cli/signals.js";
-import { loadExperiment, type ResolvedExperiment } from "../experiment/index.js";
+import { expandSweep, loadExperiment, type ResolvedExperiment } from "../experiment/index.js";
 import { buildReport } from "../report/index.js";
 import { addRuntimeFlags, runtimeFromFlags, tlsFromFlags, type RuntimeFlags } from "./runtimeFlags.js";
 
@@ -26,7 +26,7 @@ export async function sweepAndReport(exp: ResolvedExperiment, file: string, o: S
       ? { kind: "remote" as const, workers: o.workers.split(",").map((s) => s.trim()).filter(Boolean), tokenEnv: o.tokenEnv, tls: tlsFromFlags(o) }
       : runtimeFromFlags(o, exp.runtime);
     // Runs that may train at the same time, and so share the screen.
-    const atOnce = Math.max(o.parallel ? Number(o.parallel) : exp.sweep?.parallel ?? 1, runtime.kind === "remote" ? runtime.workers?.length ?? 1 : 1, runtime.kind === "slurm" ? runtime.slurm?.jobs ?? 1 : 1);
+    const atOnce = sweepWorkerCount(exp, runtime, expandSweep(exp).length, o.parallel ? Number(o.parallel) : undefined);
     result = await runSweep(exp, {
       experimentFile: file, runsRoot: o.runs, sweepsRoot: o.sweeps, runtime,
       parallel: o.parallel ? Number(o.parallel) : undefined,
@@ -37,7 +37,7 @@ export async function sweepAndReport(exp: ResolvedExperiment, file: string, o: S
         if (!json && resumed) process.stderr.write(`${run.runId}: resuming on ${w.address}\n`);
       },
       onEvent: (run, ev) => (json ? undefined : progress.get(run.runId)?.onEvent(ev)),
-      onJobState: (c) => json || process.stderr.write(`slurm job ${c.jobId}: ${c.state}${c.reason ? ` (${c.reason})` : ""}${c.node && c.state === "RUNNING" ? ` on ${c.node}` : ""}\n`),
+      onJobState: (c) => json || process.stderr.write(jobStateLine(c)),
       onWorkerLost: (w, err) => process.stderr.write(`worker ${w.address} lost (${err.message}); ${w.kind === "slurm" ? "its run resumes from its last checkpoint on the job that takes its place (requeued or new)" : "the sweep goes on with the other workers (an interrupted run resumes from its last checkpoint)"}\n`),
     });
   } catch (err) {

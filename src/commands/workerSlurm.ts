@@ -3,6 +3,7 @@
 // where its token is, for `projhead run --worker ADDRESS` with PROJHEAD_TOKEN from that file.
 import { resolve } from "node:path";
 import { EXIT, printJson, reportError } from "../cli/output.js";
+import { jobStateLine } from "../cli/progress.js";
 import { handleInterrupts } from "../cli/signals.js";
 import { startSlurmPool, type SlurmWorker } from "../runtime/slurm.js";
 import { slurmFromFlags, type RuntimeFlags } from "./runtimeFlags.js";
@@ -21,7 +22,7 @@ export async function startSlurmWorkerCommand(o: SlurmStartFlags): Promise<void>
     const started = await startSlurmPool(1, {
       settings: slurmFromFlags(o), runRoot: resolve(o.runs), dataRoots: o.dataRoot, python: o.python,
       maxRuns: o.maxRuns ? Number(o.maxRuns) : undefined, signal: interrupts.cancel,
-      onJobState: (c) => process.stderr.write(`slurm job ${c.jobId}: ${c.state}${c.reason ? ` (${c.reason})` : ""}${c.node && c.state === "RUNNING" ? ` on ${c.node}` : ""}\n`),
+      onJobState: (c) => process.stderr.write(jobStateLine(c)),
     });
     pool = started.pool;
     let w: SlurmWorker | null = await started.workers[0]!;
@@ -42,21 +43,14 @@ export async function startSlurmWorkerCommand(o: SlurmStartFlags): Promise<void>
     announce(w, false);
     // Held until Ctrl-C or until the job ends. A worker whose job SLURM requeued (its time
     // limit's warning, preemption) is followed to the next incarnation, whose address is printed.
+    const aborted = new Promise<void>((r) => interrupts.cancel.addEventListener("abort", () => r(), { once: true }));
+    const pause = (ms: number) => Promise.race([aborted, new Promise<void>((r) => setTimeout(r, ms))]);
     while (w && !interrupts.cancel.aborted) {
-      await new Promise<void>((done) => {
-        let asking = false;
-        const timer = setInterval(async () => {
-          if (asking) return;
-          asking = true;
-          const up = await pool!.usable(w!); // its job runs and it answers SERVING
-          asking = false;
-          if (!up) {
-            clearInterval(timer);
-            done();
-          }
-        }, 1_000);
-        interrupts.cancel.addEventListener("abort", () => (clearInterval(timer), done()), { once: true });
-      });
+      // Its job runs and it answers SERVING: asked again in a second.
+      if (await pool.usable(w)) {
+        await pause(1_000);
+        continue;
+      }
       if (interrupts.cancel.aborted) break;
       process.stderr.write(`projhead: the worker of slurm job ${w.jobId} does not answer; waiting for the next one\n`);
       // Its job again when SLURM requeued it; a job that ended (scancel, failure) is not replaced.

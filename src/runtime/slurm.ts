@@ -294,7 +294,7 @@ export class SlurmPool {
 
   /** One squeue of our jobs: state changes go to onJobState; waiters are woken. */
   private async poll(): Promise<void> {
-    const ids = [...this.jobs.values()].filter((j) => !isGone(j.state) || Date.now() - j.goneAt < GONE_POLL_MS).map((j) => j.jobId);
+    const ids = [...this.jobs.values()].filter(tracked).map((j) => j.jobId);
     if (!ids.length) return;
     const r = await execa(this.cmd.squeue, ["-h", "-t", "all", "-j", ids.join(","), "-o", "%i|%T|%r|%N"], { reject: false, timeout: QUERY_TIMEOUT_MS });
     if (r.exitCode !== 0 && !/Invalid job id/i.test(r.stderr)) return; // timed out or busy: next tick
@@ -465,7 +465,7 @@ export class SlurmPool {
   async cancel(ids: string[]): Promise<void> {
     const live = ids.filter((id) => {
       const j = this.jobs.get(id);
-      return j && (!isGone(j.state) || Date.now() - j.goneAt < GONE_POLL_MS);
+      return j && tracked(j);
     });
     for (const id of ids) {
       const j = this.jobs.get(id);
@@ -516,6 +516,11 @@ export class SlurmPool {
       }
     }
   }
+}
+
+/** Whether a job may still run: not ended, or ended so recently that a requeue may bring it back. */
+function tracked(j: JobRecord): boolean {
+  return !isGone(j.state) || Date.now() - j.goneAt < GONE_POLL_MS;
 }
 
 function restartOf(file: string): number {
