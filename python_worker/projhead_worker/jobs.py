@@ -422,10 +422,10 @@ class JobManager:
     # -- helpers -------------------------------------------------------------------------------
 
     def _check_id(self, run_id: str) -> None:
-        from .config import RUN_ID_RE
+        from .config import RULES, RUN_ID_RE
 
-        if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id) or ".." in run_id:
-            raise JobError("invalid_argument", f"run_id: got {echo(run_id)}, expected 1-128 characters of A-Z a-z 0-9 . _ -")
+        if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):  # the pattern refuses ".." too
+            raise JobError("invalid_argument", f"run_id: got {echo(run_id)}, expected {RULES['run_id'].expected}")
 
     def _check_not_linked(self, run_dir: Path) -> None:
         """A run folder (or a file the worker writes in it) that is a symbolic link, or that
