@@ -27,8 +27,8 @@ import { parseArgs } from "node:util";
 import { localDataRoots, runExperiment } from "../src/api/run.js";
 import { resolveExperiment } from "../src/experiment/index.js";
 import { RunDir } from "../src/runs/store.js";
-import { startLocalWorker } from "../src/runtime/local.js";
-import { projectRoot, venvPython } from "../src/runtime/paths.js";
+import { startLocalWorker } from "../src/workers/local.js";
+import { projectRoot, venvPython } from "../src/workers/paths.js";
 
 const ROOT = projectRoot();
 

@@ -53,7 +53,8 @@ if str(_HERE.parent / "python_worker") not in sys.path:
 
 import peer_simclr  # noqa: E402
 from projhead_worker.config import RunConfig  # noqa: E402
-from projhead_worker.train import build_training, setup_process  # noqa: E402
+from projhead_worker.train import setup_process  # noqa: E402
+from projhead_worker.trainstate import build_training  # noqa: E402
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(backbone="convnet", width=16, cifar_stem=True, size=32, batch=256, data="shapes", n=1024,
@@ -166,7 +167,7 @@ class PeerVariant(Variant):
 
 
 class ProjheadVariant(Variant):
-    """The training loop's own step (train.TrainState, as train.train() drives it): the epoch's
+    """The training loop's own step (trainstate.TrainState, as train.train() drives it): the epoch's
     order of the on-device uint8 images, two Augment views from a per-step seeded generator,
     channels_last on CUDA, the lr schedule and method.train_step, and a host sync for the logged
     loss every LOG_EVERY steps. ready=True is the compute-only ceiling: the same train_step on a

@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             cpu_at[type_] = time.process_time()  # CPU time of this process, all its threads
         return events_emitter(type_, **fields)
 
-    summary = train(cfg, args.run_dir, emit, lambda: None, last_seq=lambda: events_emitter.seq)
+    summary = train(cfg, args.run_dir, emit, lambda: None, last_seq=lambda: events_emitter.seq,
+                    sync_events=events_emitter.sync)
     emit("finished", **summary)
     events = read_events(args.run_dir / EVENTS_FILE)
     times = {e["type"]: e["time"] for e in events if e["type"] in ("started", "finished")}

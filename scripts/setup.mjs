@@ -4,8 +4,11 @@
 //   1. Node dependencies (npm ci when package-lock.json changed),
 //   2. uv, pinned, in .tools/uv (a private venv: no global install),
 //   3. the worker's Python environment from python_worker/uv.lock in python_worker/.venv, with
-//      projhead_worker editable and the dev group (uv sync --frozen re-syncs whenever the lock
-//      changes and is a no-op otherwise),
+//      projhead_worker editable, the dev group and the tensorboard group (uv sync --frozen
+//      re-syncs whenever the lock changes and is a no-op otherwise),
+//   3b. with --dev (npm test, npm run bench): the MLflow server the tracking tests log to, in its
+//      own pinned environment tools/mlflow/.venv (tools/mlflow/uv.lock), apart from the
+//      worker's lock so that neither the worker nor the Docker image carries it,
 //   4. the TypeScript build in dist/ (the CLI's bin runs it).
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -53,8 +56,13 @@ const log = { say, quiet };
 const python = pyenv.findBasePython();
 const uv = pyenv.ensureUv(join(root, ".tools/uv"), python, log);
 say("syncing the worker's Python environment (uv sync --frozen)");
-pyenv.syncEnv({ uv, workerDir: join(root, "python_worker"), python, development: true }, log);
+pyenv.syncEnv({ uv, workerDir: join(root, "python_worker"), python, development: true, groups: ["tensorboard"] }, log);
 if (!existsSync(venvPython(root))) throw new Error(`setup: ${venvPython(root)} missing after uv sync`);
+if (process.argv.includes("--dev")) {
+  say("syncing the test MLflow server's environment (tools/mlflow, uv sync --frozen)");
+  // the worker's project, not this one, must be the default for the sync above: no env var leaks
+  pyenv.syncEnv({ uv, workerDir: join(root, "tools/mlflow"), python, development: true, compile: false }, log);
+}
 
 // 4. TypeScript build for the bin (skipped when dist is newer than every source file).
 const stamp = join(root, "dist/.build-stamp");

@@ -24,7 +24,7 @@ export {
 } from "./experiment/index.js";
 export type { ResolvedExperiment, ExperimentInput } from "./experiment/schema.js";
 export { buildReport, type ReportResult } from "./report/index.js";
-export { obtainWorker, startLocalWorker, connectRemoteWorker, WorkerStartError, type RuntimeConfig, type RunningWorker } from "./runtime/index.js";
+export { obtainWorker, startLocalWorker, connectRemoteWorker, WorkerStartError, type RuntimeConfig, type RunningWorker } from "./workers/index.js";
 export { RunDir } from "./runs/store.js";
 export type * from "./runs/types.js";
 export * from "./client/errors.js";

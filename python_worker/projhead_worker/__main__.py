@@ -52,15 +52,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _read(path: str | None, what: str) -> bytes | None:
-    if not path:
-        return None
-    try:
-        return Path(path).read_bytes()
-    except OSError as e:
-        sys.exit(f"projhead worker: {what} {path!r}: {e.strerror}")
-
-
 MIN_TOKEN_BYTES = 16
 
 
@@ -116,7 +107,13 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     tls = None
     if args.tls_cert:
-        tls = (_read(args.tls_cert, "--tls-cert"), _read(args.tls_key, "--tls-key"), _read(args.tls_client_ca, "--tls-client-ca"))
+        from .server import load_tls
+
+        try:
+            tls = load_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
+        except ValueError as e:
+            print(f"projhead worker: {e}", file=sys.stderr)
+            return 2
     data_roots = [Path(p) for p in args.data_root] + paths.default_data_roots()
 
     jobs = JobManager(Path(args.run_root), max_running=args.max_runs, max_memory=args.max_memory)

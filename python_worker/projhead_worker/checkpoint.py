@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_write_bytes
+from .errors import CheckpointError
 
 FORMAT = "projhead.ckpt.v1"
 LAST = "last.pt"
@@ -44,11 +45,6 @@ def clean_temporaries(run_dir: Path) -> None:
 def latest(run_dir: Path) -> Path | None:
     p = checkpoint_dir(run_dir) / LAST
     return p if p.is_file() else None
-
-
-class CheckpointError(ValueError):
-    """A file that is not a usable projhead checkpoint: '<path>: not a projhead checkpoint (why)'
-    or 'checkpoint is for <arch>, the request asks for <arch>'."""
 
 
 def load_complete(path: Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:

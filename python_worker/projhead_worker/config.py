@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .echo import echo
+from .errors import SpecError
 from .runspec_gen import (
     RULES,
     AugmentConfig,
@@ -50,16 +50,6 @@ ACTIVATIONS = RULES["model.head.activation"].choices
 PRECISIONS = RULES["train.precision"].choices
 
 
-class SpecError(ValueError):
-    """A configuration value is not allowed. `field` is the dotted path, e.g. `optim.lr`."""
-
-    def __init__(self, field: str, value: Any, expected: str):
-        self.field = field
-        self.value = value
-        self.expected = expected
-        super().__init__(f"{field}: got {echo(value)}, expected {expected}")
-
-
 @dataclass
 class RunConfig(RunSpecConfig):
     """A run's whole configuration: run_id, name, seed and the sections (fields generated)."""
@@ -67,26 +57,73 @@ class RunConfig(RunSpecConfig):
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "RunConfig":
+    def from_dict(cls, d: dict[str, Any] | None, *, training: bool = True) -> "RunConfig":
         """Builds a config from a (possibly partial) nested dict; zero values keep defaults.
-        Raises SpecError for unknown fields or values of the wrong type."""
+        Raises SpecError for unknown fields or values of the wrong type. training=False (an
+        evaluation of a stored model, on data of its own) leaves out the rules of training alone."""
         cfg = _build(cls, d or {}, "")
-        cfg.validate()
+        cfg.validate(training=training)
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def validate(self) -> None:
+    def validate(self, training: bool = True) -> None:
         if len(self.name) > 256 or any(ord(c) < 32 for c in self.name):
             raise SpecError("name", self.name, "at most 256 printable characters")
         for path, rule in RULES.items():
             check(path, _get(self, path), rule)
-        # Across fields: the dynamics subsets are drawn from each split.
-        for split, limit in (("train", self.data.train_limit), ("test", self.data.test_limit)):
-            if limit and self.train.layer_eval_subset > limit:
-                raise SpecError("train.layer_eval_subset", self.train.layer_eval_subset,
-                                f"at most the {split} split's {limit} images (data.{split}_limit)")
+        # The rules across fields: each one a run would otherwise break only later, inside its
+        # training process. The orchestrator checks the same (src/experiment/checks.ts,
+        # crossFieldIssues), so a file is refused before any worker starts.
+        t, m = self.train, self.method
+        check_layer_eval_subset(t.layer_eval_subset, {"train": self.data.train_limit, "test": self.data.test_limit},
+                                limits=True)
+        feat = feature_dim(self.model)
+        if m.name == "directclr" and m.directclr_dim > feat:
+            raise SpecError("method.directclr_dim", m.directclr_dim,
+                            f"at most the backbone's feature dimension {feat} ({_backbone_words(self.model)})")
+        if t.device.startswith("cuda:") and t.nproc > 1:
+            raise SpecError("train.device", t.device,
+                            f"auto or cuda with train.nproc {t.nproc} (cuda:N is one GPU; each process gets its own)")
+        if not training:
+            return
+        world = t.nproc * t.nnodes
+        if t.batch_size % world:
+            raise SpecError("train.batch_size", t.batch_size,
+                            f"a multiple of train.nproc x train.nnodes = {world} (every process takes an equal share)")
+        images = train_images_at_most(self.data)
+        if images is not None and t.batch_size > images:
+            raise SpecError("train.batch_size", t.batch_size, f"at most the {images} training images "
+                            f"({'data.train_limit' if self.data.train_limit else 'data.synthetic_size'})")
+
+
+def check_layer_eval_subset(subset: int, splits: dict[str, int], limits: bool) -> None:
+    """The dynamics subsets are drawn from each split: not more images than a split has. Checked
+    against the data limits at StartRun (limits=True; 0 = no limit) and against the splits' real
+    sizes once the dataset is loaded (dynamics.py)."""
+    for split, n in splits.items():
+        if n and subset > n:
+            raise SpecError("train.layer_eval_subset", subset,
+                            f"at most the {split} split's {n} images" + (f" (data.{split}_limit)" if limits else ""))
+
+
+def feature_dim(model: ModelConfig) -> int:
+    """The backbone's feature dimension h (models/backbones.py)."""
+    return {"resnet18": 512, "resnet50": 2048}.get(model.backbone, 8 * model.width)
+
+
+def _backbone_words(model: ModelConfig) -> str:
+    return f"convnet of model.width {model.width}" if model.backbone == "convnet" else model.backbone
+
+
+def train_images_at_most(data: DataConfig) -> int | None:
+    """An upper bound of the training images the spec's data gives, where the spec alone says it
+    (data/shapes.py makes 6000 unless synthetic_size), else None."""
+    n = (data.synthetic_size or 6000) if data.name == "shapes" else None
+    if data.train_limit:
+        n = min(n, data.train_limit) if n is not None else data.train_limit
+    return n
 
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -106,6 +106,19 @@ def broadcast_(tensors: Iterable[torch.Tensor], src: int = 0) -> None:
             t.copy_(s)
 
 
+def resolve_device(name: str) -> torch.device:
+    """The device of this process for a train.device value (auto: CUDA when there is one); under
+    torchrun with CUDA, this rank's own GPU. The training and the evaluation process use it."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device: {name!r} requested but CUDA is not available on this worker")
+    if name.startswith("cuda") and world_size() > 1:
+        # one GPU per rank: torchrun's LOCAL_RANK picks it (a cuda:N index does not apply)
+        return torch.device("cuda", local_rank())
+    return torch.device(name)
+
+
 def backend_for(device: str) -> str:
     """The process-group backend for a train.device value: nccl when the run trains on CUDA,
     gloo on the CPU (also on a machine that has GPUs)."""
@@ -125,6 +138,14 @@ def init_from_env(backend: str | None = None) -> bool:
         # Each process drives one GPU; set it before NCCL creates its communicator.
         torch.cuda.set_device(local_rank())
     td.init_process_group(backend=backend, init_method="env://")
+    if "SLURM_STEP_ID" in os.environ:
+        # Under srun, across nodes: which rank runs where, one line per rank in the worker's log.
+        import socket
+        import sys
+
+        print(f"projhead: rank {td.get_rank()} of {td.get_world_size()} on {socket.gethostname()} "
+              f"(node rank {os.environ.get('GROUP_RANK', '?')}, local rank {local_rank()}, "
+              f"master {os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')})", file=sys.stderr, flush=True)
     global _CONTROL
     if backend == "nccl":
         _CONTROL = td.new_group(backend="gloo")  # collective: every rank creates it

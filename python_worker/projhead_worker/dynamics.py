@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .config import RunConfig, SpecError
+from .config import RunConfig, check_layer_eval_subset
 from .evaluation import align_uniform, extract_features, knn_top1, layer_names, rankme, untrained_layers, view_features
 
 # Subset size when train.layer_eval_subset is 0 (capped by the smaller split).
@@ -41,9 +41,7 @@ class LayerDynamics:
 
         n_train, n_test = int(dataset.train_x.shape[0]), int(dataset.test_x.shape[0])
         size = cfg.train.layer_eval_subset or min(DEFAULT_SUBSET, n_train, n_test)
-        if size > min(n_train, n_test):
-            split, n = ("train", n_train) if n_train < n_test else ("test", n_test)
-            raise SpecError("train.layer_eval_subset", size, f"at most the {split} split's {n} images")
+        check_layer_eval_subset(size, {"train": n_train, "test": n_test}, limits=False)
         g = torch.Generator().manual_seed(mix_seed(cfg.seed, _STREAM))
         tr = torch.randperm(n_train, generator=g)[:size].sort().values
         te = torch.randperm(n_test, generator=g)[:size].sort().values

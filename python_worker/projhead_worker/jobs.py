@@ -5,42 +5,51 @@ gives them devices, keeps their events in memory for watchers, stores the events
 writes itself, and turns a process that died without saying why into a named end event.
 
 No gRPC here: server.py translates. Errors are raised as JobError(code, message) with a code
-from the small set below, which server.py maps to gRPC status codes in one place.
+from errors.STATUSES, which server.py maps to gRPC status codes in one place.
+
+Over 450 lines on purpose: one class, JobManager, whose methods share one lock and the state it
+guards (the jobs, the queue, the device reservations); split across modules, the rule "touch
+that state only under the lock" would have no one place to be read. What does not need the lock
+lives elsewhere: the processes (supervise.py), where a resume continues (resume.py), the event
+log (eventlog.py), the run lock (runlock.py).
 """
 from __future__ import annotations
 
 import collections
 import errno
+import itertools
 import json
 import os
 import shutil
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import eventlog, memory, runlock
+from . import eventlog, memory, runlock, supervise
 from .atomic import atomic_write_text
 from .config import RunConfig, SpecError
 from .echo import echo
+from .errors import JobError
 from .eventlog import EVENTS_FILE, SPEC_FILE
+from .resume import resume_point, wait_for_training_lock
 from .storage import StorageHealth
 from .storage import describe as storage_describe
 from .storage import is_disk_full
 from .supervise import TrainingProcess, assign_devices, cuda_device_count, start_training
 
 TERMINAL = {"finished", "failed", "cancelled", "interrupted"}
+# Events of a run kept in memory (the newest); WatchRun reads older ones from the run's event log
+# on disk, so a run of any length (logEverySteps 1 for weeks) costs the worker bounded memory:
+# ~1.3 KB an event, ~3 MB a run at most.
+EVENT_TAIL = 2048
+# How long one StartRun may wait for the run to be free (another StartRun of it, a training
+# process of it that outlived its worker).
+ADMISSION_SECONDS = 60.0
 STATE_OF_TERMINAL = {"finished": "finished", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted"}
-
-
-class JobError(Exception):
-    """code: invalid_argument, not_found, already_exists, failed_precondition, resource_exhausted."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass
@@ -50,7 +59,7 @@ class Job:
     spec: dict[str, Any]
     state: str = "pending"  # pending, running, finished, failed, cancelled, interrupted
     created_at: float = field(default_factory=time.time)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)  # the newest EVENT_TAIL
     error: str = ""
     process: TrainingProcess | None = None  # while it runs here, and after
     cancel_requested: bool = False
@@ -60,10 +69,26 @@ class Job:
     unsaved: list[dict[str, Any]] = field(default_factory=list)  # events the worker could not store yet
     gpus: list[int] = field(default_factory=list)  # indices into the worker's GPUs, one per process
     cond: threading.Condition = field(default_factory=threading.Condition)
+    last_seq: int = 0
+    step: int = 0  # of the newest step or epoch event
+    epoch: int = 0
+
+    def __post_init__(self) -> None:
+        given, self.events = self.events, collections.deque(maxlen=EVENT_TAIL)
+        self.absorb(given)
+
+    def absorb(self, events) -> None:
+        """Takes published events into the tail, the last seq and the progress."""
+        for e in events:
+            self.events.append(e)
+            self.last_seq = int(e["seq"])
+            if e["type"] in ("step", "epoch"):
+                self.step, self.epoch = int(e.get("step", 0)), int(e.get("epoch", 0))
 
     @property
-    def last_seq(self) -> int:
-        return int(self.events[-1]["seq"]) if self.events else 0
+    def first_seq(self) -> int:
+        """The oldest seq in memory (last_seq + 1 when none is)."""
+        return int(self.events[0]["seq"]) if self.events else self.last_seq + 1
 
     @property
     def proc(self):
@@ -74,18 +99,19 @@ class Job:
     def active(self) -> bool:
         return self.state in ("pending", "running")
 
+    @property
+    def process_alive(self) -> bool:
+        """Its training process still exists: it may have written its final event (the run's
+        state is terminal) and still hold its device while it exits."""
+        return self.process is not None and self.process.alive()
+
     def status(self) -> dict[str, Any]:
-        step = epoch = 0
-        for e in reversed(self.events):
-            if e["type"] in ("step", "epoch"):
-                step, epoch = int(e.get("step", 0)), int(e.get("epoch", 0))
-                break
         return {
             "run_id": self.run_id,
             "state": self.state,
             "last_seq": self.last_seq,
-            "epoch": epoch,
-            "step": step,
+            "epoch": self.epoch,
+            "step": self.step,
             "method": self.spec.get("method", {}).get("name", ""),
             "dataset": self.spec.get("data", {}).get("name", ""),
             "error": self.error,
@@ -108,6 +134,8 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._queue: collections.deque[str] = collections.deque()
         self._closing = False
+        # One StartRun at a time per run id, from its checks to its answer (see start()).
+        self._admitting: dict[str, tuple[threading.Lock, int]] = {}
         self.storage = StorageHealth(self.run_root, retry=self._flush_unsaved, log=log)
         self._load_existing()
         self.storage.start()
@@ -143,15 +171,42 @@ class JobManager:
         resolved = cfg.to_dict()
         self._check_not_linked(self.run_root / cfg.run_id)
         self.check_fits(cfg)
-        if resume:
-            # A training process of this run that outlived its worker (it checkpoints and stops
-            # when it notices) must be gone before anything of the run is touched. Waited for
-            # outside the lock: it may take seconds.
+        # Requests for one run id are admitted one at a time: a resume's look at the run and its
+        # wait for the run's train.lock belong together (else a request that looked before the
+        # first resume started the process waits for that very process, 60 s, and fails). The
+        # others for this id wait here until the first has answered, then see the run going.
+        # Runs with other ids are not held up: the manager's lock is not taken while waiting.
+        # Each request waits at most ADMISSION_SECONDS in all (for the one before it, then for
+        # the run's train.lock), so none holds a server thread for longer.
+        deadline = time.monotonic() + ADMISSION_SECONDS
+        with self._admission(cfg.run_id, deadline):
+            return self._start_admitted(cfg, resolved, resume, deadline)
+
+    @contextmanager
+    def _admission(self, run_id: str, deadline: float):
+        with self._lock:
+            lock, users = self._admitting.get(run_id, (threading.Lock(), 0))
+            self._admitting[run_id] = (lock, users + 1)
+        try:
+            if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise JobError("failed_precondition", f"run_id: another StartRun of run {run_id!r} is still waiting for the run "
+                                                      f"(its training lock); retry later")
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
             with self._lock:
-                current = self._jobs.get(cfg.run_id)
-                ours = current is not None and current.active
-            if not ours:
-                _wait_for_training_lock(self.run_root / cfg.run_id, timeout=60.0)
+                lock, users = self._admitting[run_id]
+                if users == 1:
+                    del self._admitting[run_id]  # bounded by the requests in flight
+                else:
+                    self._admitting[run_id] = (lock, users - 1)
+
+    def _start_admitted(self, cfg: RunConfig, resolved: dict[str, Any], resume: bool,
+                        deadline: float) -> tuple[dict[str, Any], bool, int]:
+        if resume:
+            self._wait_until_untrained(cfg.run_id, deadline)
         with self._lock:
             if self._closing:
                 raise JobError("failed_precondition", "the worker is shutting down")
@@ -159,13 +214,7 @@ class JobManager:
             if job is None and resume and (self.run_root / cfg.run_id / SPEC_FILE).is_file():
                 job = self._load_one(self.run_root / cfg.run_id)  # stored by another worker on this run root
             if job is not None and job.active:
-                if _without(job.spec, "train.epochs") != _without(resolved, "train.epochs"):
-                    raise JobError("already_exists", f"run_id: run {cfg.run_id!r} is running with a different spec")
-                if job.spec["train"]["epochs"] != resolved["train"]["epochs"]:
-                    # Not silently ignored: the running process keeps the epochs it started with.
-                    raise JobError("already_exists",
-                                   f"train.epochs: run {cfg.run_id!r} is {job.state} with train.epochs {job.spec['train']['epochs']}, "
-                                   f"not {resolved['train']['epochs']}; change it with a resume once the run has stopped")
+                self._check_same_spec_running(job, resolved)
                 # A retried resume (its first answer was lost) learns where the run continues.
                 return job.status(), False, job.resumed_from if resume else 0
             if job is not None and not resume:
@@ -175,7 +224,6 @@ class JobManager:
                 )
             run_dir = self.run_root / cfg.run_id
             self._check_not_linked(run_dir)
-            resumed_from = 0
             if resume:
                 if job is None:
                     raise JobError("not_found", f"run_id: no run {cfg.run_id!r} to resume in {self.run_root}")
@@ -184,36 +232,67 @@ class JobManager:
                                    f"spec: differs from the stored spec of run {cfg.run_id!r} (only train.epochs may change on resume)")
                 if job.state == "finished" and resolved["train"]["epochs"] <= job.spec["train"]["epochs"]:
                     return job.status(), False, 0
-                from . import checkpoint  # torch import deferred: the server starts fast
-
-                try:
-                    checkpoint.clean_temporaries(run_dir)
-                    ckpt = checkpoint.latest(run_dir)
-                    # Without a checkpoint (it stopped before its first one) the run starts over:
-                    # resumed_from 0 tells the client to drop every event it stored.
-                    resumed_from = eventlog.repair(run_dir / EVENTS_FILE, keep_upto_seq=_resume_point(run_dir, ckpt, resolved["model"]) if ckpt else 0)
-                    atomic_write_text(run_dir / SPEC_FILE, json.dumps(resolved, indent=1))
-                except OSError as e:
-                    raise self._io_error(cfg.run_id, e, run_dir) from None
-                job = Job(cfg.run_id, run_dir, resolved, created_at=job.created_at, resume=ckpt is not None,
-                          resumed_from=resumed_from, events=eventlog.read_events(run_dir / EVENTS_FILE))
+                job = self._resumed(job, resolved, run_dir)
             else:
-                # No job, so no worker-spec.json here: a folder left by a client or by a start
-                # that died before writing the spec. Its stale worker log must not number events.
-                created_dir = not run_dir.exists()
-                try:
-                    run_dir.mkdir(parents=True, exist_ok=True)
-                    (run_dir / EVENTS_FILE).unlink(missing_ok=True)
-                    atomic_write_text(run_dir / SPEC_FILE, json.dumps(resolved, indent=1))
-                except OSError as e:
-                    if created_dir:
-                        shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-made stays
-                    raise self._io_error(cfg.run_id, e, run_dir) from None
-                job = Job(cfg.run_id, run_dir, resolved)
+                job = self._created(cfg.run_id, resolved, run_dir)
             self._jobs[cfg.run_id] = job
             self._queue.append(cfg.run_id)
             self._pump()
-            return job.status(), True, resumed_from
+            return job.status(), True, job.resumed_from
+
+    def _wait_until_untrained(self, run_id: str, deadline: float) -> None:
+        """Before a resume touches anything of the run: a training process of it that outlived
+        its worker (it checkpoints and stops when it notices), or this worker's own one that is
+        still exiting, must be gone. Waited for outside the manager's lock: it may take seconds."""
+        with self._lock:
+            current = self._jobs.get(run_id)
+            ours = current is not None and current.active
+        if not ours:
+            own = current.proc.pid if current is not None and current.proc is not None else None
+            wait_for_training_lock(self.run_root / run_id, timeout=max(0.0, deadline - time.monotonic()), own_pid=own)
+
+    @staticmethod
+    def _check_same_spec_running(job: Job, resolved: dict[str, Any]) -> None:
+        """A StartRun of a run in progress is answered with it only for the spec it runs."""
+        if _without(job.spec, "train.epochs") != _without(resolved, "train.epochs"):
+            raise JobError("already_exists", f"run_id: run {job.run_id!r} is running with a different spec")
+        if job.spec["train"]["epochs"] != resolved["train"]["epochs"]:
+            # Not silently ignored: the running process keeps the epochs it started with.
+            raise JobError("already_exists",
+                           f"train.epochs: run {job.run_id!r} is {job.state} with train.epochs {job.spec['train']['epochs']}, "
+                           f"not {resolved['train']['epochs']}; change it with a resume once the run has stopped")
+
+    def _resumed(self, job: Job, resolved: dict[str, Any], run_dir: Path) -> Job:
+        """The job of a resume: the event log cut back to the checkpoint it continues from and
+        the (possibly new) spec stored. Without a checkpoint (it stopped before its first one)
+        the run starts over: resumed_from 0 tells the client to drop every event it stored."""
+        from . import checkpoint  # torch import deferred: the server starts fast
+
+        try:
+            checkpoint.clean_temporaries(run_dir)
+            ckpt = checkpoint.latest(run_dir)
+            keep = resume_point(run_dir, ckpt, resolved["model"]) if ckpt else 0
+            resumed_from = eventlog.repair(run_dir / EVENTS_FILE, keep_upto_seq=keep)
+            atomic_write_text(run_dir / SPEC_FILE, json.dumps(resolved, indent=1))
+        except OSError as e:
+            raise self._io_error(job.run_id, e, run_dir) from None
+        return Job(job.run_id, run_dir, resolved, created_at=job.created_at, resume=ckpt is not None,
+                   resumed_from=resumed_from, events=eventlog.read_tail(run_dir / EVENTS_FILE, EVENT_TAIL))
+
+    def _created(self, run_id: str, resolved: dict[str, Any], run_dir: Path) -> Job:
+        """The job of a new run. No job, so no worker-spec.json here: a folder left by a client
+        or by a start that died before writing the spec; its stale worker log must not number
+        events."""
+        created_dir = not run_dir.exists()
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / EVENTS_FILE).unlink(missing_ok=True)
+            atomic_write_text(run_dir / SPEC_FILE, json.dumps(resolved, indent=1))
+        except OSError as e:
+            if created_dir:
+                shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-made stays
+            raise self._io_error(run_id, e, run_dir) from None
+        return Job(run_id, run_dir, resolved)
 
     def check_fits(self, cfg: RunConfig) -> None:
         """Refuses a spec this worker cannot hold: more processes than devices, or more memory
@@ -222,6 +301,13 @@ class JobManager:
         gpus = self.gpu_count() if cfg.train.device != "cpu" else 0
         if cfg.train.device.startswith("cuda") and not gpus:
             raise JobError("failed_precondition", f"train.device: got {cfg.train.device!r}, this worker has no CUDA device")
+        index = _explicit_gpu(cfg.train.device)
+        if index is not None and index >= gpus:
+            raise JobError("failed_precondition",
+                           f"train.device: got {cfg.train.device!r}, this worker has {gpus} CUDA devices (cuda:0 to cuda:{gpus - 1})")
+        nodes, where = supervise.nodes_available()
+        if cfg.train.nnodes > nodes:
+            raise JobError("failed_precondition", f"train.nnodes: got {cfg.train.nnodes}, {where}")
         devices, what = (gpus, "CUDA devices") if gpus else (os.cpu_count() or 1, "CPU cores")
         if nproc > devices:
             raise JobError("resource_exhausted", f"train.nproc: got {nproc}, this worker has {devices} {what}")
@@ -245,18 +331,27 @@ class JobManager:
         """Starts queued runs while fewer than max_running are running. Holds self._lock."""
         if self._closing:
             return  # queued runs stay queued: a later worker starts them
-        running = sum(1 for j in self._jobs.values() if j.state == "running")
+        # Live training processes, not states: a run whose final event is out may still be
+        # exiting, holding its device and its memory; _on_exit pumps again once it is gone.
+        live = [j for j in self._jobs.values() if j.state == "running" or j.process_alive]
+        running = len(live)
         while self._queue and running < self.max_running:
             job = self._jobs[self._queue[0]]
             if job.state != "pending":
                 self._queue.popleft()
                 continue
             device = str(job.spec["train"].get("device", "auto"))
-            count = self.gpu_count() if device in ("auto", "cuda") else 0
+            count = self.gpu_count() if device == "auto" or device.startswith("cuda") else 0
             if count:
-                # One GPU per process of every running run: the next run waits for free ones.
-                busy = {g for j in self._jobs.values() if j.state == "running" for g in j.gpus}
-                gpus = assign_devices(int(job.spec["train"].get("nproc", 1)), busy, count)
+                # One GPU per process of every live run, explicit cuda:N ones included: the
+                # next run waits for free ones (a run naming a busy GPU waits for that GPU,
+                # first come first served).
+                busy = {g for j in live for g in j.gpus}
+                index = _explicit_gpu(device)
+                if index is not None:
+                    gpus = None if index in busy else [index]
+                else:
+                    gpus = assign_devices(int(job.spec["train"].get("nproc", 1)), busy, count)
                 if gpus is None:
                     return
                 job.gpus = gpus
@@ -272,11 +367,14 @@ class JobManager:
                 self._publish(job, [event])
                 continue
             running += 1
+            live.append(job)
 
     def _launch(self, job: Job) -> None:
         train = job.spec["train"]
+        # An explicit cuda:N keeps the worker's GPUs visible (N indexes them); its GPU is only reserved.
+        gpus = [] if _explicit_gpu(str(train.get("device", ""))) is not None else job.gpus
         job.process = start_training(self.python, job.run_dir, job.run_id, nproc=int(train.get("nproc", 1)),
-                                     nnodes=int(train.get("nnodes", 1) or 1), resume=job.resume, gpus=job.gpus,
+                                     nnodes=int(train.get("nnodes", 1) or 1), resume=job.resume, gpus=gpus,
                                      events_path=job.run_dir / EVENTS_FILE, log=self.log)
         job.state = "running"
         job.process.watch(on_events=lambda events: self._publish(job, events),
@@ -284,7 +382,7 @@ class JobManager:
 
     def _publish(self, job: Job, events: list[dict[str, Any]]) -> None:
         with job.cond:
-            job.events.extend(events)
+            job.absorb(events)
             for e in events:
                 if e["type"] in TERMINAL:
                     job.state = STATE_OF_TERMINAL[e["type"]]
@@ -367,22 +465,41 @@ class JobManager:
         terminal event, when the run is not running any more, or when the client has gone."""
         job = self.get(run_id)
         next_seq = from_seq + 1
-        while is_active():
-            with job.cond:
-                # seq starts at 1 and has no gaps, so event seq s sits at index s - 1 - first + 1.
-                first = int(job.events[0]["seq"]) if job.events else 1
-                idx = max(0, next_seq - first)
-                batch = job.events[idx:]
-                if not batch:
-                    if not job.active:
+        older: Iterator[dict[str, Any]] | None = None  # the event log on disk, read as needed
+        try:
+            while is_active():
+                with job.cond:
+                    # seq starts at 1 and has no gaps, so event seq s sits at index s - first.
+                    first = job.first_seq
+                    from_memory = next_seq >= first or next_seq > job.last_seq
+                    if from_memory:
+                        idx = max(0, next_seq - first)  # from_seq may be any uint64: past the end, nothing
+                        batch = list(itertools.islice(job.events, idx, None)) if idx < len(job.events) else []
+                        if not batch:
+                            if not job.active:
+                                return
+                            job.cond.wait(timeout=0.5)
+                            continue
+                if not from_memory:
+                    # Older than the tail in memory: from the log, in batches, until the tail.
+                    if older is None:
+                        older = eventlog.iter_events(job.run_dir / EVENTS_FILE, next_seq)
+                    batch = list(itertools.takewhile(lambda e: int(e["seq"]) < first, itertools.islice(older, 512)))
+                    if not batch or int(batch[0]["seq"]) != next_seq:
+                        raise JobError("failed_precondition",
+                                       f"run {run_id!r}: event {next_seq} is neither in memory nor in its event log "
+                                       f"{job.run_dir / EVENTS_FILE}")
+                    if int(batch[-1]["seq"]) + 1 >= first:
+                        older.close()
+                        older = None
+                for e in batch:
+                    yield e
+                    next_seq = int(e["seq"]) + 1
+                    if e["type"] in TERMINAL:
                         return
-                    job.cond.wait(timeout=0.5)
-                    continue
-            for e in batch:
-                yield e
-                next_seq = int(e["seq"]) + 1
-                if e["type"] in TERMINAL:
-                    return
+        finally:
+            if older is not None:
+                older.close()
 
     def cancel(self, run_id: str, graceful: bool) -> dict[str, Any]:
         job = self.get(run_id)
@@ -455,7 +572,7 @@ class JobManager:
         spec_path = run_dir / SPEC_FILE
         try:
             spec = json.loads(spec_path.read_text())
-            events = eventlog.read_events(run_dir / EVENTS_FILE)
+            events = eventlog.read_tail(run_dir / EVENTS_FILE, EVENT_TAIL)
         except (OSError, ValueError) as e:
             self.log(f"skipping {run_dir}: {e}")
             return None
@@ -482,13 +599,14 @@ class JobManager:
             last = eventlog.repair(path) if path.exists() else 0
             if not last:
                 return  # nothing was stored: nothing to close
-            step = next((int(e.get("step", 0)) for e in reversed(job.events) if e["type"] in ("step", "epoch", "checkpoint")), 0)
+            step = next((int(e.get("step", 0)) for e in reversed(job.events) if e["type"] in ("step", "epoch", "checkpoint")), job.step)
             ckpt = job.run_dir / "checkpoints" / "last.pt"
             event = {"seq": last + 1, "time": time.time(), "type": "interrupted", "reason": "worker_died",
                      "message": "the worker and the training process stopped without a final event",
                      "step": step, "checkpoint": "checkpoints/last.pt" if ckpt.is_file() else ""}
             eventlog.append(path, event)
-            job.events = eventlog.read_events(path)
+            job.events.clear()
+            job.absorb(eventlog.read_tail(path, EVENT_TAIL))
         except (OSError, ValueError) as e:
             self.log(f"{job.run_dir}: could not record the end of an interrupted run: {e}")
         finally:
@@ -504,6 +622,11 @@ def _error_of(e: dict[str, Any]) -> str:
     return ""
 
 
+def _explicit_gpu(device: str) -> int | None:
+    """N of an explicit `cuda:N`, else None."""
+    return int(device[5:]) if device.startswith("cuda:") else None
+
+
 def _without(spec: dict[str, Any], dotted: str) -> dict[str, Any]:
     out = json.loads(json.dumps(spec))
     *parents, leaf = dotted.split(".")
@@ -512,55 +635,3 @@ def _without(spec: dict[str, Any], dotted: str) -> dict[str, Any]:
         d = d.get(p, {})
     d.pop(leaf, None)
     return out
-
-
-def _checkpoint_seq(path: Path, model_spec: dict[str, Any] | None = None) -> int:
-    """The seq stored in a checkpoint that this run can resume from (FAILED_PRECONDITION else)."""
-    from . import checkpoint
-
-    # mmap: reads the small metadata entries without loading the tensors into memory.
-    try:
-        ckpt = checkpoint.load(path, mmap=True)
-        seq = ckpt.get("seq")
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-            raise checkpoint.CheckpointError(f"{path}: not a projhead checkpoint (no event seq in it)")
-        own = ckpt.get("spec", {}).get("model") if isinstance(ckpt.get("spec"), dict) else None
-        if model_spec is not None and isinstance(own, dict) and _shape(own) != _shape(model_spec):
-            from .config import RunConfig
-
-            def arch(m: dict[str, Any]) -> str:
-                try:
-                    return checkpoint.architecture(RunConfig.from_dict({"model": m}).model)
-                except (ValueError, TypeError):
-                    return "an unknown model"
-            raise checkpoint.CheckpointError(f"checkpoint is for {arch(own)}, the request asks for {arch(model_spec)}")
-        return seq
-    except checkpoint.CheckpointError as e:
-        raise JobError("failed_precondition", str(e)) from None
-
-
-def _shape(model: dict[str, Any]) -> tuple:
-    """What decides whether weights fit a model (newer spec fields with defaults do not)."""
-    head = model.get("head") if isinstance(model.get("head"), dict) else {}
-    return (model.get("backbone"), model.get("width"), model.get("cifar_stem"), tuple(head.get("hidden_dims") or ()),
-            head.get("out_dim"), head.get("batch_norm"))
-
-
-def _resume_point(run_dir: Path, ckpt: Path, model_spec: dict[str, Any] | None = None) -> int:
-    """The last seq a run resumed from `ckpt` keeps. The checkpoint holds the seq of its own
-    `checkpoint` event; when the process died between the rename and that event, whatever has
-    that seq now (e.g. a `failed` event written for the crash) belongs to the dead attempt."""
-    if model_spec is not None:
-        _checkpoint_seq(ckpt, model_spec)  # the architecture check
-    seq = _checkpoint_seq(ckpt)
-    at = [e for e in eventlog.read_events(run_dir / EVENTS_FILE) if int(e["seq"]) == seq]
-    return seq if at and at[0].get("type") == "checkpoint" else seq - 1
-
-
-def _wait_for_training_lock(run_dir: Path, timeout: float) -> None:
-    """Waits until no training process holds the run's lock (runlock.py)."""
-    try:
-        runlock.wait_free(run_dir, timeout)
-    except runlock.Held as e:
-        raise JobError("failed_precondition",
-                       f"run {run_dir.name!r} is still being trained by process {e.pid} (not started by this worker)") from None

@@ -99,10 +99,15 @@ def _all_cuda(groups: list[dict[str, Any]]) -> bool:
     return all(p.is_cuda and p.is_floating_point() for g in groups for p in g["params"])
 
 
-def build_optimizer(params_or_named: Iterable[Any], cfg: OptimConfig) -> Optimizer:
+def build_optimizer(params_or_named: Iterable[Any], cfg: OptimConfig, head: Iterable[Any] | None = None,
+                    head_lr: float = 0.0) -> Optimizer:
     """sgd | lars | adamw with the parameter groups above; lr = cfg.lr (the schedule scales it).
-    On CUDA the fused implementations are used (one kernel for all parameters)."""
+    `head`: parameters in groups of their own (same decay rule) at base lr head_lr, the same
+    schedule (joint's method.joint.head_lr). On CUDA the fused implementations are used (one
+    kernel for all parameters)."""
     groups = param_groups(params_or_named, cfg.weight_decay)
+    if head is not None:
+        groups += [{**g, "lr": head_lr} for g in param_groups(head, cfg.weight_decay)]
     if not groups:
         raise ValueError("build_optimizer: no parameters to optimize")
     fused = {"fused": True} if _all_cuda(groups) else {}

@@ -6,10 +6,7 @@ import os
 from pathlib import Path
 
 from .echo import echo
-
-
-class PathError(ValueError):
-    pass
+from .errors import PathError
 
 
 def default_data_roots() -> list[Path]:

@@ -3,14 +3,15 @@
 last holder is gone, however it dies. The worker takes it before it spawns a training process and
 hands the descriptor down ($PROJHEAD_LOCK_FD); a training process started by hand takes it
 itself; a resume waits for it to be free. Shared by supervise.py, jobs.py and trainproc.py; no
-torch here."""
+torch here. `hold` is the same kernel lock on any file, for work done once across processes."""
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 LOCK_FILE = "train.lock"
 # The descriptor of the lock the worker took for a training process it starts.
@@ -63,6 +64,21 @@ def acquire(run_dir: Path, timeout: float = 60.0) -> int | None:
             # torchrun holds the inherited lock; its ranks do not get the fd.
             return -1
     return take(run_dir, timeout)
+
+
+@contextlib.contextmanager
+def hold(path: Path) -> Iterator[None]:
+    """An exclusive flock on the file `path` (created) for the body, waiting as long as another
+    process holds it: for work that two processes should do once, not side by side (the
+    evaluation's baseline cache). Released when the body ends, or by the kernel when this
+    process dies."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_pid(fd: int, pid: int) -> None:

@@ -84,6 +84,14 @@ class BilevelConfig:
 
 
 @dataclass
+class JointConfig:
+    # Learning rate of the head's parameter group in the one joint optimizer (0 = optim.lr), on
+    # the same schedule: the same meaning as bilevel's head_lr, so a joint run with a matched head
+    # learning rate separates "a faster head" from "a bi-level head".
+    head_lr: float = 0.0
+
+
+@dataclass
 class MethodConfig:
     # Method registry name: joint, bilevel, no_head, fixed_head, directclr.
     name: str = "joint"
@@ -92,6 +100,7 @@ class MethodConfig:
     bilevel: BilevelConfig = field(default_factory=BilevelConfig)
     # DirectCLR: number of leading backbone features the loss sees (0 = scaled default).
     directclr_dim: int = 0
+    joint: JointConfig = field(default_factory=JointConfig)
 
 
 @dataclass
@@ -166,6 +175,21 @@ class AugmentConfig:
 
 
 @dataclass
+class EvalConfig:
+    # Iteration cap of the probe's L-BFGS (it stops earlier at its gradient tolerance).
+    probe_max_iter: int = 1000
+    # kNN neighbours (fixed, not tuned).
+    knn_k: int = 200
+    # kNN vote temperature: weights exp(cosine / t) (fixed, not tuned).
+    knn_temperature: float = 0.1
+    # Share of the training images held out, per class, as the validation split.
+    val_fraction: float = 0.2
+    # Also evaluate the floors on the same splits: raw pixels and the backbone at its random
+    # initialisation (the run's seed).
+    baselines: bool = True
+
+
+@dataclass
 class RunSpecConfig:
     # Client-chosen id: [A-Za-z0-9._-]{1,128}, not starting with '.', without '..'. Names the run
     # directory (the other messages' run_id fields are checked against the same rule).
@@ -180,6 +204,7 @@ class RunSpecConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 # Every field but the booleans (always taken as sent), in the contract's order.
@@ -207,6 +232,7 @@ RULES: dict[str, Rule] = {
     "method.bilevel.head_reset_every": Rule("int", lo=0, hi=1000000, expected="an integer in [0, 1000000]"),
     "method.bilevel.head_momentum": Rule("num", lo=0.0, hi=0.9999, special=-1.0, expected="-1 (inherit) or a finite number in [0, 0.9999]"),
     "method.directclr_dim": Rule("int", lo=0, hi=65536, expected="an integer in [0, 65536]"),
+    "method.joint.head_lr": Rule("num", lo=0.0, hi=100.0, expected="a finite number in [0, 100]"),
     "optim.name": Rule("str", choices=("sgd", "lars", "adamw"), expected="one of sgd, lars, adamw"),
     "optim.lr": Rule("num", lo=1e-08, hi=100.0, expected="a finite number in [1e-8, 100]"),
     "optim.momentum": Rule("num", lo=0.0, hi=0.9999, expected="a finite number in [0, 0.9999]"),
@@ -233,4 +259,8 @@ RULES: dict[str, Rule] = {
     "augment.grayscale_p": Rule("num", lo=0.0, hi=1.0, expected="a finite number in [0, 1]"),
     "augment.blur_p": Rule("num", lo=-1.0, hi=1.0, expected="a finite number in [-1, 1]"),
     "augment.flip_p": Rule("num", lo=0.0, hi=1.0, expected="a finite number in [0, 1]"),
+    "eval.probe_max_iter": Rule("int", lo=1, hi=100000, expected="an integer in [1, 100000]"),
+    "eval.knn_k": Rule("int", lo=1, hi=100000, expected="an integer in [1, 100000]"),
+    "eval.knn_temperature": Rule("num", lo=0.001, hi=10.0, expected="a finite number in [0.001, 10]"),
+    "eval.val_fraction": Rule("num", lo=0.05, hi=0.5, expected="a finite number in [0.05, 0.5]"),
 }

@@ -1,6 +1,10 @@
 """The gRPC servicer: translation between projhead.v1 messages and plain Python values, the
 health service, the auth interceptor and TLS. Training logic lives in jobs.py / train.py;
-every error becomes a status code here, in `_status_of` alone.
+every error becomes a status code here, in `_status_of` alone (errors.classify says which).
+
+Over 450 lines on purpose: it is the whole of the gRPC room (the one module that imports the
+generated messages, tests/test_import_direction.py), one handler per RPC of worker.proto and the
+message <-> value conversions they share; the work itself is in jobs.py and its neighbours.
 """
 from __future__ import annotations
 
@@ -25,11 +29,12 @@ from projhead.v1 import rules_pb2
 from projhead.v1 import worker_pb2 as pb
 from projhead.v1 import worker_pb2_grpc as pb_grpc
 
-from . import __version__, paths, storage
-from .config import SpecError
+from . import __version__, errors, paths
 from .echo import echo
-from .jobs import JobError, JobManager
+from .errors import JobError, MalformedRequest, SpecError
+from .jobs import JobManager
 from .supervise import EvaluationProcess
+from .threadname import name_os_thread
 
 SERVICE_NAME = "projhead.v1.Worker"
 MAX_RECEIVE_BYTES = 4 * 1024 * 1024  # requests are small; anything bigger is a mistake or an attack
@@ -40,47 +45,27 @@ EXPORT_CHUNK = 1024 * 1024
 # UNARY_THREADS more than that, so health and the unary calls always find a thread.
 DEFAULT_MAX_STREAMS = 64
 UNARY_THREADS = 32
+RPC_THREAD_NAME = "projhead-rpc"
 
 _RUN_STATE = {
     "pending": pb.RUN_STATE_PENDING, "running": pb.RUN_STATE_RUNNING, "finished": pb.RUN_STATE_FINISHED,
     "failed": pb.RUN_STATE_FAILED, "cancelled": pb.RUN_STATE_CANCELLED, "interrupted": pb.RUN_STATE_INTERRUPTED,
 }
 _STATUS = {
-    "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
-    "not_found": grpc.StatusCode.NOT_FOUND,
-    "already_exists": grpc.StatusCode.ALREADY_EXISTS,
-    "failed_precondition": grpc.StatusCode.FAILED_PRECONDITION,
-    "resource_exhausted": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "permission_denied": grpc.StatusCode.PERMISSION_DENIED,
-    "internal": grpc.StatusCode.INTERNAL,
+    errors.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    errors.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    errors.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 
 
-class MalformedRequest(Exception):
-    """The request bytes did not parse as the method's message (see RequestGuardInterceptor)."""
-
-
 def _status_of(err: Exception) -> tuple[grpc.StatusCode, str]:
-    """The one place where Python errors become gRPC status codes."""
-    if isinstance(err, MalformedRequest):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(err)
-    if isinstance(err, JobError):
-        return _STATUS.get(err.code, grpc.StatusCode.INTERNAL), str(err)
-    if isinstance(err, paths.PathError):
-        return grpc.StatusCode.PERMISSION_DENIED, str(err)
-    if isinstance(err, SpecError):
-        return grpc.StatusCode.INVALID_ARGUMENT, f"spec.{err}"
-    if type(err).__name__ == "CheckpointError":
-        return grpc.StatusCode.FAILED_PRECONDITION, str(err)
-    if type(err).__name__ == "DatasetError":
-        return grpc.StatusCode.FAILED_PRECONDITION, str(err)
-    if isinstance(err, FileNotFoundError):
-        return grpc.StatusCode.NOT_FOUND, str(err)
-    if isinstance(err, OSError):
-        # The worker's own files (run root, checkpoints): the path and why, never a traceback.
-        code = grpc.StatusCode.RESOURCE_EXHAUSTED if storage.is_disk_full(err) else grpc.StatusCode.FAILED_PRECONDITION
-        return code, storage.describe(err)
-    return grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"
+    """The one place where Python errors become gRPC status codes: errors.classify's status."""
+    status, message = errors.classify(err, errors.RPC)
+    return _STATUS[status], message
 
 
 def _handle(fn: Callable) -> Callable:
@@ -157,9 +142,37 @@ def _is_repeated(f) -> bool:
     return rep if rep is not None else f.label == f.LABEL_REPEATED
 
 
+class UnknownField(Exception):
+    """An event or record carries a key its proto message has no field for (strict mode)."""
+
+
+# A key that is not a field of its message (a misspelt metric, a field renamed on one side only)
+# would otherwise vanish on the way to the client. With PROJHEAD_STRICT_FIELDS=1 (the Python tests'
+# conftest sets it, so subprocess workers inherit it) it raises; otherwise the worker logs it once
+# per (message type, key) and drops it, because a worker must still serve the event logs an older
+# version wrote (e.g. StepMetrics' reserved head_loss_before).
+STRICT_FIELDS_ENV = "PROJHEAD_STRICT_FIELDS"
+_unknown_logged: set[tuple[str, str]] = set()
+_unknown_lock = threading.Lock()
+
+
+def _unknown_field(msg, name: str) -> None:
+    full_name = msg.DESCRIPTOR.full_name
+    if os.environ.get(STRICT_FIELDS_ENV) == "1":
+        raise UnknownField(f"{full_name} has no field {name!r}")
+    with _unknown_lock:
+        if (full_name, name) in _unknown_logged:
+            return
+        _unknown_logged.add((full_name, name))
+    print(f"[worker] dropped {name!r}: not a field of {full_name} (logged once)", file=sys.stderr, flush=True)
+
+
 def _fill(msg, fields: dict[str, Any]):
     for name, value in fields.items():
-        if name not in msg.DESCRIPTOR.fields_by_name or value is None:
+        if name not in msg.DESCRIPTOR.fields_by_name:
+            _unknown_field(msg, name)
+            continue
+        if value is None:
             continue
         if isinstance(value, dict):  # a sub-message
             _fill(getattr(msg, name), value).SetInParent()
@@ -254,9 +267,10 @@ class WorkerServicer(pb_grpc.WorkerServicer):
         from .checkpoint import load_complete
 
         stored = load_complete(ckpt, mmap=True)  # a bad file is answered at once (memory-mapped: cheap)
-        _check_evaluation_fits(stored["spec"], data, self.jobs.max_memory)
+        _check_evaluation_fits(stored["spec"], data, ckpt, self.data_roots, self.jobs.max_memory)
         job = {"run_dir": str(run_dir), "checkpoint": str(ckpt), "data": data, "layers": list(request.layers),
-               "probe_epochs": request.probe_epochs, "knn_k": request.knn_k or 200, "device": request.device or "auto"}
+               "eval": _eval_override(request), "device": request.device or "auto",
+               "data_roots": [str(r) for r in self.data_roots]}
         # Its own process (evaluation/job.py): the data and the model never live in the server, and
         # a client that goes away ends the work with it.
         proc = EvaluationProcess(job, request.run_id)
@@ -275,7 +289,9 @@ class WorkerServicer(pb_grpc.WorkerServicer):
                         layers=[_fill(pb.LayerEval(), l) for l in rec["layers"]],
                         checkpoint=str(ckpt.relative_to(run_dir)), step=rec["step"], seconds=rec["seconds"],
                         train_images=rec["train_images"], test_images=rec["test_images"],
-                        untrained_layers=rec.get("untrained_layers", [])))
+                        untrained_layers=rec.get("untrained_layers", []),
+                        baselines=[_fill(pb.LayerEval(), b) for b in rec.get("baselines", [])],
+                        protocol=_fill(pb.EvalProtocol(), rec.get("protocol", {}))))
                     return
             code = proc.wait()
             tail = f": {proc.stderr_tail[-1]}" if proc.stderr_tail else ""
@@ -305,10 +321,7 @@ def _check_evaluate(request) -> None:
     def bad(field: str, value: Any, expected: str) -> JobError:
         return JobError("invalid_argument", f"{field}: got {echo(value)}, expected {expected}")
 
-    if request.probe_epochs > 100_000:
-        raise bad("probe_epochs", request.probe_epochs, "an integer in [0, 100000] (0 = default)")
-    if request.knn_k > 100_000:
-        raise bad("knn_k", request.knn_k, "an integer in [0, 100000] (0 = 200)")
+    _eval_override(request)  # its fields against RunSpec.eval's rules (SpecError names the field)
     if not _DEVICE_RE.fullmatch(request.device):
         raise bad("device", request.device, "auto, cpu, cuda or cuda:N")
     if len(request.layers) > 64:
@@ -318,16 +331,28 @@ def _check_evaluate(request) -> None:
             raise bad(f"layers[{i}]", layer, 'a layer name: "h", "head.N" or "z"')
 
 
-def _check_evaluation_fits(spec: dict[str, Any], data: dict[str, Any], budget: int) -> None:
-    from . import memory
-    from .config import RunConfig
+def _eval_override(request) -> dict[str, Any]:
+    """EvaluateRequest.eval as a checked dict ({} = the run's own settings). The rules are
+    RunSpec.eval's: a zero value stands for the field's default, as in a RunSpec."""
+    if not request.HasField("eval"):
+        return {}
+    from .config import RunConfig, SpecError
 
-    spec = json.loads(json.dumps(spec))
-    if data.get("name"):
-        spec["data"] = {**spec.get("data", {}), **{k: v for k, v in data.items() if v not in ("", 0, None)}}
+    override = message_to_dict(request.eval, "eval.")
     try:
-        cfg = RunConfig.from_dict(spec)
-    except SpecError as e:
+        RunConfig.from_dict({"eval": override})
+    except SpecError as e:  # the request's own field (eval.knn_k), not a RunSpec's
+        raise JobError("invalid_argument", str(e)) from None
+    return override
+
+
+def _check_evaluation_fits(spec: Any, data: dict[str, Any], ckpt: Path, data_roots: list[Path], budget: int) -> None:
+    from . import memory
+    from .evalspec import evaluation_config
+
+    try:
+        cfg = evaluation_config(spec, data, ckpt, data_roots)  # the checkpoint's spec, the request's data, the roots
+    except SpecError as e:  # a data field of the request ("data.image_size: ...")
         raise JobError("invalid_argument", str(e)) from None
     est = memory.estimate_evaluation(cfg)
     if est.total > budget:
@@ -421,7 +446,9 @@ def build_server(jobs: JobManager, data_roots: list[Path], token: str | None,
     # Auth first: an unauthenticated caller learns nothing, not even whether its bytes parse.
     interceptors = ([TokenAuthInterceptor(token)] if token else []) + [RequestGuardInterceptor()]
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_streams + UNARY_THREADS, thread_name_prefix="rpc"),  # one thread per open stream
+        # one thread per open stream; named RPC_THREAD_NAME for the system, so they can be counted
+        futures.ThreadPoolExecutor(max_workers=max_streams + UNARY_THREADS, thread_name_prefix="rpc",
+                                   initializer=name_os_thread, initargs=(RPC_THREAD_NAME,)),
         interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
@@ -450,6 +477,45 @@ def set_serving(health_servicer, serving: bool) -> None:
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, status)
+
+
+def load_tls(cert_path: str, key_path: str, client_ca_path: str | None) -> tuple[bytes, bytes, bytes | None]:
+    """The PEM files of serve --tls-cert/--tls-key/--tls-client-ca, read and checked (grpcio
+    says only "Failed to bind to address" for a file that is not what it should be): ValueError
+    naming the flag, the file and what is wrong with it."""
+    import ssl
+
+    def read(flag: str, path: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except OSError as e:
+            raise ValueError(f"{flag} {path!r}: {e.strerror}") from None
+
+    def certificates(flag: str, path: str) -> bytes:
+        data = read(flag, path)
+        if b"-----BEGIN CERTIFICATE-----" not in data:
+            raise ValueError(f"{flag} {path!r}: not a PEM certificate (no '-----BEGIN CERTIFICATE-----' line)")
+        try:
+            ssl.create_default_context(cadata=data.decode("ascii"))
+        except (ssl.SSLError, UnicodeDecodeError, ValueError) as e:
+            raise ValueError(f"{flag} {path!r}: not a valid PEM certificate ({getattr(e, 'reason', None) or e})") from None
+        return data
+
+    cert = certificates("--tls-cert", cert_path)
+    key = read("--tls-key", key_path)
+    if not re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----", key):
+        raise ValueError(f"--tls-key {key_path!r}: not a PEM private key (no '-----BEGIN ... PRIVATE KEY-----' line)")
+    if b"ENCRYPTED" in key:
+        raise ValueError(f"--tls-key {key_path!r}: the key is encrypted; the worker needs it unencrypted (readable by it alone)")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_path, key_path, password=lambda: b"")
+    except ssl.SSLError as e:
+        if "KEY_VALUES_MISMATCH" in str(e) or getattr(e, "reason", "") == "KEY_VALUES_MISMATCH":
+            raise ValueError(f"--tls-key {key_path!r}: is not the key of the certificate in --tls-cert {cert_path!r}") from None
+        raise ValueError(f"--tls-key {key_path!r}: not a valid PEM private key for --tls-cert {cert_path!r} "
+                         f"({getattr(e, 'reason', None) or e})") from None
+    client_ca = certificates("--tls-client-ca", client_ca_path) if client_ca_path else None
+    return cert, key, client_ca
 
 
 def bind(server, host: str, port: int, tls: tuple[bytes, bytes, bytes | None] | None) -> int:

@@ -31,6 +31,7 @@ UNWRITTEN = "projhead-unwritten-event: "
 WORKER_PID_ENV = "PROJHEAD_WORKER_PID"
 # How often the event log of a running process is read for new lines.
 POLL_SECONDS = 0.05
+READ_BYTES = 1 << 20
 
 
 # torchrun starts every rank in a session of its own, so a signal to torchrun's process group
@@ -118,6 +119,18 @@ def assign_devices(nproc: int, busy: set[int], count: int) -> list[int] | None:
     when not enough are free (the run waits)."""
     free = [i for i in range(count) if i not in busy]
     return free[:nproc] if len(free) >= nproc else None
+
+
+def nodes_available() -> tuple[int, str]:
+    """How many nodes one run may train on here (train.nnodes), and what to say to a run that
+    asks for more: the nodes of the worker's SLURM job, else 1."""
+    if slurm_launch.enabled():
+        try:
+            n = int(os.environ.get("SLURM_JOB_NUM_NODES") or os.environ.get("SLURM_NNODES") or 1)
+        except ValueError:
+            n = 1
+        return n, f"this worker's SLURM job has {n} node{'s' if n != 1 else ''}"
+    return 1, "expected 1 on a worker outside a SLURM job (use the slurm runtime)"
 
 
 class LaunchError(Exception):
@@ -247,19 +260,24 @@ class TrainingProcess:
         path, offset, buf = self.events_path, self.offset, b""
         while True:
             exited = self.proc.poll() is not None
+            more = False
             if path.exists():
                 with open(path, "rb") as f:
                     f.seek(offset)
-                    chunk = f.read()
+                    # At most READ_BYTES at a time: a process that logs faster than the worker
+                    # reads must not make it hold a whole backlog of events at once.
+                    chunk = f.read(READ_BYTES)
+                more = len(chunk) == READ_BYTES
                 offset += len(chunk)
                 buf += chunk
                 *lines, buf = buf.split(b"\n")
                 new = [json.loads(l) for l in lines if l.strip()]
                 if new:
                     on_events(new)
-            if exited:
+            if exited and not more:
                 return
-            time.sleep(POLL_SECONDS)
+            if not more:
+                time.sleep(POLL_SECONDS)
 
     def exit_cause(self, code: int | None, error: Exception | None, *, killed_by_us: bool, closing: bool) -> tuple[str, str]:
         """(cause, message) of a process that exited without writing a final event: cause is
@@ -344,6 +362,8 @@ class EvaluationProcess:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if self.proc.stdout:
+            self.proc.stdout.close()  # its descriptor now, not when the object is collected
 
     def _drain(self, run_id: str) -> None:
         assert self.proc.stderr
@@ -353,7 +373,8 @@ class EvaluationProcess:
 
 
 def stderr_lines(stream: IO[bytes]) -> Iterator[str]:
-    """The non-empty lines a child writes to its stderr pipe, until it closes or breaks."""
+    """The non-empty lines a child writes to its stderr pipe, until it closes or breaks; then
+    the pipe is closed (the worker keeps a run's process object for good, not its descriptor)."""
     try:
         for raw in stream:
             line = raw.decode("utf-8", "replace").rstrip()
@@ -361,3 +382,5 @@ def stderr_lines(stream: IO[bytes]) -> Iterator[str]:
                 yield line
     except (OSError, ValueError):
         pass  # the pipe broke: nothing more to read
+    finally:
+        stream.close()

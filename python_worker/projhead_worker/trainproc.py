@@ -17,7 +17,6 @@ so a restarted worker never trains the same run twice at once.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import signal
@@ -27,10 +26,10 @@ import time
 import traceback
 from pathlib import Path
 
-from . import checkpoint, dist, runlock, storage
+from . import checkpoint, dist, errors, runlock, storage
 from .supervise import INTERRUPT_SIGNAL, UNWRITTEN, WORKER_PID_ENV
 from .config import RunConfig, SpecError
-from .eventlog import EVENTS_FILE, SPEC_FILE, last_seq_in
+from .eventlog import EVENTS_FILE, SPEC_FILE, last_seq_in, write_event
 
 EXIT = {"finished": 0, "crash": 1, "cancelled": 3, "non_finite_loss": 4, "dataset": 5, "invalid_spec": 6, "out_of_memory": 7,
         "locked": 8, "interrupted": 9, "io": 10}
@@ -39,41 +38,8 @@ EXIT = {"finished": 0, "crash": 1, "cancelled": 3, "non_finite_loss": 4, "datase
 PARENT_POLL_SECONDS = 0.1
 
 
-IO_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
-
-
 def report_unwritten(cause: str, message: str, err: OSError) -> None:
     print(UNWRITTEN + json.dumps({"cause": cause, "message": message, "unwritten": storage.describe(err)}), file=sys.stderr, flush=True)
-
-
-def is_out_of_memory(e: BaseException) -> bool:
-    """Host or device memory ran out: MemoryError, torch's (CUDA) OutOfMemoryError, or the CPU
-    allocator's RuntimeError."""
-    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
-        return True
-    msg = str(e).lower()
-    return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
-
-
-def classify_failure(e: BaseException) -> tuple[str, str]:
-    """(cause, message) of an exception that ended training: the causes of RunFailed.cause."""
-    from .data import DatasetError
-    from .train import NonFiniteLoss
-
-    if isinstance(e, NonFiniteLoss):
-        return "non_finite_loss", str(e)
-    if isinstance(e, DatasetError):
-        return "dataset", str(e)
-    if isinstance(e, SpecError):
-        return "invalid_spec", str(e)
-    if is_out_of_memory(e):
-        first = (str(e).strip().splitlines() or [""])[0]
-        return "out_of_memory", f"{type(e).__name__}: {first}" if first else f"{type(e).__name__}: out of memory"
-    if isinstance(e, OSError) and e.errno in IO_ERRNOS:
-        return "io", storage.describe(e)
-    if isinstance(e, ValueError):
-        return "invalid_spec", str(e)
-    return "crash", f"{type(e).__name__}: {e}"
 
 
 def interrupt_message(why: str, sig: str | None = None) -> str:
@@ -134,11 +100,20 @@ class Emitter:
                 fields = {**fields, "device": f"cuda:{first}"}
         rec = {"seq": self.seq, "time": time.time(), "type": type_, **fields}
         try:
-            self._file.write(json.dumps(rec, allow_nan=True) + "\n")
-            self._file.flush()
+            write_event(self._file, rec)  # the log's durability rule: eventlog.SYNCED_EVENTS
         except OSError as e:
             raise storage.with_path(e, self.path) from None
         return self.seq
+
+    def sync(self) -> None:
+        """Makes every event written so far durable (fsync); train.py calls it before a
+        checkpoint replaces the last one, so the log holds every seq the checkpoint follows."""
+        if self._file is None:
+            return
+        try:
+            os.fsync(self._file.fileno())
+        except OSError as e:
+            raise storage.with_path(e, self.path) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,7 +191,8 @@ def _main(argv: list[str] | None) -> int:
         checkpoint.clean_temporaries(run_dir)
         resume_from = checkpoint.latest(run_dir)
     try:
-        summary = train(cfg, run_dir, emit, lambda: stop["reason"], resume_from=resume_from, last_seq=lambda: emit.seq)
+        summary = train(cfg, run_dir, emit, lambda: stop["reason"], resume_from=resume_from, last_seq=lambda: emit.seq,
+                        sync_events=emit.sync)
     except Cancelled as c:
         if stop["reason"] == "cancel":
             emit("cancelled", step=c.step, checkpoint=c.checkpoint)
@@ -225,8 +201,8 @@ def _main(argv: list[str] | None) -> int:
         emit("interrupted", reason=why, message=interrupt_message(why, stop.get("signal")), step=c.step, checkpoint=c.checkpoint)
         return EXIT["interrupted"]
     except Exception as e:  # noqa: BLE001 - every failure must end as a named event (MemoryError included)
-        cause, message = classify_failure(e)
-        if cause in ("crash", "out_of_memory"):
+        cause, message = errors.classify(e, errors.TRAINING)
+        if cause in (errors.CRASH, errors.OUT_OF_MEMORY):
             traceback.print_exc()
         return fail(cause, message)
     finally:

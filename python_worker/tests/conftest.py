@@ -5,6 +5,11 @@ import os
 
 import pytest
 
+# An event key that is not a field of its proto message fails the test that sends it (server.py
+# drops and logs such keys in production); set in the environment so workers the tests start as
+# processes are strict too.
+os.environ["PROJHEAD_STRICT_FIELDS"] = "1"
+
 
 def need(present: bool, what: str, install: str):
     """Decorator for a test that needs `what` (skip locally when absent; run, and so fail, in CI)."""

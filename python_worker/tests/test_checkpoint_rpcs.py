@@ -97,7 +97,7 @@ def _code(call):
 
 
 def test_evaluate_works_in_its_own_process_and_checks_layers_first(worker):
-    done = [e for e in worker.stub.Evaluate(pb.EvaluateRequest(run_id="base", layers=["h", "z"], probe_epochs=1), timeout=120)
+    done = [e for e in worker.stub.Evaluate(pb.EvaluateRequest(run_id="base", layers=["h", "z"], eval=pb.EvalSpec(probe_max_iter=1)), timeout=120)
             if e.WhichOneof("kind") == "done"]
     assert [l.layer for l in done[0].done.layers] == ["h", "z"]
     t0 = time.monotonic()
@@ -144,7 +144,7 @@ def test_resume_from_a_bad_checkpoint_is_a_clean_failed_precondition(worker, tmp
 
 
 def test_evaluate_stops_when_the_client_goes_away(worker):
-    call = worker.stub.Evaluate(pb.EvaluateRequest(run_id="base", probe_epochs=100000), timeout=120)
+    call = worker.stub.Evaluate(pb.EvaluateRequest(run_id="base", eval=pb.EvalSpec(probe_max_iter=100000)), timeout=120)
     first = next(call)  # the process runs
     assert first.WhichOneof("kind") == "log"
     procs = _evaluate_processes()
@@ -164,8 +164,11 @@ def _evaluate_processes() -> list[int]:
             continue
         if b"projhead_worker.evaluation.job" in cmd and str(os.getpid()).encode() not in cmd:
             try:
-                if open(f"/proc/{pid}/stat").read().split(") ")[1].split()[0] != "Z":
-                    out.append(int(pid))
-            except OSError:
-                pass
+                state, ppid = open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1].split()[:2]
+            except (OSError, ValueError):
+                continue
+            # This test's worker runs in this process: its evaluations are our children (an
+            # evaluation of another worker on the machine is not this test's business).
+            if state != "Z" and int(ppid) == os.getpid():
+                out.append(int(pid))
     return out

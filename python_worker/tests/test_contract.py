@@ -49,3 +49,29 @@ def test_events_become_messages():
     assert ev.WhichOneof("kind") == "finished" and math.isnan(ev.finished.final_loss)
     ev = event_to_proto({"seq": 4, "time": 0, "type": "evaluation", "layer": "h", "singular_values": [3.0, 1.0], "linear_top1": 0.5})
     assert ev.evaluation.layer == "h" and list(ev.evaluation.singular_values) == [3.0, 1.0]
+
+
+def test_an_unknown_event_key_is_caught():
+    import pytest
+
+    from projhead_worker.server import UnknownField
+
+    # The tests run strict (conftest): a misspelt metric fails instead of vanishing.
+    with pytest.raises(UnknownField, match=r"projhead.v1.StepMetrics has no field 'contrastive_accuracy'"):
+        event_to_proto({"seq": 3, "time": 0, "type": "step", "loss": 2.0, "contrastive_accuracy": 0.5})
+    with pytest.raises(UnknownField, match=r"projhead.v1.LayerEval has no field 'knn_top_1'"):  # inside a repeated message
+        event_to_proto({"seq": 9, "time": 0, "type": "finished", "baselines": [{"layer": "pixels", "knn_top_1": 0.3}]})
+
+
+def test_an_unknown_event_key_is_logged_once_in_production(monkeypatch, capsys):
+    from projhead_worker import server
+
+    monkeypatch.delenv(server.STRICT_FIELDS_ENV)
+    monkeypatch.setattr(server, "_unknown_logged", set())
+    for _ in range(3):
+        ev = event_to_proto({"seq": 3, "time": 0, "type": "step", "loss": 2.0, "contrastive_accuracy": 0.5})
+        assert ev.step.loss == 2.0  # the known fields still arrive
+    event_to_proto({"seq": 4, "time": 0, "type": "epoch", "loss": 2.0, "contrastive_accuracy": 0.5})
+    lines = [l for l in capsys.readouterr().err.splitlines() if "contrastive_accuracy" in l]
+    assert lines == ["[worker] dropped 'contrastive_accuracy': not a field of projhead.v1.StepMetrics (logged once)",
+                     "[worker] dropped 'contrastive_accuracy': not a field of projhead.v1.EpochSummary (logged once)"]

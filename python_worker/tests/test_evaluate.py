@@ -2,6 +2,7 @@
 evaluate_layers end to end on a tiny real model and the embedded dataset."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -12,15 +13,20 @@ from projhead_worker.config import RunConfig
 from projhead_worker.data import eval_transform, load_dataset
 from projhead_worker.evaluation import (
     DEFAULT_PROBE_WEIGHT_DECAY,
+    PROBE_L2_GRID,
     align_uniform,
+    evaluate_baselines,
     evaluate_layers,
     extract_features,
     fit_linear_probe,
     knn_top1,
     linear_probe,
+    protocol_of,
     rankme,
+    select_linear_probe,
     spectrum,
     untrained_layers,
+    validation_split,
 )
 from projhead_worker.models import build_model
 
@@ -308,14 +314,16 @@ def test_evaluate_layers_end_to_end(tiny):
     cfg, model, ds = tiny
     model.train()
     streamed = []
-    rows = evaluate_layers(model, ds, cfg, "cpu", on_layer=streamed.append, probe_epochs=30, knn_k=0)
+    cfg = RunConfig.from_dict({**cfg.to_dict(), "eval": {"probe_max_iter": 30}})  # the fixture is shared
+    rows = evaluate_layers(model, ds, cfg, "cpu", on_layer=streamed.append)
     assert model.training  # mode restored
     assert streamed == rows
     assert [r["layer"] for r in rows] == ["h", "head.1", "head.2", "z"]
     assert [r["index"] for r in rows] == [0, 1, 2, 3]
     assert [r["dim"] for r in rows] == [32, 24, 20, 12]
     keys = {"layer", "index", "dim", "linear_top1", "probe_converged", "probe_iterations", "knn_top1",
-            "effective_rank", "singular_values", "alignment", "uniformity"}
+            "effective_rank", "singular_values", "alignment", "uniformity",
+            "probe_l2", "probe_val_top1", "linear_val_top1", "knn_val_top1"}
     for r in rows:
         assert set(r) == keys
         assert 0.0 <= r["linear_top1"] <= 1.0 and 0.0 <= r["knn_top1"] <= 1.0
@@ -328,10 +336,15 @@ def test_evaluate_layers_end_to_end(tiny):
     feats = extract_features(model, ds.train_x, 16, "cpu")
     test = extract_features(model, ds.test_x, 16, "cpu")
     assert rows[2]["knn_top1"] == knn_top1(feats["head.2"], ds.train_y, test["head.2"], ds.test_y, 10)
-    assert rows[2]["linear_top1"] == linear_probe(feats["head.2"], ds.train_y, test["head.2"], ds.test_y, 10, epochs=30)
+    # The probe: refitted on all training features at the L2 the validation split chose.
+    assert rows[2]["probe_l2"] in PROBE_L2_GRID and len(rows[2]["probe_val_top1"]) == len(PROBE_L2_GRID)
+    assert rows[2]["linear_val_top1"] == max(rows[2]["probe_val_top1"])
+    chosen = select_linear_probe(feats["head.2"], ds.train_y, test["head.2"], ds.test_y, 10,
+                                 validation_split(ds.train_y, cfg.eval.val_fraction, cfg.seed), epochs=30)
+    assert (rows[2]["linear_top1"], rows[2]["probe_l2"], rows[2]["probe_val_top1"]) == (chosen.top1, chosen.l2, chosen.val_top1)
     assert rows[2]["effective_rank"] == spectrum(feats["head.2"])[1]
 
-    again = evaluate_layers(model, ds, cfg, "cpu", layers=["z", "h"], probe_epochs=30)
+    again = evaluate_layers(model, ds, cfg, "cpu", layers=["z", "h"])
     assert [r["layer"] for r in again] == ["h", "z"] and [r["index"] for r in again] == [0, 3]
     assert again[0] == rows[0] and again[1] == rows[3]  # deterministic, independent of the subset
 
@@ -346,8 +359,9 @@ def test_layers_the_method_does_not_train_are_not_evaluated(tiny, method, untrai
     cfg = RunConfig.from_dict({**cfg.to_dict(), "method": {"name": method}})
     assert untrained_layers(cfg) == untrained
     if untrained:  # evaluating only the head's layers is cheap: nothing runs at all
-        assert evaluate_layers(model, ds, cfg, "cpu", layers=untrained, probe_epochs=5) == []
-        rows = evaluate_layers(model, ds, cfg, "cpu", layers=["h", "z"], probe_epochs=5)
+        cfg = RunConfig.from_dict({**cfg.to_dict(), "eval": {"probe_max_iter": 5}})
+        assert evaluate_layers(model, ds, cfg, "cpu", layers=untrained) == []
+        rows = evaluate_layers(model, ds, cfg, "cpu", layers=["h", "z"])
         assert [r["layer"] for r in rows] == ["h"]
 
 
@@ -359,3 +373,116 @@ def test_metrics_on_cuda_match_cpu(digits_features):
     assert abs(cpu - gpu) <= 0.01
     assert knn_top1(xtr.cuda(), ytr, xte.cuda(), yte, 10) == pytest.approx(knn_top1(xtr, ytr, xte, yte, 10), abs=0.005)
     assert spectrum(xtr.cuda())[1] == pytest.approx(spectrum(xtr)[1], rel=1e-4)
+
+
+# -- the probe protocol: L2 chosen on a validation split of the training features ----------------
+
+def test_validation_split_is_stratified_seeded_and_disjoint():
+    y = torch.arange(10).repeat_interleave(torch.tensor([50, 40, 30, 20, 10, 50, 40, 30, 20, 2]))
+    fit, val = validation_split(y, 0.2, seed=3)
+    assert len(set(fit.tolist()) & set(val.tolist())) == 0 and len(fit) + len(val) == len(y)
+    per_class = torch.bincount(y[val], minlength=10).tolist()
+    assert per_class == [10, 8, 6, 4, 2, 10, 8, 6, 4, 1]  # round(0.2 n), at least one, never the whole class
+    again, other = validation_split(y, 0.2, seed=3)[1], validation_split(y, 0.2, seed=4)[1]
+    assert torch.equal(val, again) and not torch.equal(val, other)
+
+
+def test_probe_l2_is_chosen_without_the_test_labels():
+    xtr, ytr, xte, yte = _blobs()
+    split = validation_split(ytr, 0.2, seed=0)
+    true = select_linear_probe(xtr, ytr, xte, yte, 10, split)
+    permuted = select_linear_probe(xtr, ytr, xte, yte[torch.randperm(len(yte), generator=torch.Generator().manual_seed(1))], 10, split)
+    # The choice and every validation number are the same; only the test score moves.
+    assert (permuted.l2, permuted.val_top1) == (true.l2, true.val_top1)
+    assert permuted.top1 < true.top1 - 0.2
+    # The chosen value is the best on validation (ties: the stronger), and the reported test
+    # score is the refit on all training features at that value.
+    best = max(true.val_top1)
+    assert true.l2 == max(l2 for l2, v in zip(PROBE_L2_GRID, true.val_top1) if v == best)
+    assert true.chosen_val_top1 == best
+    assert abs(true.top1 - linear_probe(xtr, ytr, xte, yte, 10, weight_decay=true.l2)) <= 0.002  # warm start, same optimum
+
+
+def test_baselines_are_pixels_and_the_seeded_initial_backbone(tiny):
+    cfg, _, ds = tiny
+    cfg = RunConfig.from_dict({**cfg.to_dict(), "eval": {"probe_max_iter": 30}})  # the fixture is shared
+    rng = torch.get_rng_state()
+    rows = evaluate_baselines(ds, cfg, "cpu")
+    assert torch.equal(torch.get_rng_state(), rng)  # the caller's generator is left alone
+    assert [r["layer"] for r in rows] == ["pixels", "h@init"]
+    assert rows[0]["dim"] == 3 * 16 * 16 and rows[1]["dim"] == 32
+    torch.manual_seed(cfg.seed)  # what build_training does before build_model
+    init = evaluate_layers(build_model(cfg.model), ds, cfg, "cpu", layers=["h"])[0]
+    assert "effective_rank" not in rows[0]  # classifiers only
+    for key in ("linear_top1", "knn_top1", "probe_l2", "linear_val_top1", "knn_val_top1"):
+        assert rows[1][key] == init[key], key
+    px = eval_transform(ds.train_x, 16).reshape(len(ds.train_x), -1)
+    pt = eval_transform(ds.test_x, 16).reshape(len(ds.test_x), -1)
+    assert rows[0]["knn_top1"] == knn_top1(px, ds.train_y, pt, ds.test_y, 10)
+    proto = protocol_of(ds, cfg)
+    assert proto["val_images"] == len(validation_split(ds.train_y, 0.2, cfg.seed)[1])
+    assert (proto["train_images"], proto["test_images"]) == (len(ds.train_x), len(ds.test_x))
+    cfg.eval.baselines = False
+    assert evaluate_baselines(ds, cfg, "cpu") == []
+
+
+def test_pixel_baseline_of_grey_images_is_one_channel(tiny):
+    # A grey dataset (Fashion-MNIST) is repeated to three channels for the model; its pixel
+    # floor keeps one: H x W features, the same probe as on the image itself.
+    import dataclasses
+
+    cfg, _, ds = tiny
+    cfg = RunConfig.from_dict({**cfg.to_dict(), "eval": {"probe_max_iter": 30}})
+    grey = dataclasses.replace(ds, train_x=ds.train_x[:, :1].contiguous(), test_x=ds.test_x[:, :1].contiguous())
+    row = evaluate_baselines(grey, cfg, "cpu")[0]
+    assert row["layer"] == "pixels" and row["dim"] == 16 * 16
+    px = eval_transform(grey.train_x, 16)
+    assert torch.equal(px[:, 0], px[:, 1]) and torch.equal(px[:, 0], px[:, 2])  # why one is enough
+    flat = lambda x: eval_transform(x, 16)[:, :1].reshape(len(x), -1)
+    assert row["knn_top1"] == knn_top1(flat(grey.train_x), grey.train_y, flat(grey.test_x), grey.test_y, 10)
+
+
+def test_baselines_are_cached_by_what_determines_them(tiny, tmp_path):
+    cfg, _, ds = tiny
+    cfg = RunConfig.from_dict({**cfg.to_dict(), "eval": {"probe_max_iter": 10}})  # the fixture is shared
+    first = evaluate_baselines(ds, cfg, "cpu", cache_dir=tmp_path)
+    files = list(tmp_path.glob("*.json"))
+    assert len(files) == 1
+    # A planted value proves the second call reads the cache instead of computing again.
+    planted = [{**first[0], "linear_top1": 0.123}, first[1]]
+    files[0].write_text(json.dumps(planted))
+    assert evaluate_baselines(ds, cfg, "cpu", cache_dir=tmp_path)[0]["linear_top1"] == 0.123
+    # Anything that changes the result is another entry: the seed, the eval settings, the model.
+    for change in ({"seed": 1}, {"eval": {"knn_k": 7, "probe_max_iter": 10}}, {"model": {**cfg.to_dict()["model"], "width": 3}}):
+        other = RunConfig.from_dict({**cfg.to_dict(), **change})
+        assert evaluate_baselines(ds, other, "cpu", cache_dir=tmp_path)[0]["linear_top1"] != 0.123
+    assert len(list(tmp_path.glob("*.json"))) == 4
+    files[0].write_text("{not json")  # a damaged entry is computed again
+    assert evaluate_baselines(ds, cfg, "cpu", cache_dir=tmp_path) == first
+
+
+def test_runs_side_by_side_compute_their_shared_floors_once(tiny, tmp_path, monkeypatch):
+    # Two evaluations of one seed at once (two runs of a sweep): the second waits on the first's
+    # lock and reads its entry. (flock: two opens conflict even within one process.)
+    import threading
+    import time
+
+    from projhead_worker.evaluation import layers
+
+    cfg, _, ds = tiny
+    calls = []
+
+    def slow(*args):
+        calls.append(1)
+        time.sleep(0.5)
+        return [{"layer": "pixels", "index": 0, "dim": 1, "linear_top1": 0.5}]
+
+    monkeypatch.setattr(layers, "_compute_baselines", slow)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(evaluate_baselines(ds, cfg, "cpu", cache_dir=tmp_path))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert got[0] == got[1] == slow()

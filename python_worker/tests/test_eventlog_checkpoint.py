@@ -32,3 +32,32 @@ def test_checkpoint_is_atomic_and_restores_rng(tmp_path):
     b = (torch.rand(2), np.random.rand(), random.random())
     assert torch.equal(a[0], b[0]) and a[1] == b[1] and a[2] == b[2]
     assert ckpt["seq"] == 9 and torch.equal(ckpt["model"]["w"], torch.arange(4.0))
+
+
+def test_the_event_log_is_fsynced_at_checkpoint_and_terminal_events_only(tmp_path, monkeypatch):
+    """One durability rule for both writers of the log (docs/INTERNALS.md, Durability)."""
+    import os
+
+    from projhead_worker.trainproc import Emitter
+
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    path = tmp_path / eventlog.EVENTS_FILE
+    emit = Emitter(path, 0)
+    fd = emit._file.fileno()
+    emit("started", device="cpu")
+    emit("step", step=1, loss=1.0)
+    emit("epoch", epoch=1, step=1)
+    assert synced.count(fd) == 0
+    assert [e["seq"] for e in eventlog.read_events(path)] == [1, 2, 3]  # flushed: the tail sees them
+    emit("checkpoint", path="checkpoints/last.pt", step=1)
+    assert synced.count(fd) == 1
+    emit.sync()  # what train.py calls before a checkpoint is saved
+    assert synced.count(fd) == 2
+    emit("finished", steps=1)
+    assert synced.count(fd) == 3
+    # the worker's own events (all terminal) follow the same rule
+    synced.clear()
+    eventlog.append(path, {"seq": 6, "time": 0, "type": "interrupted", "reason": "worker_died"})
+    assert len(synced) == 1

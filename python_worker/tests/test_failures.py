@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from projhead_worker import checkpoint, eventlog, jobs, runlock, trainproc
+from projhead_worker import checkpoint, errors, eventlog, jobs, resume, runlock
 from projhead_worker.config import RunConfig, SpecError
 from projhead_worker.data import DatasetError
 from projhead_worker.train import NonFiniteLoss, fault_nan_step, train
@@ -36,7 +36,7 @@ TINY = {
     (KeyError("model"), "crash"),
 ])
 def test_every_exception_maps_to_a_named_cause(exc, cause):
-    got, message = trainproc.classify_failure(exc)
+    got, message = errors.classify(exc, errors.TRAINING)
     assert got == cause
     assert message
     if cause == "out_of_memory":
@@ -72,18 +72,18 @@ def test_resume_point_keeps_the_checkpoint_event_only_when_it_was_written(tmp_pa
     ckpt = tmp_path / "last.pt"
     # The checkpoint (seq 3) was renamed into place and its event written, then the run was cancelled.
     _write_events(log, ["started", "step", "checkpoint", "cancelled"])
-    monkeypatch.setattr(jobs, "_checkpoint_seq", lambda p: 3)
-    assert jobs._resume_point(tmp_path, ckpt) == 3
+    monkeypatch.setattr(resume, "checkpoint_seq", lambda p: 3)
+    assert resume.resume_point(tmp_path, ckpt) == 3
     # Killed between the rename and the event: seq 3 is the failed event the worker wrote.
     _write_events(log, ["started", "step", "failed"])
-    assert jobs._resume_point(tmp_path, ckpt) == 2
+    assert resume.resume_point(tmp_path, ckpt) == 2
 
 
 def test_unreadable_checkpoint_is_a_failed_precondition(tmp_path):
     bad = tmp_path / "last.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(jobs.JobError) as e:
-        jobs._checkpoint_seq(bad)
+        resume.checkpoint_seq(bad)
     assert e.value.code == "failed_precondition"
 
 
@@ -98,14 +98,14 @@ def test_a_locked_run_is_not_trained_twice(tmp_path, monkeypatch):
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(jobs.JobError, match="still being trained") as e:
-            jobs._wait_for_training_lock(tmp_path, timeout=0.3)
+            resume.wait_for_training_lock(tmp_path, timeout=0.3)
         assert e.value.code == "failed_precondition"
         assert runlock.acquire(tmp_path, timeout=0.3) is None
     finally:
         holder.kill()
         holder.wait()
     # ... and free again once it is gone (the kernel drops the lock of a dead process).
-    jobs._wait_for_training_lock(tmp_path, timeout=5)
+    resume.wait_for_training_lock(tmp_path, timeout=5)
     fd = runlock.acquire(tmp_path, timeout=5)
     assert fd is not None and int((tmp_path / "train.lock").read_text()) == os.getpid()
     os.close(fd)

@@ -40,7 +40,7 @@ def test_nproc_above_the_devices_is_refused(tmp_path):
     assert e.value.code == "failed_precondition" and "train.device" in str(e.value)
     g = jobs.JobManager(tmp_path, gpu_count=lambda: 2)
     with pytest.raises(jobs.JobError, match="2 CUDA devices"):
-        g.start({"run_id": "wide", "train": {"nproc": 3}}, resume=False)
+        g.start({"run_id": "wide", "train": {"nproc": 3, "batch_size": 48}}, resume=False)
     assert list(tmp_path.iterdir()) == []
 
 

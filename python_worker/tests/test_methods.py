@@ -285,3 +285,34 @@ def test_bilevel_head_settings_override_one_part_each():
     assert only_wd.started_fields()["head_optimizer"] == {"name": "sgd", "lr": 0.1, "momentum": 0.8, "nesterov": True, "weight_decay": 0.0}
     assert isinstance(setup("bilevel", optim=MAIN_OPTIMIZERS["sgd"], head_optimizer="lars")[2].head_optimizer, LARS)
     assert setup("joint")[2].started_fields() == {}
+
+
+def _joint_with_head_lr(head_lr: float, optim: dict):
+    torch.manual_seed(0)
+    cfg = RunConfig.from_dict({
+        "method": {"name": "joint", "temperature": 0.5, "joint": {"head_lr": head_lr}},
+        "model": {"backbone": "convnet", "width": 4, "head": {"hidden_dims": [16], "out_dim": 8}},
+        "optim": optim,
+    })
+    model = build_model(cfg.model)
+    m = build_method(model, cfg)
+    return model, m, m.make_optimizer()
+
+
+@pytest.mark.parametrize("optim", [{"name": "sgd", "lr": 0.1, "weight_decay": 1e-3}, {"name": "adamw", "lr": 0.01, "weight_decay": 1e-2}])
+def test_joint_head_lr_is_the_head_groups_lr_and_equal_lr_changes_nothing(optim):
+    x1, x2 = torch.randn(8, 3, 16, 16), torch.randn(8, 3, 16, 16)
+    plain, pm, popt = _joint_with_head_lr(0.0, optim)
+    same_lr, sm, sopt = _joint_with_head_lr(optim["lr"], optim)
+    fast, fm, fopt = _joint_with_head_lr(optim["lr"] * 10, optim)
+    head_ids = {id(p) for p in fast.head.parameters()}
+    for g in fopt.param_groups:  # the head in groups of its own, the same decay rule as the rest
+        in_head = {id(p) in head_ids for p in g["params"]}
+        assert len(in_head) == 1
+        assert g["lr"] == (optim["lr"] * 10 if in_head == {True} else optim["lr"])
+    for _ in range(3):
+        for m, opt in ((pm, popt), (sm, sopt), (fm, fopt)):
+            m.train_step(x1, x2, opt, NOCAST)
+    # head_lr = optim.lr is plain joint, step for step; 10x moves the head (and so the backbone) elsewhere.
+    assert same(params(plain), params(same_lr))
+    assert not same(params(plain.head), params(fast.head))

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from projhead.v1 import worker_pb2 as pb
-from projhead_worker import jobs, server
+from projhead_worker import jobs, resume, server
 from projhead_worker.config import RunConfig, SpecError
 
 
@@ -85,8 +85,9 @@ def test_unknown_enum_number_names_the_full_field_path():
 
 
 @pytest.mark.parametrize("fields, field", [
-    ({"probe_epochs": 2**32 - 1}, "probe_epochs"),
-    ({"knn_k": 100_001}, "knn_k"),
+    ({"eval": pb.EvalSpec(probe_max_iter=2**32 - 1)}, "eval.probe_max_iter"),
+    ({"eval": pb.EvalSpec(knn_k=100_001)}, "eval.knn_k"),
+    ({"eval": pb.EvalSpec(val_fraction=0.01)}, "eval.val_fraction"),
     ({"device": "tpu"}, "device"),
     ({"layers": ["h", "../x"]}, "layers[1]"),
     ({"layers": ["z"] * 65}, "layers"),
@@ -95,7 +96,7 @@ def test_evaluate_fields_are_checked(fields, field):
     with pytest.raises(jobs.JobError) as e:
         server._check_evaluate(pb.EvaluateRequest(run_id="r", **fields))
     assert e.value.code == "invalid_argument" and str(e.value).startswith(f"{field}:")
-    server._check_evaluate(pb.EvaluateRequest(run_id="r", layers=["h", "head.1", "z"], device="cuda:0", knn_k=200))
+    server._check_evaluate(pb.EvaluateRequest(run_id="r", layers=["h", "head.1", "z"], device="cuda:0", eval=pb.EvalSpec(knn_k=200)))
 
 
 def test_empty_run_id_is_refused_not_defaulted(tmp_path):
@@ -132,14 +133,14 @@ def test_a_resume_sent_twice_starts_once_and_tells_both_where_it_continues(tmp_p
         assert (created, resumed_from) == (False, 3)
         assert int((run / "train.lock").read_text()) == m.get("r").proc.pid
         with pytest.raises(jobs.JobError, match="still being trained"):
-            jobs._wait_for_training_lock(run, timeout=0.2)
+            resume.wait_for_training_lock(run, timeout=0.2)
     finally:
         m.cancel("r", graceful=False)
         deadline = time.time() + 10
         while m.get("r").active and time.time() < deadline:
             time.sleep(0.05)
     assert m.get("r").state == "cancelled"
-    jobs._wait_for_training_lock(run, timeout=5)  # the lock went with the process
+    resume.wait_for_training_lock(run, timeout=5)  # the lock went with the process
 
 
 def test_run_ids_match_as_a_whole_string(tmp_path):

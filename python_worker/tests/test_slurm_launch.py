@@ -20,3 +20,13 @@ def test_enabled_only_inside_a_slurm_job(monkeypatch):
     assert not slurm_launch.enabled()
     monkeypatch.setenv("SLURM_JOB_ID", "7")
     assert slurm_launch.enabled()
+
+
+def test_rendezvous_at_the_address_the_job_script_gives(monkeypatch):
+    monkeypatch.setenv("PROJHEAD_RDZV_HOST", "10.9.8.7")
+    cmd = slurm_launch.command("/py", 2, 1, ["-m", "projhead_worker.trainproc"], "x")
+    endpoint = next(a for a in cmd if a.startswith("--rdzv-endpoint="))
+    assert endpoint.split("=", 1)[1].rsplit(":", 1)[0] == "10.9.8.7"
+    monkeypatch.delenv("PROJHEAD_RDZV_HOST")
+    cmd = slurm_launch.command("/py", 2, 1, ["-m", "projhead_worker.trainproc"], "x")
+    assert next(a for a in cmd if a.startswith("--rdzv-endpoint=")).split("=", 1)[1].startswith(slurm_launch.socket.gethostname() + ":")

@@ -3,9 +3,11 @@ replays exactly, and cancellation writes a checkpoint first."""
 import json
 
 import pytest
+import torch
 
 from projhead_worker import checkpoint
 from projhead_worker.config import RunConfig
+from projhead_worker.server import event_to_proto
 from projhead_worker.train import Cancelled, train
 
 TINY = {
@@ -29,6 +31,8 @@ class Recorder:
 
     def __call__(self, type_, **fields):
         self.events.append({"type": type_, **fields})
+        # every key must be a field of its message (strict in the tests: conftest)
+        event_to_proto({"seq": len(self.events), "time": 0.0, **self.events[-1]})
         return len(self.events)
 
     def losses(self):
@@ -40,6 +44,7 @@ def test_every_method_trains(tmp_path, method):
     rec = Recorder()
     summary = train(cfg_with(name=method), tmp_path, rec, lambda: None)
     assert summary["steps"] == 8 and summary["epochs"] == 2
+    rec("finished", **summary)  # what trainproc.py emits
     types = [e["type"] for e in rec.events]
     assert types[0] == "started" and types.count("epoch") == 2 and "checkpoint" in types
     assert all(0 <= e["knn_top1"] <= 1 for e in rec.events if e["type"] == "epoch")
@@ -49,6 +54,21 @@ def test_every_method_trains(tmp_path, method):
     else:
         assert not any("head_loss" in e or "inner_gain" in e for e in rec.events)
         assert "head_optimizer" not in rec.events[0]
+
+
+def test_the_events_are_made_durable_before_every_checkpoint(tmp_path):
+    rec, calls = Recorder(), []
+
+    def sync_events():
+        ckpt = tmp_path / "checkpoints" / "last.pt"
+        saved = torch.load(ckpt, weights_only=True)["seq"] if ckpt.exists() else None
+        calls.append((len(rec.events), saved))
+
+    train(cfg_with(name="joint"), tmp_path, rec, lambda: None, last_seq=lambda: len(rec.events), sync_events=sync_events)
+    ckpts = [i for i, e in enumerate(rec.events) if e["type"] == "checkpoint"]
+    assert len(ckpts) == 2  # epoch 1, final
+    # each time after every event before the checkpoint, and before last.pt holds the new one
+    assert calls == [(ckpts[0], None), (ckpts[1], ckpts[0] + 1)]
 
 
 def test_same_seed_gives_identical_losses(tmp_path):

@@ -2,6 +2,10 @@ import { dirname } from "node:path";
 import { ExperimentError } from "../experiment/errors.js";
 import { RunDir } from "../runs/store.js";
 import type { EvalRecord, LayerEvalRecord } from "../runs/types.js";
+import type { ResolvedExperiment } from "../experiment/schema.js";
+import { evalRecord } from "./evalRecord.js";
+
+type EvalSettings = Omit<ResolvedExperiment["eval"], "layers">;
 import { specFromJson } from "../client/spec.js";
 import { storedDataRoots } from "./run.js";
 import { withWorker, type WorkerChoice } from "./session.js";
@@ -9,8 +13,8 @@ import { withWorker, type WorkerChoice } from "./session.js";
 export interface EvaluateOptions extends WorkerChoice {
   checkpoint?: string;
   layers?: string[];
-  probeEpochs?: number;
-  knnK?: number;
+  /** Probe and kNN settings (RunSpec.eval's fields); unset ones are the run's own. */
+  eval?: Partial<EvalSettings>;
   device?: string;
   onLayer?: (layer: LayerEvalRecord) => void;
   onLog?: (message: string) => void;
@@ -51,13 +55,17 @@ export async function evaluateRun(runDirPath: string, opts: EvaluateOptions = {}
   const choice: WorkerChoice = { ...opts, obtain: { runRoot: dirname(runDir.dir), dataRoots: storedDataRoots(runDir.readSpec()), ...opts.obtain } };
   return withWorker(choice, async (worker) => {
     for await (const u of worker.connection.evaluate(
-      { runId: runDir.runId, checkpoint: opts.checkpoint ?? "", layers: opts.layers ?? [], probeEpochs: opts.probeEpochs ?? 0, knnK: opts.knnK ?? 0, device: opts.device ?? "" },
+      {
+        runId: runDir.runId, checkpoint: opts.checkpoint ?? "", layers: opts.layers ?? [], device: opts.device ?? "",
+        // Zero fields keep the run's own setting (the worker's rule for a partial eval).
+        ...(opts.eval && { eval: { probeMaxIter: 0, knnK: 0, knnTemperature: 0, valFraction: 0, baselines: false, ...opts.eval } }),
+      },
       opts.signal,
     )) {
       if (u.type === "log") opts.onLog?.(u.message);
       else if (u.type === "layer") opts.onLayer?.(u.layer);
       else {
-        const record: EvalRecord = { runId: runDir.runId, checkpoint: u.checkpoint, step: u.step, seconds: u.seconds, trainImages: u.trainImages, testImages: u.testImages, layers: u.layers, untrainedLayers: u.untrainedLayers };
+        const record = evalRecord({ runId: runDir.runId, ...u });
         runDir.writeEval(record);
         return record;
       }

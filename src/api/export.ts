@@ -1,6 +1,6 @@
 import { dirname, resolve } from "node:path";
 import { RunDir } from "../runs/store.js";
-import { writeFileAtomic } from "../util/atomic.js";
+import { writeFileAtomic } from "../fsutil/atomic.js";
 import { withWorker, type WorkerChoice } from "./session.js";
 
 export interface ExportOptions extends WorkerChoice {

@@ -3,13 +3,17 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ExperimentError, type ResolvedExperiment } from "../experiment/index.js";
 import { RUN_ID_EXPECTED, isRunId } from "../experiment/schema.js";
+import { nodesIssue } from "../experiment/checks.js";
 import { executeRun } from "../execution/execute.js";
 import { RunDir } from "../runs/store.js";
-import type { EvalRecord, EventRecord, RunRecordSpec, RunSummary } from "../runs/types.js";
+import { evalRecord } from "./evalRecord.js";
+import type { EventRecord, RunRecordSpec, RunSummary } from "../runs/types.js";
 import { specFromJson, toRunSpec } from "../client/spec.js";
 import type { RunSpec } from "../client/types.js";
 import { withWorker, type WorkerChoice } from "./session.js";
-import type { RunningWorker } from "../runtime/types.js";
+import type { RunningWorker } from "../workers/types.js";
+import { RunTracking } from "../tracking/index.js";
+import { checkMlflow, trackingFor } from "../tracking/settings.js";
 
 export interface RunOptions extends WorkerChoice {
   /** Directory of run directories (default ./runs). */
@@ -24,6 +28,8 @@ export interface RunOptions extends WorkerChoice {
   signal?: AbortSignal;
   /** Abort to stop at once (the last checkpoint stays); the promise rejects. */
   killSignal?: AbortSignal;
+  /** MLflow tracking server URL (overrides tracking.mlflow.uri and MLFLOW_TRACKING_URI). */
+  mlflow?: string;
 }
 
 export function timestampId(name: string, now = new Date()): string {
@@ -75,6 +81,17 @@ export function workerKind(choice: WorkerChoice): RunningWorker["kind"] {
 }
 
 /**
+ * The experiment against the runtime it goes to (known only now: a command-line flag may choose
+ * it): a usage error naming the field, before a worker starts or a run directory is written.
+ */
+export function checkRuntimeFits(exp: ResolvedExperiment, choice: WorkerChoice): void {
+  const expected = nodesIssue(exp.train.nnodes, workerKind(choice));
+  if (expected) {
+    throw new ExperimentError({ kind: "invalid", source: "experiment", issues: [{ path: "train.nnodes", value: exp.train.nnodes, expected }] });
+  }
+}
+
+/**
  * A worker on this machine reads data.root from this file system: a root that is not there is a
  * usage error now, before a worker starts or a run directory is written.
  */
@@ -100,17 +117,31 @@ export async function runExperiment(exp: ResolvedExperiment, opts: RunOptions = 
   const runsRoot = resolve(opts.runsRoot ?? "runs");
   const runId = opts.runId ?? timestampId(exp.name);
   checkRunId(runId); // before any worker starts or anything is written
+  checkRuntimeFits(exp, opts);
   checkLocalDataRoot(exp, opts);
+  const record = trackingFor(exp, { mlflow: opts.mlflow });
+  await checkMlflow(record, exp);
   const choice: WorkerChoice = { ...opts, obtain: { runRoot: runsRoot, dataRoots: localDataRoots(exp), ...opts.obtain } };
   return withWorker(choice, async (worker) => {
     const runDir = new RunDir(join(runsRoot, runId));
-    const summary = await executeRun({
-      worker, runDir, spec: specFor(exp, runId, worker), experiment: exp.name, overrides: opts.overrides,
-      onEvent: opts.onEvent, signal: opts.signal, killSignal: opts.killSignal,
+    return tracked(new RunTracking(runDir, record), async (tracking) => {
+      const summary = await executeRun({
+        worker, runDir, spec: specFor(exp, runId, worker), experiment: exp.name, overrides: opts.overrides,
+        onEvent: opts.onEvent, signal: opts.signal, killSignal: opts.killSignal, tracking,
+      });
+      writeEvalFromEvents(runDir);
+      return summary;
     });
-    writeEvalFromEvents(runDir);
-    return summary;
   });
+}
+
+/** Runs `go` and finishes the run's tracking after it, also when it throws. */
+export async function tracked<T>(tracking: RunTracking, go: (t: RunTracking) => Promise<T>): Promise<T> {
+  try {
+    return await go(tracking);
+  } finally {
+    await tracking.finish();
+  }
 }
 
 /** Resumes a run from its last checkpoint (on the worker that holds it). */
@@ -120,15 +151,18 @@ export async function resumeRun(runDirPath: string, opts: Omit<RunOptions, "runI
   const stored = runDir.readSpec();
   const spec = specFromJson(stored.spec);
   if (opts.epochs && spec.train) spec.train.epochs = opts.epochs;
+  // Tracked as it was (a run stored before tracking existed: TensorBoard, as runs are now).
+  const record = stored.tracking ?? { tensorboard: true, hparams: {} };
   const choice: WorkerChoice = { ...opts, obtain: { runRoot: dirname(runDir.dir), dataRoots: storedDataRoots(stored), ...opts.obtain } };
-  return withWorker(choice, async (worker) => {
-    const summary = await executeRun({
-      worker, runDir, spec, experiment: stored.experiment, overrides: stored.overrides, resume: true,
-      onEvent: opts.onEvent, signal: opts.signal, killSignal: opts.killSignal,
-    });
-    writeEvalFromEvents(runDir);
-    return summary;
-  });
+  return withWorker(choice, async (worker) =>
+    tracked(new RunTracking(runDir, record), async (tracking) => {
+      const summary = await executeRun({
+        worker, runDir, spec, experiment: stored.experiment, overrides: stored.overrides, resume: true,
+        onEvent: opts.onEvent, signal: opts.signal, killSignal: opts.killSignal, tracking,
+      });
+      writeEvalFromEvents(runDir);
+      return summary;
+    }));
 }
 
 /** eval_at_end streams `evaluation` events; keep them as eval.json like `projhead eval` does. */
@@ -136,17 +170,15 @@ export function writeEvalFromEvents(runDir: RunDir): void {
   const events = runDir.readEvents();
   const layers = events.filter((e) => e.type === "evaluation").map((e) => e.data);
   if (!layers.length) return;
-  const finished = events.find((e) => e.type === "finished");
-  const started = events.find((e) => e.type === "started");
-  const record: EvalRecord = {
+  const finished = events.find((e) => e.type === "finished")?.data;
+  runDir.writeEval(evalRecord({
     runId: runDir.runId,
-    checkpoint: finished?.data.checkpoint ?? "",
-    step: finished?.data.steps ?? 0,
+    checkpoint: finished?.checkpoint ?? "",
+    step: finished?.steps ?? 0,
     seconds: 0,
-    trainImages: started?.data.trainImages ?? 0,
-    testImages: 0,
     layers,
-    untrainedLayers: ((finished?.data.untrainedLayers as string[] | undefined) ?? []).map(String),
-  };
-  runDir.writeEval(record);
+    untrainedLayers: (finished?.untrainedLayers ?? []).map(String),
+    baselines: finished?.baselines ?? [],
+    protocol: finished?.evalProtocol,
+  }));
 }

@@ -1,6 +1,6 @@
 // Obtains a worker for the duration of one library call and always releases it.
-import { obtainWorker, type ObtainOptions, type RuntimeConfig } from "../runtime/index.js";
-import type { RunningWorker } from "../runtime/types.js";
+import { obtainWorker, type ObtainOptions, type RuntimeConfig } from "../workers/index.js";
+import type { RunningWorker } from "../workers/types.js";
 
 export interface WorkerChoice {
   /** Use this worker (not stopped afterwards). */

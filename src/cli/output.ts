@@ -3,8 +3,8 @@
 import { existsSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { ExperimentError } from "../experiment/index.js";
-import { SlurmConfigError } from "../runtime/slurm.js";
-import { WorkerStartError } from "../runtime/types.js";
+import { SlurmConfigError } from "../workers/slurm.js";
+import { WorkerStartError } from "../workers/types.js";
 import { WorkerError } from "../client/errors.js";
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;

@@ -4,7 +4,7 @@
 // share the screen (a sweep running several at once) get no bar, which one line cannot hold for
 // several runs, and every line starts with the run's name.
 import cliProgress from "cli-progress";
-import type { JobStateChange } from "../runtime/slurm.js";
+import type { JobStateChange } from "../workers/slurm.js";
 import type { EventRecord } from "../runs/types.js";
 
 const fmtPct = (x: number) => (x >= 0 ? `${(x * 100).toFixed(1)}%` : "-");

@@ -205,7 +205,7 @@ export class WorkerConnection implements WorkerApi {
   }
 
   evaluate(req: Partial<EvaluateRequest> & { runId: string }, signal?: AbortSignal): AsyncIterable<EvaluateUpdate> {
-    const full: EvaluateRequest = { checkpoint: "", layers: [], probeEpochs: 0, knnK: 0, device: "", ...req };
+    const full: EvaluateRequest = { checkpoint: "", layers: [], device: "", ...req };
     return this.stream(() => this.client.evaluate(full, this.metadata()), toEvaluateUpdate, signal);
   }
 

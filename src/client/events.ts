@@ -1,7 +1,7 @@
 // Generated RunEvent / LayerEval messages -> the records stored in run directories. The record
 // types are derived from the generated contract, so a new event case or field in proto/ reaches
 // every consumer (and its type checks) after `npm run gen`, with no hand-kept list.
-import type { EvaluateEvent, LayerEval, RunEvent, RunStarted } from "../gen/projhead/v1/worker.js";
+import type { EvalProtocol, EvaluateEvent, LayerEval, RunEvent, RunStarted } from "../gen/projhead/v1/worker.js";
 
 type Kind = NonNullable<RunEvent["kind"]>;
 
@@ -39,13 +39,16 @@ export function toEventRecord(ev: RunEvent): EventRecord {
 }
 
 export function toLayerRecord(l: LayerEval): LayerEval {
-  return { ...l, singularValues: [...l.singularValues] };
+  return { ...l, singularValues: [...l.singularValues], probeValTop1: [...l.probeValTop1] };
 }
 
 export type EvaluateUpdate =
   | { type: "log"; message: string }
   | { type: "layer"; layer: LayerEval }
-  | { type: "done"; layers: LayerEval[]; checkpoint: string; step: number; seconds: number; trainImages: number; testImages: number; untrainedLayers: string[] };
+  | {
+      type: "done"; layers: LayerEval[]; checkpoint: string; step: number; seconds: number; trainImages: number; testImages: number;
+      untrainedLayers: string[]; baselines: LayerEval[]; protocol?: EvalProtocol;
+    };
 
 export function toEvaluateUpdate(ev: EvaluateEvent): EvaluateUpdate | null {
   switch (ev.kind?.$case) {
@@ -55,7 +58,10 @@ export function toEvaluateUpdate(ev: EvaluateEvent): EvaluateUpdate | null {
       return { type: "layer", layer: toLayerRecord(ev.kind.value) };
     case "done": {
       const d = ev.kind.value;
-      return { type: "done", layers: d.layers.map(toLayerRecord), checkpoint: d.checkpoint, step: d.step, seconds: d.seconds, trainImages: d.trainImages, testImages: d.testImages, untrainedLayers: [...d.untrainedLayers] };
+      return {
+        type: "done", layers: d.layers.map(toLayerRecord), checkpoint: d.checkpoint, step: d.step, seconds: d.seconds, trainImages: d.trainImages,
+        testImages: d.testImages, untrainedLayers: [...d.untrainedLayers], baselines: d.baselines.map(toLayerRecord), protocol: d.protocol,
+      };
     }
     default:
       return null;

@@ -34,7 +34,9 @@ export function toRunSpec(e: ResolvedExperiment, runId: string = e.name): RunSpe
   if (!isRunId(runId)) {
     throw new ExperimentError({ kind: "invalid", source: "run", issues: [{ path: "runId", value: runId, expected: RUN_ID_EXPECTED }] });
   }
-  const { seed, data, model, method, optim, train, augment } = e;
+  const { seed, data, model, method, optim, augment } = e;
+  const { tensorboard: _orchestratorOnly, ...train } = e.train; // tracking is the orchestrator's
+  const evaluation = e.eval;
   // fromPartial copies the fields RunSpec has (the sections have exactly those) and deep-copies lists.
   return RunSpec.fromPartial({
     runId,
@@ -46,12 +48,13 @@ export function toRunSpec(e: ResolvedExperiment, runId: string = e.name): RunSpe
     optim,
     train: { ...train, precision: PRECISION_TO_PROTO[train.precision] },
     augment,
+    eval: evaluation,
   });
 }
 
 /**
  * The experiment fields a RunSpec carries (name, seed, data, model, method, optim, train,
- * augment). Sub-messages the spec lacks are left out, so resolveExperiment fills defaults.
+ * augment, eval). Sub-messages the spec lacks are left out, so resolveExperiment fills defaults.
  * Values are taken as they are: pass the result through resolveExperiment to validate them.
  */
 export function fromRunSpec(spec: RunSpec): ExperimentInput {
@@ -62,11 +65,12 @@ export function fromRunSpec(spec: RunSpec): ExperimentInput {
     out.model = { ...rest, ...(head ? { head: { ...head, hiddenDims: [...head.hiddenDims] } } : {}) } as ExperimentInput["model"];
   }
   if (spec.method) {
-    const { bilevel, ...rest } = spec.method;
-    out.method = { ...rest, ...(bilevel ? { bilevel: { ...bilevel } } : {}) } as ExperimentInput["method"];
+    const { bilevel, joint, ...rest } = spec.method;
+    out.method = { ...rest, ...(bilevel ? { bilevel: { ...bilevel } } : {}), ...(joint ? { joint: { ...joint } } : {}) } as ExperimentInput["method"];
   }
   if (spec.optim) out.optim = { ...spec.optim } as ExperimentInput["optim"];
   if (spec.train) out.train = { ...spec.train, precision: precisionName(spec.train.precision) } as ExperimentInput["train"];
   if (spec.augment) out.augment = { ...spec.augment };
+  if (spec.eval) out.eval = { ...spec.eval };
   return out;
 }

@@ -8,6 +8,7 @@ export type {
   RunStatus,
   StartRunResponse,
   EvaluateDone,
+  EvalProtocol,
   LayerEval,
 } from "../gen/projhead/v1/worker.js";
 export type { EventOf, EventRecord, EventType, StartedData, ResolvedSpecJson, EvaluateUpdate } from "./events.js";

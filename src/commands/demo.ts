@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { join } from "node:path";
 import { loadExperiment } from "../experiment/index.js";
 import { reportError } from "../cli/output.js";
-import { projectRoot } from "../runtime/paths.js";
+import { projectRoot } from "../workers/paths.js";
 import { sweepAndReport } from "./sweep.js";
 
 export function registerDemo(program: Command): void {

@@ -22,15 +22,16 @@ export function registerEval(program: Command): void {
       .option("--json", "print the evaluation as JSON")
       .option("--checkpoint <path>", "checkpoint relative to the run directory (default: newest)")
       .option("--layers <list>", "comma-separated layers (default: all)")
-      .option("--probe-epochs <n>", "cap on the linear probe's L-BFGS iterations (default 1000; it stops once converged)")
+      .option("--probe-max-iter <n>", "cap on the linear probe's L-BFGS iterations (default: the run's eval.probeMaxIter; it stops once converged)")
+      .option("--knn-k <n>", "kNN neighbours (default: the run's eval.knnK)")
       .option("--device <device>", "auto, cpu, cuda"),
-  ).action(async (runDir: string, o: RuntimeFlags & { json?: boolean; checkpoint?: string; layers?: string; probeEpochs?: string; device?: string }) => {
+  ).action(async (runDir: string, o: RuntimeFlags & { json?: boolean; checkpoint?: string; layers?: string; probeMaxIter?: string; knnK?: string; device?: string }) => {
     try {
       const rec = await evaluateRun(runDir, {
         runtime: runtimeFromFlags(o),
         checkpoint: o.checkpoint,
         layers: o.layers ? o.layers.split(",").map((s) => s.trim()) : undefined,
-        probeEpochs: o.probeEpochs ? Number(o.probeEpochs) : undefined,
+        eval: o.probeMaxIter || o.knnK ? { probeMaxIter: Number(o.probeMaxIter ?? 0), knnK: Number(o.knnK ?? 0) } : undefined,
         device: o.device,
         onLog: o.json ? undefined : (m) => process.stderr.write(`  ${m}\n`),
         onLayer: o.json ? undefined : (l) => process.stderr.write(`  ${l.layer}: linear ${pct(l.linearTop1)}, kNN ${pct(l.knnTop1)}\n`),

@@ -1,11 +1,12 @@
 import type { Command } from "commander";
 import { join, relative } from "node:path";
-import { checkLocalDataRoot, checkRunId, resumeRun, runExperiment, timestampId } from "../api/run.js";
+import { checkLocalDataRoot, checkRunId, checkRuntimeFits, resumeRun, runExperiment, timestampId } from "../api/run.js";
 import { errorJson, EXIT, printJson, reportError, selfCommand } from "../cli/output.js";
 import { RunProgress } from "../cli/progress.js";
 import { handleInterrupts } from "../cli/signals.js";
 import { ExperimentError, loadExperiment } from "../experiment/index.js";
 import type { RunSummary } from "../runs/types.js";
+import { mlflowUriOf } from "../tracking/settings.js";
 import { addRuntimeFlags, runtimeFromFlags, type RuntimeFlags } from "./runtimeFlags.js";
 
 interface RunFlags extends RuntimeFlags {
@@ -13,9 +14,17 @@ interface RunFlags extends RuntimeFlags {
   runs?: string;
   runId?: string;
   epochs?: string;
+  mlflow?: string;
 }
 
 const pct = (x: number | null) => (x === null ? "-" : `${(x * 100).toFixed(1)}%`);
+
+/** What training added to the kNN monitor, in points: the quickstart's "did it learn". */
+function gain(s: RunSummary): string {
+  if (s.knnTop1 === null || s.initialKnnTop1 === null) return "";
+  const d = 100 * (s.knnTop1 - s.initialKnnTop1);
+  return `; ${d >= 0 ? "+" : ""}${d.toFixed(1)} points from training`;
+}
 
 export function summaryText(s: RunSummary): string {
   const rows = [
@@ -26,7 +35,7 @@ export function summaryText(s: RunSummary): string {
     ["backbone", s.backbone],
     ["epochs / steps", `${s.epochs} / ${s.steps}`],
     ["final loss", s.finalLoss === null ? "-" : s.finalLoss.toFixed(4)],
-    ["kNN top-1", `${pct(s.knnTop1)} (random init: ${pct(s.initialKnnTop1)})`],
+    ["kNN top-1", `${pct(s.knnTop1)} (random init: ${pct(s.initialKnnTop1)}${gain(s)})`],
     ["wall time", `${s.wallSeconds.toFixed(1)} s`],
     ["run dir", relative(process.cwd(), s.runDir) || "."],
   ];
@@ -97,7 +106,8 @@ export function registerRun(program: Command): void {
       .option("--json", "print a JSON summary as the last stdout line")
       .option("--runs <dir>", "directory of run directories", "runs")
       .option("--run-id <id>", "run id (default <name>-<timestamp>)")
-      .option("--epochs <n>", "override train.epochs"),
+      .option("--epochs <n>", "override train.epochs")
+      .option("--mlflow <uri>", "log the run to this MLflow tracking server (overrides tracking.mlflow.uri and MLFLOW_TRACKING_URI)"),
   ).action(async (file: string, o: RunFlags) => {
     let exp;
     let runId: string;
@@ -107,14 +117,17 @@ export function registerRun(program: Command): void {
       if (epochs) exp.train.epochs = epochs;
       runId = o.runId ?? timestampId(exp.name);
       checkRunId(runId);
-      checkLocalDataRoot(exp, { runtime: runtimeFromFlags(o, exp.runtime) });
+      const choice = { runtime: runtimeFromFlags(o, exp.runtime) };
+      checkRuntimeFits(exp, choice);
+      checkLocalDataRoot(exp, choice);
+      mlflowUriOf(exp, { mlflow: o.mlflow }); // a bad URL is a usage error before anything starts
     } catch (err) {
       process.exitCode = reportError(err, Boolean(o.json));
       return;
     }
     const runtime = runtimeFromFlags(o, exp.runtime);
     await drive(exp.name, Boolean(o.json), join(o.runs ?? "runs", runId), runtime.kind === "remote", (h) =>
-      runExperiment(exp, { runsRoot: o.runs, runId, runtime, onEvent: h.onEvent, signal: h.cancel, killSignal: h.kill }),
+      runExperiment(exp, { runsRoot: o.runs, runId, runtime, mlflow: o.mlflow, onEvent: h.onEvent, signal: h.cancel, killSignal: h.kill }),
     );
   });
 

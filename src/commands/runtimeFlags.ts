@@ -1,8 +1,8 @@
 // Flags shared by every command that needs a worker: which runtime, and how to reach it.
 import type { Command } from "commander";
-import { DEFAULT_IMAGE } from "../runtime/docker.js";
-import type { RuntimeConfig } from "../runtime/index.js";
-import { SlurmConfigError, type SlurmSettings } from "../runtime/slurm.js";
+import { DEFAULT_IMAGE } from "../workers/docker.js";
+import type { RuntimeConfig } from "../workers/index.js";
+import { SlurmConfigError, type SlurmSettings } from "../workers/slurm.js";
 
 export interface RuntimeFlags {
   worker?: string;

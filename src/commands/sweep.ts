@@ -5,6 +5,7 @@ import { jobStateLine, RunProgress } from "../cli/progress.js";
 import { handleInterrupts } from "../cli/signals.js";
 import { expandSweep, loadExperiment, type ResolvedExperiment } from "../experiment/index.js";
 import { buildReport } from "../report/index.js";
+import { finishSweepParent } from "../tracking/mlflowSweep.js";
 import { addRuntimeFlags, runtimeFromFlags, tlsFromFlags, type RuntimeFlags } from "./runtimeFlags.js";
 
 export interface SweepFlags extends RuntimeFlags {
@@ -13,6 +14,7 @@ export interface SweepFlags extends RuntimeFlags {
   sweeps?: string;
   parallel?: string;
   workers?: string;
+  mlflow?: string;
 }
 
 /** Runs a sweep with progress and Ctrl-C handling, then the report; shared with `demo`. */
@@ -29,7 +31,7 @@ export async function sweepAndReport(exp: ResolvedExperiment, file: string, o: S
     const atOnce = sweepWorkerCount(exp, runtime, expandSweep(exp).length, o.parallel ? Number(o.parallel) : undefined);
     result = await runSweep(exp, {
       experimentFile: file, runsRoot: o.runs, sweepsRoot: o.sweeps, runtime,
-      parallel: o.parallel ? Number(o.parallel) : undefined,
+      parallel: o.parallel ? Number(o.parallel) : undefined, mlflow: o.mlflow,
       signal: interrupts.cancel, killSignal: interrupts.kill,
       onSkip: (run) => json || process.stderr.write(`${run.runId}: already finished, skipped\n`),
       onRunStart: (run, w, resumed) => {
@@ -50,6 +52,10 @@ export async function sweepAndReport(exp: ResolvedExperiment, file: string, o: S
   if (json) printJson({ sweepDir: result.sweepDir, htmlPath: report.htmlPath, runs: result.summaries, report: report.json });
   else process.stdout.write("\n" + (report.text.endsWith("\n") ? report.text : report.text + "\n"));
   const failed = result.summaries.filter((s) => s.state !== "finished");
+  // The MLflow parent run of the sweep (when it has one) gets the report and its end.
+  await finishSweepParent(result.sweepDir, report.htmlPath ?? null, failed.length > 0).catch((err: Error) =>
+    process.stderr.write(`projhead: MLflow: the sweep's report.html and end were not recorded: ${err.message}
+`));
   if (interrupts.cancel.aborted) process.exitCode = EXIT.interrupted;
   else if (failed.length) {
     process.stderr.write(`${failed.length} run(s) did not finish: ${failed.map((s) => `${s.runId} (${s.state}${s.error ? `: ${s.error}` : ""})`).join(", ")}\n`);
@@ -66,7 +72,8 @@ export function registerSweep(program: Command): void {
       .option("--runs <dir>", "directory of run directories", "runs")
       .option("--sweeps <dir>", "directory of sweep records", "sweeps")
       .option("--parallel <n>", "runs at once (local workers started)")
-      .option("--workers <list>", "comma-separated host:port of running workers to spread the runs over"),
+      .option("--workers <list>", "comma-separated host:port of running workers to spread the runs over")
+      .option("--mlflow <uri>", "log the runs to this MLflow tracking server, nested under a run of the sweep (overrides tracking.mlflow.uri and MLFLOW_TRACKING_URI)"),
   ).action(async (file: string, o: SweepFlags) => {
     let exp;
     try {

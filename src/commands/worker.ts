@@ -4,10 +4,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { EXIT, printJson, reportError } from "../cli/output.js";
 import { handleInterrupts } from "../cli/signals.js";
-import { DEFAULT_IMAGE, dataMounts, startDockerWorker } from "../runtime/docker.js";
-import { localWorkerCommand } from "../runtime/local.js";
-import { projectRoot } from "../runtime/paths.js";
-import { newToken, tokenFromEnv, writeTokenFile } from "../runtime/token.js";
+import { DEFAULT_IMAGE, dataMounts, startDockerWorker } from "../workers/docker.js";
+import { localWorkerCommand } from "../workers/local.js";
+import { projectRoot } from "../workers/paths.js";
+import { newToken, tokenFromEnv, writeTokenFile } from "../workers/token.js";
 import { addSlurmFlags } from "./runtimeFlags.js";
 import { startSlurmWorkerCommand, type SlurmStartFlags } from "./workerSlurm.js";
 

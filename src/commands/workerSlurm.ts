@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { EXIT, printJson, reportError } from "../cli/output.js";
 import { jobStateLine } from "../cli/progress.js";
 import { handleInterrupts } from "../cli/signals.js";
-import { startSlurmPool, type SlurmWorker } from "../runtime/slurm.js";
+import { startSlurmPool, type SlurmWorker } from "../workers/slurm.js";
 import { slurmFromFlags, type RuntimeFlags } from "./runtimeFlags.js";
 
 export interface SlurmStartFlags extends RuntimeFlags {

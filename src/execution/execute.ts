@@ -1,7 +1,7 @@
 // Runs one run to its end on a worker and mirrors its events into the client's run directory.
 // The run belongs to the worker: when the stream breaks (worker restart, network), this
 // re-attaches from the last stored seq, so events.jsonl gets every event exactly once.
-import type { RunningWorker } from "../runtime/types.js";
+import type { RunningWorker } from "../workers/types.js";
 import { RunDir } from "../runs/store.js";
 import type { EventRecord, HeadOptimizerRecord, RunSummary } from "../runs/types.js";
 import { UnavailableError } from "../client/errors.js";
@@ -9,6 +9,8 @@ import { isRetryable, Outage } from "../client/retry.js";
 import { RunState, type RunSpec, type StartRunResponse } from "../client/types.js";
 import { specToJson } from "../client/spec.js";
 import { summarize } from "./summary.js";
+import { codeRevision } from "./revision.js";
+import type { RunTracking } from "../tracking/index.js";
 
 export interface ExecuteOptions {
   worker: RunningWorker;
@@ -25,6 +27,9 @@ export interface ExecuteOptions {
   killSignal?: AbortSignal;
   /** How long to keep re-attaching while the worker is unreachable. @default 60_000 (DEFAULT_RETRY.forMs) */
   reconnectForMs?: number;
+  /** TensorBoard / MLflow of this run: attached once events.jsonl is settled, fed every new
+   *  event; the caller finishes it once the run's files are written. */
+  tracking?: RunTracking;
 }
 
 export class RunInterruptedError extends Error {}
@@ -64,11 +69,15 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
     runDir.truncateAfter(started.resumedFromSeq);
   }
   if (!runDir.exists()) {
+    const revision = codeRevision();
     runDir.writeSpec({
       runId: spec.runId, experiment: opts.experiment, spec: specToJson(spec), overrides: opts.overrides, createdAt: new Date().toISOString(),
       ...(worker.dataRoots ? { dataRoots: [...worker.dataRoots] } : {}),
+      ...(revision && { codeRevision: revision }),
+      ...(opts.tracking ? { tracking: opts.tracking.record } : {}),
     });
   }
+  opts.tracking?.attach();
 
   let cancelSent = false;
   let killSent: Promise<unknown> | null = null;
@@ -92,6 +101,7 @@ export async function executeRun(opts: ExecuteOptions): Promise<RunSummary> {
           outage.reset();
           if (runDir.appendEvent(ev)) {
             recordResolvedSettings(runDir, ev);
+            opts.tracking?.event(ev);
             opts.onEvent?.(ev);
           }
           if (TERMINAL.has(ev.type)) terminal = ev;

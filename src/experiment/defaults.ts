@@ -43,7 +43,7 @@ export function deepMerge(base: unknown, over: unknown): unknown {
 
 export const DEFAULT_EXPERIMENT: DefaultExperiment = deepFreeze({
   ...clone(RUN_SPEC_DEFAULTS),
-  // Orchestrator-only: the worker's own evaluation defaults (probe capped at 1000 L-BFGS iterations, k = 200).
-  eval: { probeEpochs: 1000, knnK: 200 },
+  // Orchestrator-only: TensorBoard event files of every run (src/tracking), on unless switched off.
+  train: { ...clone(RUN_SPEC_DEFAULTS.train), tensorboard: true },
   runtime: { kind: "local" },
 });

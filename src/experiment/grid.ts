@@ -4,8 +4,9 @@ import { fromZodIssues, hint, type ExperimentIssue } from "./errors.js";
 import { isPlainObject } from "./defaults.js";
 import { leafPaths, schemaAt } from "./schema.js";
 
-// name makes the run ids, sweep would recurse and report reads the whole sweep: none may vary.
-const SWEEPABLE = leafPaths().filter((p) => p !== "name" && !p.startsWith("sweep.") && !p.startsWith("report."));
+// name makes the run ids, sweep would recurse, report reads the whole sweep and a sweep's runs
+// are tracked together: none may vary.
+const SWEEPABLE = leafPaths().filter((p) => p !== "name" && !p.startsWith("sweep.") && !p.startsWith("report.") && !p.startsWith("tracking."));
 
 /** How a grid key is shown in messages: sweep.grid["method.name"]. */
 export const gridLabel = (key: string) => `sweep.grid[${JSON.stringify(key)}]`;
@@ -19,7 +20,7 @@ export function gridIssues(grid: unknown): ExperimentIssue[] {
       issues.push({
         path: label,
         value: key,
-        expected: `the dotted path of one field, such as method.name or optim.lr (not name, sweep.* or report.*)${hint(key, SWEEPABLE)}`,
+        expected: `the dotted path of one field, such as method.name or optim.lr (not name, sweep.*, report.* or tracking.*)${hint(key, SWEEPABLE)}`,
       });
       continue;
     }

@@ -62,6 +62,15 @@ export const BilevelSchema = obj({
   headMomentum: special(-1, num(0, 0.9999), "-1 (inherit) or a finite number in [0, 0.9999]"),
 });
 
+export const JointSchema = obj({
+  /**
+   * Learning rate of the head's parameter group in the one joint optimizer (0 = optim.lr), on
+   * the same schedule: the same meaning as bilevel's head_lr, so a joint run with a matched head
+   * learning rate separates "a faster head" from "a bi-level head".
+   */
+  headLr: num(0, 100, "a finite number in [0, 100]"),
+});
+
 export const MethodSchema = obj({
   /** Method registry name: joint, bilevel, no_head, fixed_head, directclr. */
   name: oneOf(["joint", "bilevel", "no_head", "fixed_head", "directclr"]),
@@ -70,6 +79,7 @@ export const MethodSchema = obj({
   bilevel: BilevelSchema,
   /** DirectCLR: number of leading backbone features the loss sees (0 = scaled default). */
   directclrDim: int(0, 65536, "an integer in [0, 65536]"),
+  joint: JointSchema,
 });
 
 export const OptimSchema = obj({
@@ -146,6 +156,22 @@ export const AugmentSchema = obj({
   minimal: bool(),
 });
 
+export const EvalSchema = obj({
+  /** Iteration cap of the probe's L-BFGS (it stops earlier at its gradient tolerance). */
+  probeMaxIter: int(1, 100000, "an integer in [1, 100000]"),
+  /** kNN neighbours (fixed, not tuned). */
+  knnK: int(1, 100000, "an integer in [1, 100000]"),
+  /** kNN vote temperature: weights exp(cosine / t) (fixed, not tuned). */
+  knnTemperature: num(0.001, 10, "a finite number in [0.001, 10]"),
+  /** Share of the training images held out, per class, as the validation split. */
+  valFraction: num(0.05, 0.5, "a finite number in [0.05, 0.5]"),
+  /**
+   * Also evaluate the floors on the same splits: raw pixels and the backbone at its random
+   * initialisation (the run's seed).
+   */
+  baselines: bool(),
+});
+
 /** What RunSpec.run_id allows. */
 export const RUN_ID_RE = /^(?:(?!.*\.\.)[A-Za-z0-9_-][A-Za-z0-9._-]{0,127})$/;
 export const RUN_ID_EXPECTED = "1-128 characters of A-Z a-z 0-9 . _ -, not starting with '.' and without '..'";
@@ -160,6 +186,7 @@ export const RunSpecShape = {
   optim: OptimSchema,
   train: TrainSchema,
   augment: AugmentSchema,
+  eval: EvalSchema,
 };
 
 export type RunSpecFields = { [K in keyof typeof RunSpecShape]: z.infer<(typeof RunSpecShape)[K]> };
@@ -200,6 +227,9 @@ export const RUN_SPEC_DEFAULTS: RunSpecFields = {
       headMomentum: -1,
     },
     directclrDim: 0,
+    joint: {
+      headLr: 0,
+    },
   },
   optim: {
     name: "sgd",
@@ -236,6 +266,13 @@ export const RUN_SPEC_DEFAULTS: RunSpecFields = {
     blurP: -1,
     flipP: 0.5,
     minimal: false,
+  },
+  eval: {
+    probeMaxIter: 1000,
+    knnK: 200,
+    knnTemperature: 0.1,
+    valFraction: 0.2,
+    baselines: true,
   },
 };
 

@@ -1,12 +1,12 @@
 // The experiment schema: the worker's part (projhead.v1.RunSpec in camelCase: seed, data, model,
 // method, optim, train, augment) is generated from the field rules in worker.proto into
 // runSpec.gen.ts, so its defaults, ranges and allowed values are the worker's by construction;
-// the orchestrator-only sections (eval, runtime, sweep, report) are written here.
+// the orchestrator-only sections (runtime, sweep, report, tracking) are written here.
 import { z } from "zod";
-import { int, obj, oneOf, str } from "./checks.js";
+import { bool, crossFieldIssues, int, obj, oneOf, str } from "./checks.js";
 import { MethodSchema, ModelSchema, OptimSchema, RUN_ID_EXPECTED, RUN_ID_RE, RunSpecShape, TrainSchema } from "./runSpec.gen.js";
 
-export { AugmentSchema, BilevelSchema, DataSchema, HeadSchema, MethodSchema, ModelSchema, OptimSchema, TrainSchema } from "./runSpec.gen.js";
+export { AugmentSchema, BilevelSchema, DataSchema, EvalSchema, HeadSchema, MethodSchema, ModelSchema, OptimSchema, TrainSchema } from "./runSpec.gen.js";
 
 // The allowed values of the worker's fields that code outside the schema names.
 export const METHODS = MethodSchema.shape.name.options;
@@ -23,16 +23,6 @@ export const RUNTIME_KINDS = ["local", "docker", "remote", "slurm"] as const;
 export { RUN_ID_EXPECTED, RUN_ID_RE } from "./runSpec.gen.js";
 export const isRunId = (s: string): boolean => RUN_ID_RE.test(s);
 
-const layerRe = /^(h|z|head\.[1-9][0-9]*)$/;
-
-export const EvalSchema = obj({
-  probeEpochs: int(0, 100000),
-  knnK: int(1, 100000),
-  layers: z
-    .array(z.string().regex(layerRe, { error: 'a layer name: "h", "head.N" or "z"' }), { error: "a list of layer names" })
-    .optional(),
-});
-
 const addressExpected = "an address such as host:port";
 const address = () => z.string({ error: addressExpected }).regex(/^\S+$/, { error: addressExpected });
 const gpusExpected = 'a GPU count or a docker --gpus value such as "all" or "device=0,1"';
@@ -44,7 +34,7 @@ export const TlsSchema = obj({
   serverName: str().optional(),
 });
 
-// SLURM batch jobs as workers (src/runtime/slurm.ts); strings in SLURM's own syntax.
+// SLURM batch jobs as workers (src/workers/slurm.ts); strings in SLURM's own syntax.
 const slurmTime = "a SLURM time limit such as 30, 1:30:00 or 2-00:00:00";
 export const SlurmSchema = obj({
   partition: str().optional(),
@@ -109,24 +99,33 @@ export const ReportSchema = obj({
   baseline: MethodSchema.shape.name.optional(),
 });
 
+// Experiment tracking (src/tracking): done by the orchestrator from the events it receives, so
+// none of it goes to the worker. TensorBoard is train.tensorboard (on by default); MLflow is
+// opt-in with tracking.mlflow.uri (or --mlflow, or MLFLOW_TRACKING_URI).
+// A file: store has no server to talk to: projhead logs over MLflow's REST API only.
+export const MLFLOW_URI_EXPECTED = "the http:// or https:// URL of an MLflow tracking server (for a file: store, serve it with `mlflow server --backend-store-uri file:DIR`)";
+export const MLFLOW_EXPERIMENT_EXPECTED = "an MLflow experiment name: 1 to 500 characters, no leading or trailing spaces";
+export const isMlflowUri = (s: string): boolean => /^https?:\/\/[^\s/?#]+(\/\S*)?$/i.test(s);
+export const isMlflowExperimentName = (s: string): boolean => s.length > 0 && s.length <= 500 && s.trim() === s;
+export const MlflowSchema = obj({
+  uri: z.string({ error: MLFLOW_URI_EXPECTED }).refine(isMlflowUri, { error: MLFLOW_URI_EXPECTED }).optional(),
+  /** MLflow experiment to log to (default: the experiment's name, which a sweep's runs share). */
+  experiment: z.string({ error: MLFLOW_EXPERIMENT_EXPECTED }).refine(isMlflowExperimentName, { error: MLFLOW_EXPERIMENT_EXPECTED }).optional(),
+});
+export const TrackingSchema = obj({ mlflow: MlflowSchema.optional() });
+
 export const ExperimentSchema = obj({
   name: z.string({ error: RUN_ID_EXPECTED }).refine(isRunId, { error: RUN_ID_EXPECTED }),
   ...RunSpecShape,
-  eval: EvalSchema,
+  /** The worker's train section plus the orchestrator's `tensorboard` (event files in runs/<id>/tb). */
+  train: TrainSchema.extend({ tensorboard: bool() }),
+  tracking: TrackingSchema.optional(),
   runtime: RuntimeSchema,
   sweep: SweepSchema.optional(),
   report: ReportSchema.optional(),
 }).superRefine((e, ctx) => {
-  // The dynamics subsets are drawn from each split: not more images than a split has.
-  for (const [split, limit] of [["train", e.data.trainLimit], ["test", e.data.testLimit]] as const) {
-    if (limit > 0 && e.train.layerEvalSubset > limit) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["train", "layerEvalSubset"],
-        message: `at most the ${split} split's ${limit} images (data.${split}Limit)`,
-      });
-    }
-  }
+  // The rules across fields, the worker's own (checks.ts).
+  for (const issue of crossFieldIssues(e)) ctx.addIssue({ code: "custom", ...issue });
 });
 
 /** A fully populated experiment: every field the worker needs has a value. */

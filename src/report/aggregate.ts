@@ -1,10 +1,19 @@
-// Group runs by method and by every sweep override except the seed, and summarise each
-// group over its seeds (mean, sample std, 95 % t-interval per layer and per metric); then pair
-// each method's runs with the baseline method's runs of the same seed and settings.
+// Group runs by method and by every resolved setting except the seed (grouping.ts), count each
+// seed once, and summarise each group over its seeds (mean, sample std, 95 % t-interval per layer
+// and per metric); then pair each method's runs with the baseline method's runs of the same seed
+// and settings, and adjust the verdicts for multiplicity (multiplicity.ts).
+import { METHODS } from "../experiment/schema.js";
+import { flagsFor, flagsOf, type EvalFlag } from "./flags.js";
+import { floorsOf, type FloorAggregate } from "./floors.js";
+import { distinctSeeds, groupRuns, optionOwner, type DuplicateSeed } from "./grouping.js";
 import type { LayerEval, ReportData, RunData } from "./model.js";
-import { meanStd, pairedDifference, type Direction, type PairedStat, type Stat } from "./stats.js";
+import { adjustFamilies, defaultPrimary, unadjusted, type CellRef, type Families, type PairedCell, type PrimarySpec } from "./multiplicity.js";
+import { ALPHA, mde, meanStd, pairedDifference, POWER, type Direction, type Stat } from "./stats.js";
 
 export type { Stat, PairedStat } from "./stats.js";
+export type { PairedCell, PrimarySpec, Families } from "./multiplicity.js";
+export type { DuplicateSeed } from "./grouping.js";
+export type { FloorAggregate } from "./floors.js";
 export { meanStd } from "./stats.js";
 
 /** The baseline of the paired comparison unless a file or flag names another. */
@@ -27,6 +36,10 @@ export const METRIC_DIRECTION: Record<LayerMetric, Direction> = {
   alignment: "lower",
   uniformity: "lower",
 };
+
+/** Validation-split metrics (eval.json formatVersion 2): what selection reads, never compared. */
+export type ValMetric = "linearValTop1" | "knnValTop1";
+export const VAL_METRICS: ValMetric[] = ["linearValTop1", "knnValTop1"];
 
 export type DynamicsMetric = "knnTop1" | "effectiveRank" | "alignment" | "uniformity";
 export const DYNAMICS_METRICS: DynamicsMetric[] = ["knnTop1", "effectiveRank", "alignment", "uniformity"];
@@ -52,30 +65,42 @@ export interface ComputeAggregate {
   innerHeadSteps: Stat | null;
 }
 
-export interface LayerAggregate {
+/** Counts of runs per evaluation flag (flags.ts): not trusted as they stand. */
+export interface LayerAggregate extends Record<EvalFlag, number> {
   layer: string;
   dim: number | null;
-  stats: Record<LayerMetric, Stat | null>;
+  stats: Record<LayerMetric | ValMetric, Stat | null>;
   /** Element-wise mean over seeds of the singular values (truncated to the shortest). */
   singularValues: number[];
   /** Runs whose linear probe stopped at its iteration cap before reaching the tolerance. */
   probeUnconverged: number;
+  /** Runs whose eval.json does not say whether the probe converged (older files): not trusted. */
+  probeUnknown: number;
+  /** Runs whose probe had a fixed L2 (eval.json without `protocol`: no validation selection). */
+  probeL2Fixed: number;
+  /** Runs whose eval.json does not name its rank definition (older files: perhaps not RankMe). */
+  rankUnknown: number;
 }
 
 export interface GroupAggregate {
-  /** Stable id: method plus the non-seed overrides. */
+  /** Stable id: method plus the settings that differ between the report's runs. */
   key: string;
   /** Shown in tables and legends: "bilevel" or "bilevel (innerSteps=5)". */
   label: string;
   method: string;
-  /** Overrides shared by the group, without the seed. */
+  /** The group's values of the settings that differ between the report's runs (dotted paths),
+   *  without the seed and the method; the overrides, for runs without spec.json. */
   overrides: Record<string, unknown>;
   color: string;
   /** Index of this group among the groups of the same method (0 = first); varies line dash. */
   variant: number;
+  /** Every run of the group, the duplicates of a seed included. */
   runIds: string[];
+  /** Distinct seeds. */
   seeds: number[];
-  /** Runs of the group that have an evaluation. */
+  /** Seeds with more than one run: counted once (the kept run), named in the report. */
+  duplicateSeeds: DuplicateSeed[];
+  /** Counted runs (one per seed) that have an evaluation. */
   evaluated: number;
   layers: LayerAggregate[];
   /** Layers the method does not train: shown as "—", never compared. */
@@ -86,6 +111,8 @@ export interface GroupAggregate {
   initialKnnTop1: Stat | null;
   compute: ComputeAggregate;
   dynamics: GroupDynamics | null;
+  /** Raw pixels and the random-init backbone, and the gain of h over each ([] for older runs). */
+  floors: FloorAggregate[];
 }
 
 /** One cell of the paired comparison: a layer, every metric's paired difference. */
@@ -93,7 +120,17 @@ export interface PairedLayer {
   layer: string;
   /** Untrained by the method or by the baseline: nothing to compare. */
   untrained: boolean;
-  metrics: Record<LayerMetric, PairedStat | null>;
+  metrics: Record<LayerMetric, PairedCell | null>;
+  /** Paired seeds left out of a metric because one side has no value there. */
+  missingSeeds: Partial<Record<LayerMetric, number[]>>;
+}
+
+/** A seed present on one side only: named, never silently dropped. */
+export interface UnmatchedSeed {
+  seed: number;
+  /** Which side has it: the method group or the baseline group. */
+  side: "method" | "baseline";
+  runId: string;
 }
 
 /** A method group against the baseline method's runs of the same seed and settings. */
@@ -107,6 +144,7 @@ export interface Comparison {
   baselineLabel: string | null;
   /** Runs paired by seed (both present; a cell's n counts the pairs with values). */
   pairs: { seed: number; runId: string; baselineRunId: string }[];
+  unmatched: UnmatchedSeed[];
   layers: PairedLayer[];
   /** Mean training time of the group over that of its baseline group. */
   trainTimeRatio: number | null;
@@ -123,15 +161,27 @@ export interface Aggregate {
   /** Method every other method is compared with, seed by seed. */
   baseline: string;
   comparisons: Comparison[];
+  /** The declared primary comparison (a protocol's, else bilevel vs the baseline, linear at h). */
+  primary: PrimarySpec;
+  /** Sizes of the two Holm families and the level the verdicts are read at. */
+  families: Families;
+  /** Power the minimum detectable effects are computed for. */
+  power: number;
 }
 
 export interface AggregateOptions {
   /** Baseline method of the paired comparison; default "joint". */
   baseline?: string;
+  /** Default: defaultPrimary(baseline). */
+  primary?: PrimarySpec;
+  /** Level of the tests and the MDE (default 0.05) and the MDE's power (default 0.8). */
+  alpha?: number;
+  power?: number;
 }
 
-/** Canonical method order: baseline first, the paper's method next, then the ablations. */
-export const METHOD_ORDER = ["joint", "bilevel", "no_head", "fixed_head", "directclr"];
+/** Canonical method order: the schema's methods in the contract's order (method.name's choices
+ *  in worker.proto): the baseline first, the paper's method next, then the ablations. */
+export const METHOD_ORDER: string[] = [...METHODS];
 
 // Tableau-like colours, one per method, so a method reads the same in every chart.
 const METHOD_COLORS: Record<string, string> = {
@@ -155,27 +205,6 @@ export function compareLayers(a: string, b: string): number {
   return layerRank(a) - layerRank(b) || a.localeCompare(b);
 }
 
-function isSeedKey(k: string): boolean {
-  return k === "seed" || k.endsWith(".seed");
-}
-
-function isMethodKey(k: string): boolean {
-  // The method is already the first grouping key; repeating it in labels is noise.
-  return k === "method" || k === "method.name";
-}
-
-function variantOverrides(run: RunData): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(run.overrides).sort()) {
-    if (!isSeedKey(k) && !isMethodKey(k)) out[k] = run.overrides[k];
-  }
-  return out;
-}
-
-function fmtValue(v: unknown): string {
-  return typeof v === "string" ? v : JSON.stringify(v);
-}
-
 function methodRank(m: string): number {
   const i = METHOD_ORDER.indexOf(m);
   return i < 0 ? METHOD_ORDER.length : i;
@@ -193,18 +222,21 @@ export function shade(hex: string, t: number): string {
 // Variants of one method keep its hue and change lightness: darker, lighter, darker still...
 const VARIANT_SHADES = [0, -0.35, 0.35, -0.6, 0.55];
 
-type LayerValues = Pick<LayerEval, LayerMetric | "singularValues" | "dim" | "probeConverged">;
-
 /** A metric's value, null where it was not computed (accuracies < 0 in the contract). */
-function valueOf(l: LayerValues | undefined, m: LayerMetric): number | null {
+function valueOf(l: LayerEval | undefined, m: LayerMetric | ValMetric): number | null {
   const v = l?.[m];
   if (v === undefined || !Number.isFinite(v) || (m.endsWith("Top1") && v < 0)) return null;
   return v;
 }
 
-function layerAggregate(layer: string, recs: LayerValues[]): LayerAggregate {
-  const stats = {} as Record<LayerMetric, Stat | null>;
-  for (const m of LAYER_METRICS) {
+/** A layer's evaluation with what its eval.json says about the protocol that produced it. */
+interface LayerRecord extends LayerEval {
+  run: RunData;
+}
+
+function layerAggregate(layer: string, recs: LayerRecord[]): LayerAggregate {
+  const stats = {} as LayerAggregate["stats"];
+  for (const m of [...LAYER_METRICS, ...VAL_METRICS]) {
     stats[m] = meanStd(recs.map((r) => valueOf(r, m) ?? Number.NaN));
   }
   const svs = recs.map((r) => r.singularValues).filter((s) => s.length > 0);
@@ -214,8 +246,18 @@ function layerAggregate(layer: string, recs: LayerValues[]): LayerAggregate {
     (_, i) => svs.reduce((s, x) => s + x[i]!, 0) / svs.length,
   );
   const dims = recs.map((r) => r.dim).filter((d) => d > 0);
-  const probeUnconverged = recs.filter((r) => r.probeConverged === false).length;
-  return { layer, dim: dims.length ? Math.max(...dims) : null, stats, singularValues, probeUnconverged };
+  const flags = recs.map((r) => flagsOf(r, r.run));
+  const count = (f: EvalFlag) => flags.filter((fs) => fs.includes(f)).length;
+  return {
+    layer,
+    dim: dims.length ? Math.max(...dims) : null,
+    stats,
+    singularValues,
+    probeUnconverged: count("probeUnconverged"),
+    probeUnknown: count("probeUnknown"),
+    probeL2Fixed: count("probeL2Fixed"),
+    rankUnknown: count("rankUnknown"),
+  };
 }
 
 function dynamicsOf(runs: RunData[]): GroupDynamics | null {
@@ -254,16 +296,23 @@ const statOf = (runs: RunData[], f: (r: RunData) => number | null) => meanStd(ru
 
 // Options of one method (bilevel's inner loop, directclr's width) change nothing for the others:
 // a bilevel (innerSteps=5) group pairs with the joint runs of the same other settings.
-function isMethodOption(k: string): boolean {
-  return k.startsWith("method.bilevel.") || k === "method.directclrDim";
+function sharedSettings(overrides: Record<string, unknown>): string {
+  return JSON.stringify(Object.entries(overrides).filter(([k]) => optionOwner(k) === null));
 }
 
-function sharedSettings(overrides: Record<string, unknown>): string {
-  return JSON.stringify(Object.entries(overrides).filter(([k]) => !isMethodOption(k)));
+/** Whether `overrides` holds an option of the same last name (headLr) with the same value. */
+function sameOption(overrides: Record<string, unknown>, key: string, value: unknown): boolean {
+  const name = key.split(".").at(-1);
+  return Object.entries(overrides).some(([k, v]) => optionOwner(k) !== null && k.split(".").at(-1) === name && JSON.stringify(v) === JSON.stringify(value));
 }
 
 function runValue(r: RunData, layer: string, m: LayerMetric): number | null {
   return valueOf(r.eval?.layers.find((l) => l.layer === layer), m);
+}
+
+function runFlags(r: RunData, layer: string): EvalFlag[] {
+  const l = r.eval?.layers.find((x) => x.layer === layer);
+  return l ? flagsOf(l, r) : [];
 }
 
 function compare(
@@ -272,10 +321,14 @@ function compare(
   runsOf: Map<string, RunData[]>,
   layers: string[],
   baseline: string,
+  mdeAt: (sd: number, n: number) => number | null,
 ): Comparison {
   const candidates = groups.filter((b) => b.method === baseline && sharedSettings(b.overrides) === sharedSettings(g.overrides));
-  const b =
-    candidates.find((c) => JSON.stringify(c.overrides) === JSON.stringify(g.overrides)) ?? candidates[0] ?? null;
+  // Several baseline groups differing only in their own options (joint with and without a head
+  // lr): the one whose options match the method's by name and value is its matched control
+  // (bilevel headLr=0.03 with joint headLr=0.03), else the first.
+  const matching = (c: GroupAggregate) => Object.keys(c.overrides).filter((k) => optionOwner(k) !== null && sameOption(g.overrides, k, c.overrides[k])).length;
+  const b = [...candidates].sort((x, y) => matching(y) - matching(x))[0] ?? null;
   const base = {
     groupKey: g.key,
     label: g.label,
@@ -286,37 +339,52 @@ function compare(
     baselineLabel: b?.label ?? null,
   };
   if (!b) {
-    return { ...base, pairs: [], layers: [], trainTimeRatio: null, note: `no ${baseline} runs with the same settings` };
+    return { ...base, pairs: [], unmatched: [], layers: [], trainTimeRatio: null, note: `no ${baseline} runs with the same settings` };
   }
-  const baseRuns = runsOf.get(b.key) ?? [];
+  // One run per seed on each side (runsOf holds the counted runs), so a pair is one seed.
+  const baseRuns = (runsOf.get(b.key) ?? []).filter((x) => x.seed !== null);
   const pairs: { run: RunData; base: RunData }[] = [];
+  const unmatched: UnmatchedSeed[] = [];
   for (const run of runsOf.get(g.key) ?? []) {
     if (run.seed === null) continue;
-    // Same seed on the same data and backbone; from the same experiment when there is a choice.
-    const same = baseRuns.filter((x) => x.seed === run.seed && x.dataset === run.dataset && x.backbone === run.backbone);
-    const partner = same.find((x) => x.experiment === run.experiment) ?? same[0];
+    // Same seed on the same data and backbone.
+    const partner = baseRuns.find((x) => x.seed === run.seed && x.dataset === run.dataset && x.backbone === run.backbone);
     if (partner) pairs.push({ run, base: partner });
+    else unmatched.push({ seed: run.seed, side: "method", runId: run.runId });
+  }
+  for (const x of baseRuns) {
+    if (!pairs.some((p) => p.base === x)) unmatched.push({ seed: x.seed!, side: "baseline", runId: x.runId });
   }
   const untrained = new Set([...g.untrainedLayers, ...b.untrainedLayers]);
   const paired: PairedLayer[] = layers.map((layer) => {
-    const metrics = {} as Record<LayerMetric, PairedStat | null>;
+    const metrics = {} as Record<LayerMetric, PairedCell | null>;
+    const missingSeeds: PairedLayer["missingSeeds"] = {};
     for (const m of LAYER_METRICS) {
-      const diffs = untrained.has(layer)
-        ? []
-        : pairs.flatMap((p) => {
-            const a = runValue(p.run, layer, m);
-            const c = runValue(p.base, layer, m);
-            return a === null || c === null ? [] : [{ seed: p.run.seed, value: a - c }];
-          });
-      metrics[m] = pairedDifference(diffs, METRIC_DIRECTION[m]);
+      const diffs: { seed: number | null; value: number }[] = [];
+      const missing: number[] = [];
+      const flags = new Set<EvalFlag>();
+      for (const p of untrained.has(layer) ? [] : pairs) {
+        const a = runValue(p.run, layer, m);
+        const c = runValue(p.base, layer, m);
+        if (a === null || c === null) missing.push(p.run.seed!);
+        else {
+          diffs.push({ seed: p.run.seed, value: a - c });
+          for (const f of [...runFlags(p.run, layer), ...runFlags(p.base, layer)]) flags.add(f);
+        }
+      }
+      // A seed both sides ran but one side did not evaluate is named, like an unmatched seed.
+      if (missing.length && diffs.length) missingSeeds[m] = missing;
+      const d = pairedDifference(diffs, METRIC_DIRECTION[m]);
+      metrics[m] = d && unadjusted({ ...d, mde: d.mde === null ? null : mdeAt(d.std!, d.n) }, flagsFor(flags, m));
     }
-    return { layer, untrained: untrained.has(layer), metrics };
+    return { layer, untrained: untrained.has(layer), metrics, missingSeeds };
   });
   const t = g.compute.trainSeconds?.mean;
   const tb = b.compute.trainSeconds?.mean;
   return {
     ...base,
     pairs: pairs.map((p) => ({ seed: p.run.seed!, runId: p.run.runId, baselineRunId: p.base.runId })),
+    unmatched: unmatched.sort((x, y) => x.seed - y.seed || x.side.localeCompare(y.side)),
     layers: paired,
     trainTimeRatio: t !== undefined && tb ? t / tb : null,
     ...(pairs.length ? {} : { note: `no ${baseline} run with the same seed` }),
@@ -325,23 +393,10 @@ function compare(
 
 export function aggregate(data: ReportData, opts: AggregateOptions = {}): Aggregate {
   const baseline = opts.baseline ?? DEFAULT_BASELINE;
-  const byKey = new Map<string, { method: string; overrides: Record<string, unknown>; runs: RunData[] }>();
-  for (const run of data.runs) {
-    const overrides = variantOverrides(run);
-    const key = JSON.stringify([run.method, overrides]);
-    const g = byKey.get(key) ?? { method: run.method, overrides, runs: [] };
-    g.runs.push(run);
-    byKey.set(key, g);
-  }
-
-  const entries = [...byKey.entries()].map(([key, g]) => {
-    // "method.bilevel.innerSteps" reads as "innerSteps" unless two keys would then collide.
-    const keys = Object.keys(g.overrides);
-    const short = (k: string) => k.split(".").at(-1)!;
-    const unique = new Set(keys.map(short)).size === keys.length;
-    const suffix = keys.map((k) => `${unique ? short(k) : k}=${fmtValue(g.overrides[k])}`).join(", ");
-    return { key, ...g, label: suffix ? `${g.method} (${suffix})` : g.method };
-  });
+  const alpha = opts.alpha ?? ALPHA;
+  const power = opts.power ?? POWER;
+  const primary = opts.primary ?? defaultPrimary(baseline);
+  const entries = groupRuns(data.runs);
   entries.sort(
     (a, b) => methodRank(a.method) - methodRank(b.method) || a.label.localeCompare(b.label, "en", { numeric: true }),
   );
@@ -350,18 +405,22 @@ export function aggregate(data: ReportData, opts: AggregateOptions = {}): Aggreg
   const variantCount = new Map<string, number>();
   const allLayers = new Set<string>();
   const groupOf: Record<string, string> = {};
+  const runsOf = new Map<string, RunData[]>();
 
   const groups: GroupAggregate[] = entries.map((e) => {
     const variant = variantCount.get(e.method) ?? 0;
     variantCount.set(e.method, variant + 1);
     const base =
       METHOD_COLORS[e.method] ?? EXTRA_COLORS[unknownMethods.indexOf(e.method) % EXTRA_COLORS.length]!;
-    const runs = [...e.runs].sort((a, b) => (a.seed ?? 0) - (b.seed ?? 0) || a.runId.localeCompare(b.runId));
-    const perLayer = new Map<string, LayerEval[]>();
+    const all = [...e.runs].sort((a, b) => (a.seed ?? 0) - (b.seed ?? 0) || a.runId.localeCompare(b.runId));
+    for (const r of all) groupOf[r.runId] = e.key;
+    const { kept, duplicates } = distinctSeeds(all);
+    const runs = all.filter((r) => kept.includes(r));
+    runsOf.set(e.key, runs);
+    const perLayer = new Map<string, LayerRecord[]>();
     for (const r of runs) {
-      groupOf[r.runId] = e.key;
       for (const l of r.eval?.layers ?? []) {
-        perLayer.set(l.layer, [...(perLayer.get(l.layer) ?? []), l]);
+        perLayer.set(l.layer, [...(perLayer.get(l.layer) ?? []), { ...l, run: r }]);
         allLayers.add(l.layer);
       }
     }
@@ -370,11 +429,12 @@ export function aggregate(data: ReportData, opts: AggregateOptions = {}): Aggreg
       key: e.key,
       label: e.label,
       method: e.method,
-      overrides: e.overrides,
+      overrides: e.fields,
       color: shade(base, VARIANT_SHADES[variant % VARIANT_SHADES.length]!),
       variant,
-      runIds: runs.map((r) => r.runId),
-      seeds: runs.map((r) => r.seed).filter((s): s is number => s !== null),
+      runIds: all.map((r) => r.runId),
+      seeds: [...new Set(runs.map((r) => r.seed).filter((s): s is number => s !== null))],
+      duplicateSeeds: duplicates,
       evaluated: runs.filter((r) => r.eval?.layers.length).length,
       layers,
       untrainedLayers: [...new Set(runs.flatMap((r) => r.untrainedLayers))].sort(compareLayers),
@@ -383,19 +443,28 @@ export function aggregate(data: ReportData, opts: AggregateOptions = {}): Aggreg
       initialKnnTop1: statOf(runs, (r) => r.initialKnnTop1),
       compute: computeOf(runs.filter((r) => r.state === "finished")),
       dynamics: dynamicsOf(runs),
+      floors: floorsOf(runs),
     };
   });
 
   const layers = [...allLayers].sort(compareLayers);
-  const runsOf = new Map(
-    groups.map((g) => [g.key, g.runIds.map((id) => data.runs.find((r) => r.runId === id)!)]),
-  );
+  const mdeAt = (sd: number, n: number) => mde(sd, n, alpha, power);
   const comparisons = groups
     .filter((g) => g.method !== baseline)
-    .map((g) => compare(g, groups, runsOf, layers, baseline));
-  return { groups, layers, groupOf, baseline, comparisons };
+    .map((g) => compare(g, groups, runsOf, layers, baseline, mdeAt));
+  const cells: CellRef[] = comparisons.flatMap((c) =>
+    c.layers.flatMap((l) =>
+      LAYER_METRICS.flatMap((m) => {
+        const cell = l.metrics[m];
+        const isPrimary = c.method === primary.method && c.baseline === primary.baseline && l.layer === primary.layer && m === primary.metric;
+        return cell ? [{ cell, direction: METRIC_DIRECTION[m], primary: isPrimary }] : [];
+      }),
+    ),
+  );
+  const families = adjustFamilies(cells, alpha);
+  return { groups, layers, groupOf, baseline, comparisons, primary, families, power };
 }
 
-export function layerStat(g: GroupAggregate, layer: string, metric: LayerMetric): Stat | null {
+export function layerStat(g: GroupAggregate, layer: string, metric: LayerMetric | ValMetric): Stat | null {
   return g.layers.find((l) => l.layer === layer)?.stats[metric] ?? null;
 }

@@ -67,7 +67,7 @@ function distinct(values: string[]): string {
   return [...new Set(values.filter(Boolean))].join(", ") || "-";
 }
 
-function header(data: ReportData, agg: Aggregate): string {
+function header(data: ReportData, agg: Aggregate, preamble: string[]): string {
   const facts: [string, string][] = [
     ["Generated", fmtDate(data.generatedAt)],
     ["Runs", `${data.runs.length}${data.runs.length ? ` (${countStates(data)})` : ""}`],
@@ -82,6 +82,7 @@ function header(data: ReportData, agg: Aggregate): string {
   return `<header>
 <h1>projhead report</h1>
 <dl>${facts.map(([k, v]) => `<div><dt>${k}</dt><dd>${escapeHtml(v)}</dd></div>`).join("")}</dl>
+${preamble.map((l) => `<p class="note">${escapeHtml(l)}</p>`).join("\n")}
 ${legend ? `<p class="legend">${legend}</p>` : ""}
 </header>`;
 }
@@ -132,9 +133,12 @@ th{background:#f1f1f1;font-weight:600} .r{text-align:right} .best{font-weight:70
 @media print{body{background:#fff}.card{break-inside:avoid}}
 `;
 
-export function renderHtml(data: ReportData, agg: Aggregate, tables: Table[], specs: ChartSpec[], json: unknown): string {
+/** `preamble`: the protocol and code-revision lines the terminal prints under its head. */
+export function renderHtml(data: ReportData, agg: Aggregate, tables: Table[], specs: ChartSpec[], json: unknown, preamble: string[] = []): string {
   const byId = new Map(tables.map((t) => [t.id, t]));
-  const evalTables = ["linear", "knn", "erank", "alignuniform"].map((id) => byId.get(id)).filter((t): t is Table => !!t);
+  const some = (ids: string[]) => ids.map((id) => byId.get(id)).filter((t): t is Table => !!t);
+  const evalTables = some(["linear", "knn", "erank", "linear-val", "alignuniform"]);
+  const floors = some(["floors", "gains"]);
   const payload = JSON.stringify({ charts: specs, report: json });
   const warnings = data.warnings.length
     ? `<section class="warnings"><h3>Warnings</h3><ul>${data.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join("")}</ul></section>`
@@ -143,12 +147,14 @@ export function renderHtml(data: ReportData, agg: Aggregate, tables: Table[], sp
     ? `${chartCards(specs, ["layers-linear", "layers-knn", "layers-erank"])}
 <div class="tables">${evalTables.map(tableHtml).join("\n")}</div>`
     : `<p class="empty">No evaluations yet: run <code>projhead eval</code> or set <code>train.evalAtEnd: true</code>.</p>`;
-  const paired = byId.get("paired");
-  const pairedBody = paired
+  const primary = byId.get("primary");
+  const paired = some(["paired-linear", "paired-knn", "seeds"]);
+  const pairedBody = paired.length
     ? `<h2>Paired comparison with ${escapeHtml(agg.baseline)}</h2>
 ${chartCards(specs, ["paired-linear", "paired-knn"])}
-${tableHtml(paired)}`
+${paired.map(tableHtml).join("\n")}`
     : "";
+  const floorBody = floors.length ? `<h2>Floors: raw pixels and the random-init backbone</h2>\n${floors.map(tableHtml).join("\n")}` : "";
   const compute = byId.get("compute");
   return `<!doctype html>
 <html lang="en">
@@ -160,10 +166,12 @@ ${tableHtml(paired)}`
 <style>${CSS}</style>
 </head>
 <body>
-${header(data, agg)}
+${header(data, agg, preamble)}
 ${warnings}
+${primary ? `<h2>Primary comparison</h2>\n${tableHtml(primary)}` : ""}
 <h2>Per-layer evaluation</h2>
 ${evalBody}
+${floorBody}
 ${pairedBody}
 ${compute ? `<h2>Compute</h2>\n${tableHtml(compute)}` : ""}
 ${dynamicsBody(specs, byId.get("dynamics"))}

@@ -2,14 +2,17 @@
 import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { METHODS } from "../experiment/schema.js";
-import { aggregate, DEFAULT_BASELINE, type Aggregate, type Comparison, type GroupAggregate } from "./aggregate.js";
+import { aggregate, DEFAULT_BASELINE, type Aggregate, type Comparison, type Families, type GroupAggregate, type PrimarySpec } from "./aggregate.js";
 import { chartSpecs } from "./charts.js";
 import { ReportInputError } from "./errors.js";
 import { renderHtml } from "./html.js";
-import { writeFileAtomic } from "../util/atomic.js";
+import { writeFileAtomic } from "../fsutil/atomic.js";
 import { loadReportData } from "./load.js";
 import type { LayerEval, ReportData, RunData, SweepData } from "./model.js";
+import { loadProtocol, type Protocol } from "./protocol.js";
+import { describeRevisions, protocolRevision, revisionLabel, revisionMismatches, revisionsOf, type RevisionGroup } from "./revision.js";
 import { buildTables, renderText } from "./table.js";
+import { metricName } from "./paired.js";
 
 export interface BuildReportOptions {
   /** HTML path, or an existing directory to write report.html into. Default: see reportPath. */
@@ -22,6 +25,18 @@ export interface BuildReportOptions {
   baseline?: string;
   /** Clock for the header (tests). */
   now?: Date;
+  /** A protocol file (protocol.ts): primary comparison, δ, α, power; its git revision is checked. */
+  protocol?: string;
+  /** Report runs whose code revision is not the protocol's (with a warning) instead of refusing. */
+  allowRevisionMismatch?: boolean;
+  /** δ in percentage points: print the seeds each paired cell needs to detect it (default: the protocol's delta). */
+  mde?: number;
+}
+
+/** The protocol as the report used it. */
+export interface ProtocolJson extends Omit<Protocol, "primarySpec"> {
+  /** The last commit that changed the file. */
+  revision: string;
 }
 
 /** What `projhead report --json` prints: everything but the loss/kNN curves and per-run spectra. */
@@ -34,10 +49,24 @@ export interface ReportJson {
   groups: GroupAggregate[];
   /** Per method group: the paired differences to the baseline, per layer and metric. */
   comparisons: Comparison[];
+  /** The declared primary comparison; every other cell is exploratory (Holm-adjusted). */
+  primary: PrimarySpec;
+  /** Sizes of the primary and exploratory Holm families, and α. */
+  families: Families;
+  /** Power of the minimum detectable effects. */
+  power: number;
+  /** The δ (percentage points) seeds were planned for, or null. */
+  delta: number | null;
+  protocol: ProtocolJson | null;
+  /** The code revisions of the runs (spec.json's codeRevision). */
+  codeRevisions: RevisionGroup[];
   runs: (Omit<RunData, "stepCurve" | "epochCurve" | "eval"> & {
     group: string;
     evalSource: RunData["evalSource"];
     layers: Omit<LayerEval, "singularValues">[];
+    /** eval.json's floors ("pixels", "h@init"). */
+    baselines: Omit<LayerEval, "singularValues">[];
+    evalFormatVersion: number | null;
   })[];
   sweeps: SweepData[];
   warnings: string[];
@@ -63,7 +92,14 @@ export async function reportPath(paths: string[], out?: string): Promise<string>
   return paths.length === 1 ? join(resolve(paths[0]!), "report.html") : resolve("report.html");
 }
 
-function toJson(data: ReportData, agg: Aggregate, htmlPath: string | null): ReportJson {
+interface ReportContext {
+  protocol: ProtocolJson | null;
+  delta: number | null;
+  codeRevisions: RevisionGroup[];
+}
+
+function toJson(data: ReportData, agg: Aggregate, htmlPath: string | null, ctx: ReportContext): ReportJson {
+  const noSpectrum = (ls: LayerEval[]) => ls.map(({ singularValues: _sv, ...l }) => l);
   return {
     generatedAt: data.generatedAt,
     htmlPath,
@@ -71,10 +107,16 @@ function toJson(data: ReportData, agg: Aggregate, htmlPath: string | null): Repo
     baseline: agg.baseline,
     groups: agg.groups,
     comparisons: agg.comparisons,
+    primary: agg.primary,
+    families: agg.families,
+    power: agg.power,
+    ...ctx,
     runs: data.runs.map(({ stepCurve: _s, epochCurve: _e, eval: ev, ...r }) => ({
       ...r,
       group: agg.groups.find((g) => g.key === agg.groupOf[r.runId])?.label ?? r.method,
-      layers: (ev?.layers ?? []).map(({ singularValues: _sv, ...l }) => l),
+      layers: noSpectrum(ev?.layers ?? []),
+      baselines: noSpectrum(ev?.baselines ?? []),
+      evalFormatVersion: ev ? (ev.formatVersion ?? 1) : null,
     })),
     sweeps: data.sweeps,
     warnings: data.warnings,
@@ -82,7 +124,10 @@ function toJson(data: ReportData, agg: Aggregate, htmlPath: string | null): Repo
 }
 
 /** Every path must be there before anything is read or written. */
-async function checkInput(paths: string[], baseline: string | undefined): Promise<void> {
+async function checkInput(paths: string[], baseline: string | undefined, mde: number | undefined): Promise<void> {
+  if (mde !== undefined && !(Number.isFinite(mde) && mde > 0)) {
+    throw new ReportInputError("--mde", `report: --mde ${mde}: expected an effect size in percentage points above 0`);
+  }
   if (!paths.length) throw new ReportInputError("paths", "report: name at least one run or sweep directory");
   for (const p of paths) {
     const s = await stat(p).catch(() => null);
@@ -94,24 +139,76 @@ async function checkInput(paths: string[], baseline: string | undefined): Promis
   }
 }
 
-/** The flag, else the sweeps' report.baseline (the first when they disagree), else joint. */
-function resolveBaseline(data: ReportData, flag: string | undefined): string {
+/** The flag, else the protocol's primary baseline, else the sweeps' report.baseline (the first when they disagree), else joint. */
+function resolveBaseline(data: ReportData, flag: string | undefined, protocol: Protocol | null): string {
   if (flag) return flag;
+  if (protocol) return protocol.primary.baseline;
   const named = [...new Set(data.sweeps.map((s) => s.baseline).filter((b): b is string => !!b))];
   if (named.length > 1) data.warnings.push(`sweeps name different baselines (${named.join(", ")}); comparing with ${named[0]}`);
   return named[0] ?? DEFAULT_BASELINE;
 }
 
+/**
+ * With a protocol, runs of another code revision (or dirty, or unrecorded) are refused unless
+ * allowed, and then warned about; without one, more than one revision is a warning.
+ */
+function checkRevisions(data: ReportData, groups: RevisionGroup[], protocol: ProtocolJson | null, allow: boolean): void {
+  if (!protocol) {
+    if (groups.length > 1) data.warnings.push(`runs of ${groups.length} code revisions: ${describeRevisions(groups).join("; ")}`);
+    return;
+  }
+  const bad = revisionMismatches(groups, protocol.revision);
+  if (!bad.length) return;
+  const what = `${bad.reduce((n, g) => n + g.runIds.length, 0)} run(s) not at the protocol's revision ${protocol.revision.slice(0, 12)} (${protocol.file})`;
+  if (allow) {
+    data.warnings.push(`${what}, reported as --allow-revision-mismatch asks: ${describeRevisions(bad).join("; ")}`);
+    return;
+  }
+  throw new ReportInputError(
+    "--protocol",
+    [`report: ${what}:`, ...describeRevisions(bad).map((l) => `  ${l}`), "re-run them at the protocol's revision, or pass --allow-revision-mismatch"].join("\n"),
+  );
+}
+
+/** The report's first lines: the protocol (or its absence) and the code revisions. */
+function preamble(ctx: ReportContext, agg: Aggregate): string[] {
+  const p = ctx.protocol;
+  const pr = agg.primary;
+  const lines = p
+    ? [
+        `Protocol ${p.name}: ${p.file} at ${p.revision.slice(0, 12)}; primary ${pr.method} − ${pr.baseline}, ${metricName(pr.metric)} at ${pr.layer}; δ ${p.delta} points, α ${p.alpha}, power ${p.power}`,
+        `Selection: ${p.selection.split} split, ${p.selection.metric} at ${p.selection.layer}; seeds: screening ${p.seeds.screening.join(", ") || "-"}, finals ${p.seeds.finals.join(", ") || "-"}`,
+      ]
+    : [`No protocol (--protocol): primary comparison by default ${pr.method} − ${pr.baseline}, ${metricName(pr.metric)} at ${pr.layer}`];
+  lines.push(`Code revision${ctx.codeRevisions.length > 1 ? "s" : ""}: ${ctx.codeRevisions.map((g) => `${revisionLabel(g)} (${g.runIds.length} run(s))`).join(", ") || "-"}`);
+  return lines;
+}
+
 export async function buildReport(paths: string[], opts: BuildReportOptions = {}): Promise<ReportResult> {
-  await checkInput(paths, opts.baseline);
+  await checkInput(paths, opts.baseline, opts.mde);
+  const loaded = opts.protocol ? loadProtocol(opts.protocol) : null;
+  const protocol: ProtocolJson | null = loaded
+    ? (({ primarySpec: _p, ...rest }) => ({ ...rest, revision: protocolRevision(loaded.file) }))(loaded)
+    : null;
   const data = await loadReportData(paths, opts.now);
-  const agg = aggregate(data, { baseline: resolveBaseline(data, opts.baseline) });
-  const tables = buildTables(data, agg);
+  const codeRevisions = revisionsOf(data.runs);
+  checkRevisions(data, codeRevisions, protocol, opts.allowRevisionMismatch === true);
+  const baseline = resolveBaseline(data, opts.baseline, loaded);
+  if (loaded && baseline !== loaded.primary.baseline) {
+    data.warnings.push(`the protocol's primary comparison is against ${loaded.primary.baseline}; compared with ${baseline}, every cell is exploratory`);
+  }
+  const agg = aggregate(data, {
+    baseline,
+    ...(loaded ? { primary: loaded.primarySpec, alpha: loaded.alpha, power: loaded.power } : {}),
+  });
+  const ctx: ReportContext = { protocol, delta: opts.mde ?? loaded?.delta ?? null, codeRevisions };
+  const tables = buildTables(data, agg, { delta: ctx.delta });
   const color = opts.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
   const htmlPath = opts.html === false ? null : await reportPath(paths, opts.out);
-  const json = toJson(data, agg, htmlPath);
-  if (htmlPath) writeFileAtomic(htmlPath, renderHtml(data, agg, tables, chartSpecs(data, agg), json));
-  let text = renderText(data, agg, tables, color);
+  const json = toJson(data, agg, htmlPath, ctx);
+  const lines = preamble(ctx, agg);
+  if (htmlPath) writeFileAtomic(htmlPath, renderHtml(data, agg, tables, chartSpecs(data, agg), json, lines));
+  let text = renderText(data, agg, tables, color, lines);
   if (htmlPath) text += `\nHTML report: ${htmlPath}\n`;
   return { text, htmlPath, data, aggregate: agg, json };
 }
@@ -127,7 +224,9 @@ export type {
   PairedLayer,
   Stat,
 } from "./aggregate.js";
-export { pairedDifference, tQuantile, CONFIDENCE } from "./stats.js";
+export { pairedDifference, tQuantile, CONFIDENCE, holm, mde, pairedP, seedsNeeded } from "./stats.js";
+export { loadProtocol, parseProtocol } from "./protocol.js";
+export type { Protocol } from "./protocol.js";
 export type { Interval, PairedStat, Verdict } from "./stats.js";
 export { ReportInputError } from "./errors.js";
 export { chartSpecs } from "./charts.js";

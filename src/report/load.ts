@@ -3,6 +3,7 @@
 // and its events.jsonl may end in a half-written line; it must still show in the report.
 import { readFile, readdir, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
+import { METHODS, type MethodName } from "../experiment/schema.js";
 import { compareLayers } from "./aggregate.js";
 import type { EventRecord, RunRecordSpec, RunStateName, RunSummary, SweepRecord } from "../runs/types.js";
 import type {
@@ -116,7 +117,42 @@ function layerFromData(d: Json): LayerEval | null {
     uniformity: num(d.uniformity) ?? Number.NaN,
     ...(typeof d.probeConverged === "boolean" ? { probeConverged: d.probeConverged } : {}),
     ...(iters !== null ? { probeIterations: iters } : {}),
+    ...optionalNumbers(d, ["probeL2", "linearValTop1", "knnValTop1"]),
+    ...(Array.isArray(d.probeValTop1) ? { probeValTop1: d.probeValTop1.map(Number) } : {}),
   };
+}
+
+function optionalNumbers(d: Json, keys: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of keys) {
+    const v = num(d[k]);
+    if (v !== null) out[k] = v;
+  }
+  return out;
+}
+
+/** Fields of a spec that name the run rather than configure it: never a group difference. */
+const RUN_NAME_FIELDS = new Set(["runId", "name", "seed", "data.root"]);
+
+function isZero(v: unknown): boolean {
+  return v === 0 || v === "" || v === false || v === null || (Array.isArray(v) && v.length === 0);
+}
+
+/** spec.json's spec as dotted paths (arrays are values), without names and zero values. */
+export function flattenSpec(spec: Json, prefix = "", out: Record<string, unknown> = {}): Record<string, unknown> {
+  for (const [k, v] of Object.entries(spec)) {
+    const path = prefix + k;
+    if (RUN_NAME_FIELDS.has(path)) continue;
+    if (v && typeof v === "object" && !Array.isArray(v)) flattenSpec(v as Json, path + ".", out);
+    else if (!isZero(v)) out[path] = v;
+  }
+  return out;
+}
+
+function codeRevisionOf(v: unknown): RunData["codeRevision"] {
+  const r = obj(v);
+  const commit = str(r.commit);
+  return commit ? { commit, dirty: r.dirty === true } : null;
 }
 
 function dynamicsFromData(d: Json): DynamicsPoint | null {
@@ -142,10 +178,17 @@ function dynamicsFromData(d: Json): DynamicsPoint | null {
 }
 
 /**
+ * Whether each of the schema's methods uses the head it is built with (fixed_head does, frozen;
+ * no_head and directclr never do). A Record over the methods: one the contract adds fails tsc here
+ * until it says.
+ */
+export const USES_HEAD: Readonly<Record<MethodName, boolean>> = { joint: true, bilevel: true, no_head: false, fixed_head: true, directclr: false };
+
+/**
  * Runs written before eval.json listed `untrainedLayers` evaluated the never-trained heads of
  * these methods as if they were trained; the report leaves those layers out all the same.
  */
-const HEADLESS_METHODS = new Set(["no_head", "directclr"]);
+export const HEADLESS_METHODS: ReadonlySet<string> = new Set(METHODS.filter((m) => !USES_HEAD[m]));
 
 function untrainedOf(method: string, evalRec: Json | null, seen: string[]): string[] {
   const listed = evalRec?.untrainedLayers;
@@ -239,6 +282,12 @@ export async function loadRun(dir: string, warnings: string[] = []): Promise<Run
       testImages: num(evalRec?.testImages) ?? 0,
       layers: evalLayers.filter((l) => trained(l.layer)),
       untrainedLayers: untrained,
+      baselines: Array.isArray(evalRec?.baselines)
+        ? evalRec.baselines.map((l) => layerFromData(obj(l))).filter((l): l is LayerEval => l !== null)
+        : [],
+      ...(num(evalRec?.formatVersion) !== null ? { formatVersion: num(evalRec?.formatVersion)! } : {}),
+      ...(evalRec?.protocol && typeof evalRec.protocol === "object" ? { protocol: evalRec.protocol as RunEval["protocol"] } : {}),
+      ...(evalRec?.rankDefinition === "rankme" ? { rankDefinition: "rankme" as const } : {}),
     };
   }
   const dynamicsCurve = [...dynamics.values()]
@@ -265,6 +314,8 @@ export async function loadRun(dir: string, warnings: string[] = []): Promise<Run
     seed,
     state: (str(summary?.state) as RunStateName | null) ?? stateFromEvents(events),
     overrides: obj(summary?.overrides ?? spec?.overrides),
+    settings: spec?.spec ? flattenSpec(rs) : null,
+    codeRevision: codeRevisionOf(spec?.codeRevision),
     epochs: num(summary?.epochs) ?? epochs.at(-1)?.epoch ?? 0,
     steps: num(summary?.steps) ?? steps.at(-1)?.step ?? epochs.at(-1)?.step ?? 0,
     finalLoss: num(summary?.finalLoss) ?? steps.at(-1)?.loss ?? epochs.at(-1)?.loss ?? null,

@@ -1,17 +1,30 @@
 // The report's in-memory model: what load.ts reads from run and sweep directories.
-import type { EvalRecord, LayerEvalRecord, RunStateName } from "../runs/types.js";
+import type { CodeRevisionRecord, EvalRecord, LayerEvalRecord, RunStateName } from "../runs/types.js";
+
+/** The probe fields older eval.json files lack: optional here whatever the contract says. */
+type NewerProbeFields = "probeConverged" | "probeIterations" | "probeL2" | "probeValTop1" | "linearValTop1" | "knnValTop1";
 
 /** A layer of eval.json as the report reads it (the probe fields are absent in older runs). */
-export interface LayerEval extends Omit<LayerEvalRecord, "probeConverged" | "probeIterations"> {
+export interface LayerEval extends Omit<LayerEvalRecord, NewerProbeFields> {
   /** The linear probe reached its gradient-norm tolerance before the iteration cap. */
   probeConverged?: boolean;
   probeIterations?: number;
+  /** The probe's L2 strength, chosen on the validation split. */
+  probeL2?: number;
+  /** Validation top-1 per value of the protocol's probeL2Grid. */
+  probeValTop1?: number[];
+  /** Validation top-1 at the chosen L2: the selection metric. */
+  linearValTop1?: number;
+  /** kNN on the validation split, the remaining training images as the bank. */
+  knnValTop1?: number;
 }
 
-export interface RunEval extends Omit<EvalRecord, "layers" | "untrainedLayers"> {
+export interface RunEval extends Omit<EvalRecord, "layers" | "untrainedLayers" | "baselines"> {
   /** Trained layers only. */
   layers: LayerEval[];
   untrainedLayers: string[];
+  /** "pixels" and "h@init" (empty in older files). */
+  baselines: LayerEval[];
 }
 
 export interface StepPoint {
@@ -62,6 +75,14 @@ export interface RunData {
   state: RunStateName | "unknown";
   /** Sweep parameters that made this run differ from the base experiment. */
   overrides: Record<string, unknown>;
+  /**
+   * The resolved spec of spec.json as dotted paths, without the seed and the run's own names
+   * (runId, name, data.root) and without zero values (proto3 JSON omits them, so absent and
+   * zero are one); null without spec.json.
+   */
+  settings: Record<string, unknown> | null;
+  /** spec.json's codeRevision; null where the run did not record one. */
+  codeRevision: CodeRevisionRecord | null;
   epochs: number;
   steps: number;
   finalLoss: number | null;

@@ -1,78 +1,23 @@
-// Report tables as a small model (title, header, cells) rendered two ways: aligned plain text
-// for the terminal here, HTML in html.ts. One model keeps the two views in agreement.
+// The report's tables, in reading order, and their plain-text rendering for the terminal (the
+// model and number formats: cells.ts; the paired comparisons: paired.ts; the floors: floorTables.ts).
 import {
   compareLayers,
   layerStat,
   type Aggregate,
-  type Comparison,
   type GroupAggregate,
+  type LayerAggregate,
   type LayerMetric,
   type Stat,
+  type ValMetric,
 } from "./aggregate.js";
+import { EVAL_FLAGS, flagNotes, flagsFor, marksOf } from "./flags.js";
+import { floorTable, gainTable } from "./floorTables.js";
+import { pairedTables, primaryTable, seedTable, type PairedOptions } from "./paired.js";
 import type { ReportData, RunData } from "./model.js";
-import type { PairedStat } from "./stats.js";
+import { fmtCount, fmtDuration, fmtPct, fmtStat, groupCells, MISSING, notes, UNTRAINED, UNTRAINED_NOTE, type Cell, type Table } from "./cells.js";
 
-export interface Cell {
-  text: string;
-  /** Best value of its column (higher accuracy); bold in a TTY and in HTML. */
-  best?: boolean;
-  /** Missing / not applicable; dimmed. */
-  muted?: boolean;
-  /** Failed run or similar; red in a TTY. */
-  bad?: boolean;
-  /** Group colour, as a swatch in HTML. */
-  color?: string;
-}
-
-export interface Table {
-  id: string;
-  title: string;
-  note?: string;
-  header: string[];
-  align: ("l" | "r")[];
-  rows: Cell[][];
-}
-
-export const MISSING = "-";
-/** A layer the method does not train: not evaluated, not compared. */
-export const UNTRAINED = "—";
-export const UNTRAINED_NOTE = "— = head not trained by this method: not evaluated, not compared";
-
-export function fmtPct(x: number | null | undefined): string {
-  return x === null || x === undefined || !Number.isFinite(x) ? MISSING : (x * 100).toFixed(1);
-}
-
-/**
- * "mean ± std [lo, hi]" with `digits` decimals, [lo, hi] the 95 % t-interval of the mean;
- * `ci: false` leaves the interval out. A single seed has neither std nor interval: the mean only.
- */
-export function fmtStat(s: Stat | null, digits: number, scale = 1, opts: { ci?: boolean } = {}): string {
-  if (!s) return MISSING;
-  const f = (x: number) => (x * scale).toFixed(digits);
-  if (s.std === null) return f(s.mean);
-  const ci = opts.ci !== false && s.ci ? ` [${f(s.ci.lo)}, ${f(s.ci.hi)}]` : "";
-  return `${f(s.mean)} ± ${f(s.std)}${ci}`;
-}
-
-/** A signed number: "+2.0", "-1.5"; what rounds to zero is unsigned "0.0". */
-export function fmtSigned(x: number, digits: number): string {
-  const t = Math.abs(x).toFixed(digits);
-  return Number(t) === 0 ? t : (x > 0 ? "+" : "-") + t;
-}
-
-export function fmtCount(x: number | null | undefined): string {
-  if (x === null || x === undefined || !Number.isFinite(x)) return MISSING;
-  return Math.round(x).toLocaleString("en-US");
-}
-
-export function fmtDuration(sec: number | null): string {
-  if (sec === null || !Number.isFinite(sec)) return MISSING;
-  if (sec < 60) return `${sec.toFixed(1)}s`;
-  const h = Math.floor(sec / 3600);
-  const m = Math.floor((sec % 3600) / 60);
-  const s = Math.round(sec % 60);
-  return h ? `${h}h ${String(m).padStart(2, "0")}m` : `${m}m ${String(s).padStart(2, "0")}s`;
-}
+export { fmtCount, fmtDuration, fmtPct, fmtSigned, fmtStat, MISSING, UNTRAINED, UNTRAINED_NOTE } from "./cells.js";
+export type { Cell, Table } from "./cells.js";
 
 function layerHeader(agg: Aggregate, layer: string): string {
   // Show the width when every group agrees on it: "h (512)".
@@ -80,16 +25,9 @@ function layerHeader(agg: Aggregate, layer: string): string {
   return dims.size === 1 ? `${layer} (${[...dims][0]})` : layer;
 }
 
-function groupCells(g: GroupAggregate): Cell[] {
-  return [
-    { text: g.label, color: g.color },
-    { text: String(g.evaluated), muted: g.evaluated === 0 },
-  ];
-}
-
 interface MetricSpec {
   id: string;
-  metric: LayerMetric;
+  metric: LayerMetric | ValMetric;
   title: string;
   digits: number;
   scale: number;
@@ -98,9 +36,19 @@ interface MetricSpec {
 
 const METRIC_TABLES: MetricSpec[] = [
   { id: "linear", metric: "linearTop1", title: "Linear probe top-1 (%)", digits: 1, scale: 100, higherIsBetter: true },
-  { id: "knn", metric: "knnTop1", title: "kNN top-1 (%), k=200", digits: 1, scale: 100, higherIsBetter: true },
+  { id: "knn", metric: "knnTop1", title: "kNN top-1 (%)", digits: 1, scale: 100, higherIsBetter: true },
   { id: "erank", metric: "effectiveRank", title: "Effective rank (RankMe)", digits: 1, scale: 1, higherIsBetter: false },
 ];
+
+/** The selection split's table: what screening reads to pick finalists (never the test split). */
+export const VALIDATION_TABLE: MetricSpec = {
+  id: "linear-val",
+  metric: "linearValTop1",
+  title: "Validation (selection split): linear probe top-1 (%) at the chosen L2",
+  digits: 1,
+  scale: 100,
+  higherIsBetter: true,
+};
 
 const STAT_NOTE = "mean ± sample std [95 % t-interval of the mean] over seeds; n = evaluated runs";
 const RANKME_NOTE =
@@ -109,10 +57,6 @@ const INIT_NOTE = "h@init = kNN top-1 of h at random initialisation (the kNN mon
 
 function untrainedCell(g: GroupAggregate, layer: string): Cell | null {
   return g.untrainedLayers.includes(layer) ? { text: UNTRAINED, muted: true } : null;
-}
-
-function notes(...parts: (string | false | undefined)[]): string {
-  return parts.filter((p): p is string => !!p).join("; ");
 }
 
 /** Rows: method groups; columns: layers from backbone to z; cells "mean ± std" over seeds. */
@@ -125,9 +69,9 @@ export function metricTable(agg: Aggregate, spec: MetricSpec): Table {
     }
   }
   const withInit = spec.metric === "knnTop1" && agg.groups.some((g) => g.initialKnnTop1);
-  const unconverged = (g: GroupAggregate, layer: string) =>
-    spec.metric === "linearTop1" && (g.layers.find((l) => l.layer === layer)?.probeUnconverged ?? 0) > 0;
-  const anyUnconverged = agg.groups.some((g) => agg.layers.some((l) => unconverged(g, l)));
+  const flagged = (la: LayerAggregate | undefined) => (la ? flagsFor(EVAL_FLAGS.filter((f) => la[f.flag] > 0).map((f) => f.flag), spec.metric) : []);
+  const marks = (g: GroupAggregate, layer: string) => marksOf(flagged(g.layers.find((l) => l.layer === layer)));
+  const shown = agg.groups.flatMap((g) => g.layers.filter((l) => !g.untrainedLayers.includes(l.layer)).flatMap(flagged));
   const untrained = agg.groups.some((g) => agg.layers.some((l) => g.untrainedLayers.includes(l)));
   return {
     id: spec.id,
@@ -137,7 +81,7 @@ export function metricTable(agg: Aggregate, spec: MetricSpec): Table {
       withInit && INIT_NOTE,
       spec.metric === "effectiveRank" && RANKME_NOTE,
       untrained && UNTRAINED_NOTE,
-      anyUnconverged && "* the probe of at least one run stopped at its iteration cap before converging",
+      ...flagNotes(shown),
       spec.higherIsBetter && "best per layer in bold",
     ),
     header: ["method", "n", ...(withInit ? ["h@init"] : []), ...agg.layers.map((l) => layerHeader(agg, l))],
@@ -150,8 +94,7 @@ export function metricTable(agg: Aggregate, spec: MetricSpec): Table {
         if (u) return u;
         const s = layerStat(g, layer, spec.metric);
         const isBest = agg.groups.length > 1 && s !== null && s.mean === best.get(layer);
-        const mark = unconverged(g, layer) ? "*" : "";
-        return { text: fmtStat(s, spec.digits, spec.scale) + mark, muted: !s, best: isBest };
+        return { text: fmtStat(s, spec.digits, spec.scale) + (s ? marks(g, layer) : ""), muted: !s, best: isBest };
       }),
     ]),
   };
@@ -178,80 +121,6 @@ export function alignUniformTable(agg: Aggregate): Table {
         return { text: `${f(a)} / ${f(u)}` };
       }),
     ]),
-  };
-}
-
-const PAIRED_METRICS: { metric: LayerMetric; name: string }[] = [
-  { metric: "linearTop1", name: "linear" },
-  { metric: "knnTop1", name: "kNN" },
-];
-
-function fmtInterval(p: PairedStat, scale: number, digits: number): string {
-  return p.ci ? `[${fmtSigned(p.ci.lo * scale, digits)}, ${fmtSigned(p.ci.hi * scale, digits)}]` : MISSING;
-}
-
-/** Verdicts that claim something stand out; the undecided ones are dimmed. */
-function verdictCell(p: PairedStat): Cell {
-  const decided = p.verdict !== "no difference shown" && p.verdict !== "one seed cannot decide";
-  return { text: p.verdict, best: decided && p.verdict !== "worse", bad: p.verdict === "worse", muted: !decided };
-}
-
-/**
- * One row per method group and layer: the mean of the per-seed differences to the baseline
- * (percentage points), its 95 % t-interval, and the verdict read from the interval.
- */
-export function pairedTable(agg: Aggregate): Table | null {
-  // Without any run of the baseline method there is nothing to pair with (renderText says so).
-  if (!agg.comparisons.some((c) => c.baselineKey) || !agg.layers.length) return null;
-  const withVs = agg.comparisons.some((c) => c.baselineLabel && c.baselineLabel !== c.baseline);
-  const header = ["method", ...(withVs ? ["vs"] : []), "layer", "pairs"];
-  const align: ("l" | "r")[] = ["l", ...(withVs ? ["l" as const] : []), "l", "r"];
-  for (const m of PAIRED_METRICS) {
-    header.push(`${m.name} Δ`, "95 % CI", "verdict");
-    align.push("r", "r", "l");
-  }
-  const rows: Cell[][] = [];
-  const lead = (c: Comparison): Cell[] => [
-    { text: c.label, color: c.color },
-    ...(withVs ? [{ text: c.baselineLabel ?? c.baseline }] : []),
-  ];
-  for (const c of agg.comparisons) {
-    const why = c.note;
-    if (why && !c.pairs.length) {
-      const empty = PAIRED_METRICS.flatMap((_, i): Cell[] => [
-        { text: MISSING, muted: true },
-        { text: MISSING, muted: true },
-        { text: i === 0 ? why : "", muted: true },
-      ]);
-      rows.push([...lead(c), { text: MISSING, muted: true }, { text: "0", muted: true }, ...empty]);
-      continue;
-    }
-    for (const l of c.layers) {
-      const row: Cell[] = [...lead(c), { text: l.layer }];
-      const n = Math.max(0, ...PAIRED_METRICS.map((m) => l.metrics[m.metric]?.n ?? 0));
-      row.push({ text: l.untrained ? UNTRAINED : String(n), muted: l.untrained || n === 0 });
-      for (const m of PAIRED_METRICS) {
-        const p = l.metrics[m.metric];
-        if (l.untrained) row.push({ text: UNTRAINED, muted: true }, { text: "", muted: true }, { text: "", muted: true });
-        else if (!p) row.push({ text: MISSING, muted: true }, { text: MISSING, muted: true }, { text: "", muted: true });
-        else row.push({ text: fmtSigned(p.mean * 100, 1) }, { text: fmtInterval(p, 100, 1) }, verdictCell(p));
-      }
-      rows.push(row);
-    }
-  }
-  const untrained = agg.comparisons.some((c) => c.layers.some((l) => l.untrained));
-  return {
-    id: "paired",
-    title: `Paired difference to ${agg.baseline} (same seed), percentage points`,
-    note: notes(
-      `Δ = mean over seeds of (method − ${agg.baseline}) on runs that differ only in the method`,
-      "95 % CI = t-interval of that mean",
-      "verdict from the CI alone: above 0 better, below 0 worse, containing 0 no difference shown, a single pair: one seed cannot decide",
-      untrained && UNTRAINED_NOTE,
-    ),
-    header,
-    align,
-    rows,
   };
 }
 
@@ -387,11 +256,31 @@ function truncate(s: string, n: number): string {
   return one.length > n ? one.slice(0, n - 1) + "…" : one;
 }
 
+/**
+ * The kNN table's title with the k and τ the evaluations recorded (eval.json's protocol; runs
+ * from before it used k = 200); settings that differ between runs are all named.
+ */
+export function knnTitle(data: ReportData): string {
+  const p = data.runs.flatMap((r) => (r.eval?.protocol ? [`k=${r.eval.protocol.knnK}, τ=${r.eval.protocol.knnTemperature}`] : []));
+  const settings = [...new Set(p)].sort();
+  return settings.length > 1 ? `kNN top-1 (%), settings differ between runs: ${settings.join(" / ")}` : `kNN top-1 (%), ${settings[0] ?? "k=200"}`;
+}
+
 /** Every table of the report, in reading order. Metric tables only when something was evaluated. */
-export function buildTables(data: ReportData, agg: Aggregate): Table[] {
+export function buildTables(data: ReportData, agg: Aggregate, opts: PairedOptions = {}): Table[] {
   const tables: (Table | null)[] = [];
   if (agg.layers.length) {
-    tables.push(...METRIC_TABLES.map((s) => metricTable(agg, s)), alignUniformTable(agg), pairedTable(agg));
+    const withVal = agg.groups.some((g) => g.layers.some((l) => l.stats.linearValTop1));
+    tables.push(
+      primaryTable(agg, opts),
+      ...METRIC_TABLES.map((s) => metricTable(agg, s.metric === "knnTop1" ? { ...s, title: knnTitle(data) } : s)),
+      floorTable(agg),
+      gainTable(agg),
+      withVal ? metricTable(agg, VALIDATION_TABLE) : null,
+      alignUniformTable(agg),
+      ...pairedTables(agg, opts),
+      seedTable(agg),
+    );
   }
   tables.push(computeTable(agg));
   if (data.runs.length === 1) tables.push(dynamicsTable(data.runs[0]!));
@@ -451,10 +340,11 @@ export function renderTextTable(t: Table, color = false): string {
   return lines.join("\n");
 }
 
-export function renderText(data: ReportData, agg: Aggregate, tables: Table[], color = false): string {
+/** `preamble`: lines under the head (the protocol and the code revisions). */
+export function renderText(data: ReportData, agg: Aggregate, tables: Table[], color = false, preamble: string[] = []): string {
   const head = `projhead report: ${data.runs.length} run(s) in ${agg.groups.length} group(s)` +
     (data.sweeps.length ? `, sweeps: ${data.sweeps.map((s) => s.name).join(", ")}` : "");
-  const parts = [head, ...tables.map((t) => renderTextTable(t, color))];
+  const parts = [[head, ...preamble].join("\n"), ...tables.map((t) => renderTextTable(t, color))];
   const methods = new Set(agg.groups.map((g) => g.method));
   if (agg.layers.length && methods.size > 1 && !methods.has(agg.baseline)) {
     parts.push(`No ${agg.baseline} runs: nothing to pair the other methods with (--baseline names another method).`);

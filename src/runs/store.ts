@@ -4,7 +4,7 @@
 // next one is refused (a duplicate is skipped, a gap is an error).
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.js";
+import { writeFileAtomic, writeJsonAtomic } from "../fsutil/atomic.js";
 import type { EvalRecord, EventRecord, RunRecordSpec, RunSummary } from "./types.js";
 
 export function readJson<T>(path: string): T {

@@ -5,7 +5,7 @@
 // runs/<id>/eval.json       EvalRecord (written by `projhead eval` or eval_at_end)
 // sweeps/<name>/sweep.json  SweepRecord
 
-import type { EventOf, EventRecord, EventType, LayerEval, RunSpecJson, StartedData } from "../client/types.js";
+import type { EvalProtocol, EventOf, EventRecord, EventType, LayerEval, RunSpecJson, StartedData } from "../client/types.js";
 
 /** Events are typed from the contract (src/client/events.ts): a union discriminated by `type`. */
 export type { EventOf, EventRecord, EventType, StartedData };
@@ -25,7 +25,13 @@ export interface HeadOptimizerRecord {
   weightDecay: number;
 }
 
+/** The probe protocol an evaluation used (eval.json formatVersion 2): the contract's, less the
+ *  image counts and the rank definition, which eval.json keeps at its top level. */
+export type EvalProtocolRecord = Omit<EvalProtocol, "trainImages" | "testImages" | "rankDefinition">;
+
 export interface EvalRecord {
+  /** 2 for files written with the validation-selected probe; absent = 1 (older files). */
+  formatVersion?: number;
   runId: string;
   checkpoint: string;
   step: number;
@@ -35,6 +41,19 @@ export interface EvalRecord {
   layers: LayerEvalRecord[];
   /** Layers not evaluated because the method does not train them (no_head, directclr: the head). */
   untrainedLayers?: string[];
+  /** The probe protocol used; absent in files whose probe had a fixed L2. */
+  protocol?: EvalProtocolRecord;
+  /** The floors, same splits and probe protocol: layer "pixels" (raw pixels, standardised) and
+   *  "h@init" (the backbone at its random initialisation, same seed). */
+  baselines?: LayerEvalRecord[];
+  /** "rankme" where effectiveRank is RankMe; absent in older files (definition unknown). */
+  rankDefinition?: "rankme";
+}
+
+/** The orchestrator's git commit when a run was created; dirty: the tree had uncommitted changes. */
+export interface CodeRevisionRecord {
+  commit: string;
+  dirty: boolean;
 }
 
 /** interrupted: stopped by its worker's end or a signal, not by a client; resumable. */
@@ -95,6 +114,31 @@ export interface RunRecordSpec {
    *  container mounts them at /data/0, /data/1, ...: spec.data.root is then a path below one).
    *  Resume and eval give them again; absent for a remote worker, whose paths are its own. */
   dataRoots?: string[];
+  /** The code the run was created with; absent in runs created before it was recorded. */
+  codeRevision?: CodeRevisionRecord;
+  /** TensorBoard and MLflow settings of the run (src/tracking), kept so a resume tracks it alike. */
+  tracking?: TrackingRecord;
+}
+
+/** What spec.json keeps of a run's tracking, so that a resume tracks it the same way. */
+export interface TrackingRecord {
+  tensorboard: boolean;
+  /** The run's hyperparameters as TensorBoard's HParams table shows them. */
+  hparams: Record<string, HParamValue>;
+  mlflow?: MlflowTarget;
+}
+
+/** A hyperparameter's value, as TensorBoard's HParams and MLflow's params take it. */
+export type HParamValue = string | number | boolean;
+
+/** Where a run logs to MLflow (src/tracking/mlflowRun.ts). */
+export interface MlflowTarget {
+  uri: string;
+  experiment: string;
+  /** Tags of the run (method, seed, sweep, dataset, backbone, code revision). */
+  tags: Record<string, string>;
+  /** A sweep's run: nested under the sweep's parent run (kept in <sweepDir>/mlflow.json). */
+  sweep?: { name: string; dir: string };
 }
 
 export interface SweepRecord {

@@ -1,13 +1,14 @@
 // The worker's Python environment: one implementation for the repository's setup script
 // (scripts/setup.mjs: uv in .tools/uv, the environment in python_worker/.venv) and for
 // `projhead setup` where the package is installed (a per-user cache folder keyed by the
-// lockfile's hash, never inside node_modules). Node built-ins only: the repository's setup runs
-// this file before anything is built.
+// lockfile's hash, never inside node_modules). Node built-ins only (fsutil/atomic.ts is too): the
+// repository's setup runs this file before anything is built.
 import { execFileSync, type StdioOptions } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { writeFileAtomic } from "../fsutil/atomic.js";
 
 /** The uv the lockfile is synced with, everywhere (a private install: no global uv needed). */
 export const UV_VERSION = "0.13.8";
@@ -99,6 +100,8 @@ export interface SyncOptions {
   development: boolean;
   /** Compile bytecode at install (default true). */
   compile?: boolean;
+  /** Optional dependency groups of the lockfile to install too (e.g. "tensorboard"). */
+  groups?: string[];
 }
 
 /** `uv sync --frozen`: exactly the lockfile; re-syncs when it changed, a no-op otherwise. */
@@ -109,6 +112,7 @@ export function syncEnv(o: SyncOptions, log: SetupLog): void {
   // (Minutes for torch on a small machine: `projhead setup --no-compile` leaves it to Python.)
   if (o.compile ?? true) args.push("--compile-bytecode");
   if (!o.development) args.push("--no-dev", "--no-install-project");
+  for (const g of o.groups ?? []) args.push("--group", g);
   if (log.quiet) args.push("--quiet");
   const env: NodeJS.ProcessEnv = { ...process.env, UV_PYTHON_DOWNLOADS: "never", UV_PYTHON: o.python };
   if (o.envDir) env.UV_PROJECT_ENVIRONMENT = o.envDir;
@@ -124,21 +128,23 @@ export interface WorkerEnvOptions extends SetupLog {
   /** Base interpreter (default findBasePython()). */
   python?: string;
   compile?: boolean;
+  /** Optional dependency groups to install too ("tensorboard": `projhead tensorboard`). */
+  groups?: string[];
 }
 
 /** `projhead setup`: the worker's runtime environment in the per-user cache; idempotent. */
 export function setupWorkerEnv(o: WorkerEnvOptions): { envDir: string; python: string; created: boolean } {
   const envDir = o.envDir ?? cachedEnvDir(o.workerDir);
-  if (envReady(envDir, o.workerDir)) {
+  if (envReady(envDir, o.workerDir) && !o.groups?.length) {
     o.say(`the worker's Python environment is ready: ${envDir}`);
     return { envDir, python: envPython(envDir), created: false };
   }
   const python = findBasePython(o.python);
   const uv = ensureUv(join(projheadHome(), "uv", UV_VERSION), python, o);
   o.say(`creating the worker's Python environment in ${envDir} (uv sync --frozen; torch is large, the first time takes minutes)`);
-  syncEnv({ uv, workerDir: o.workerDir, python, envDir, development: false, compile: o.compile }, o);
+  syncEnv({ uv, workerDir: o.workerDir, python, envDir, development: false, compile: o.compile, groups: o.groups }, o);
   if (!existsSync(envPython(envDir))) throw new Error(`setup: ${envPython(envDir)} missing after uv sync`);
-  writeFileSync(join(envDir, READY), lockHash(o.workerDir) + "\n");
+  writeFileAtomic(join(envDir, READY), lockHash(o.workerDir) + "\n");
   o.say(`ready: ${envDir}`);
   return { envDir, python: envPython(envDir), created: true };
 }

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { clientLabelValue } from "../../src/runtime/docker.js";
+import { clientLabelValue } from "../../src/workers/docker.js";
 import { lastJson, waitFor } from "../helpers/cli.js";
 import { buildWorkerImage, containersWithLabel, docker, engineOrSkip } from "../helpers/docker.js";
 import { invoker } from "../helpers/invoker.js";

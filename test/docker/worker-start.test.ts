@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
-import { clientLabelValue } from "../../src/runtime/docker.js";
+import { clientLabelValue } from "../../src/workers/docker.js";
 import { WorkerConnection } from "../../src/client/client.js";
 import { UnauthenticatedError } from "../../src/client/errors.js";
 import { waitFor } from "../helpers/cli.js";

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { status } from "@grpc/grpc-js";
-import { startLocalWorker } from "../../src/runtime/local.js";
-import type { RunningWorker } from "../../src/runtime/types.js";
+import { startLocalWorker } from "../../src/workers/local.js";
+import type { RunningWorker } from "../../src/workers/types.js";
 import { cli, isAlive, lastJson } from "../helpers/cli.js";
 import { ForeignClient, type Outcome } from "../helpers/foreign.js";
 import { tinyYaml } from "../helpers/runs.js";
@@ -148,8 +148,8 @@ describe("malformed RPC requests from a foreign client", () => {
     ["evaluate an absolute checkpoint", "Evaluate", { run_id: "existing", checkpoint: "/etc/passwd" }, PERMISSION_DENIED, /checkpoint.*relative/],
     ["evaluate a symlinked checkpoint", "Evaluate", { run_id: "existing", checkpoint: "checkpoints/evil.pt" }, PERMISSION_DENIED, /checkpoint/],
     ["evaluate a file that is no checkpoint", "Evaluate", { run_id: "existing", checkpoint: "worker-spec.json" }, PERMISSION_DENIED, /checkpoint.*not a checkpoint/],
-    ["evaluate with a huge probe_epochs", "Evaluate", { run_id: "existing", probe_epochs: 4294967295 }, INVALID_ARGUMENT, /probe_epochs/],
-    ["evaluate with a huge knn_k", "Evaluate", { run_id: "existing", knn_k: 4294967295 }, INVALID_ARGUMENT, /knn_k/],
+    ["evaluate with a huge probe_max_iter", "Evaluate", { run_id: "existing", eval: { probe_max_iter: 4294967295 } }, INVALID_ARGUMENT, /eval\.probe_max_iter/],
+    ["evaluate with a huge knn_k", "Evaluate", { run_id: "existing", eval: { knn_k: 4294967295 } }, INVALID_ARGUMENT, /eval\.knn_k/],
     ["evaluate a layer ../x", "Evaluate", { run_id: "existing", layers: ["h", "../x"] }, INVALID_ARGUMENT, /layers\[1\]/],
     ["evaluate on device tpu", "Evaluate", { run_id: "existing", device: "tpu" }, INVALID_ARGUMENT, /device/],
     ["evaluate data.root /etc", "Evaluate", { run_id: "existing", data: { name: "mnist", root: "/etc" } }, PERMISSION_DENIED, /data\.root/],

@@ -10,8 +10,8 @@ import { after, before, describe, it } from "node:test";
 import { runExperiment } from "../../src/api/run.js";
 import { RunDir } from "../../src/runs/store.js";
 import type { RunSummary } from "../../src/runs/types.js";
-import { startLocalWorker } from "../../src/runtime/local.js";
-import type { RunningWorker } from "../../src/runtime/types.js";
+import { startLocalWorker } from "../../src/workers/local.js";
+import type { RunningWorker } from "../../src/workers/types.js";
 import { cli, lastJson } from "../helpers/cli.js";
 import { checkpointStep, clientEvents, tinyExperiment, tinyYaml, trainingPid } from "../helpers/runs.js";
 

@@ -144,5 +144,5 @@ describe("the packed package, installed in a fresh project", () => {
 
 // keep the repo's own build usable for whatever runs next (prepack replaced dist/)
 after(() => {
-  if (!existsSync(join(ROOT, "dist/cli/main.js"))) execFileSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: ROOT });
+  if (!existsSync(join(ROOT, "dist/main.js"))) execFileSync(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: ROOT });
 });

@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { resumeRun, runExperiment } from "../../src/api/run.js";
-import { startLocalWorker } from "../../src/runtime/local.js";
-import type { RunningWorker } from "../../src/runtime/types.js";
+import { startLocalWorker } from "../../src/workers/local.js";
+import type { RunningWorker } from "../../src/workers/types.js";
 import { UnavailableError } from "../../src/client/errors.js";
 import {
   assertGapless, checkpointStep, clientEvents, stepLosses, tinyExperiment, trainingPid, waitForExit, workerEvents,

@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runSweep } from "../../src/api/sweep.js";
 import { resolveExperiment, type ExperimentInput } from "../../src/experiment/index.js";
-import { startLocalWorker } from "../../src/runtime/local.js";
-import type { RunningWorker } from "../../src/runtime/types.js";
+import { startLocalWorker } from "../../src/workers/local.js";
+import type { RunningWorker } from "../../src/workers/types.js";
 import { RunDir } from "../../src/runs/store.js";
 import type { DynamicsData, RunSummary } from "../../src/runs/types.js";
 

@@ -32,7 +32,7 @@ const q = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
 
 describe("projhead run in a terminal", { skip: needOrSkip(hasScript, "util-linux script", "apt-get install bsdutils") }, () => {
   it("keeps the epoch lines, the cancelling line and the summary readable", { timeout: 120_000 }, async () => {
-    const cmd = [process.execPath, "--import", "tsx", join(ROOT, "src/cli/main.ts"), "run", file, "--runs", join(dir, "runs"), "--run-id", "term"].map(q).join(" ");
+    const cmd = [process.execPath, "--import", "tsx", join(ROOT, "src/main.ts"), "run", file, "--runs", join(dir, "runs"), "--run-id", "term"].map(q).join(" ");
     // CI="" so the display takes the terminal path even on CI
     const child = execa("script", ["-qfec", cmd, "/dev/null"], { cwd: ROOT, env: { CI: "", COLUMNS: "100" }, stdin: "pipe", reject: false });
     let raw = "";
@@ -54,7 +54,7 @@ describe("projhead run in a terminal", { skip: needOrSkip(hasScript, "util-linux
     const cancelling = at(/^cancelling: the worker writes a checkpoint first/);
     const runRow = at(/^ {2}run {13}term$/);
     const state = at(/^ {2}state {11}cancelled$/);
-    at(/^ {2}kNN top-1 {7}\d+\.\d% \(random init: \d+\.\d%\)$/);
+    at(/^ {2}kNN top-1 {7}\d+\.\d% \(random init: \d+\.\d%; [+-]\d+\.\d points from training\)$/);
     const hint = at(/^cancelled; continue with: (npx )?projhead resume \S+$/);
     assert.ok(starting < started && started < epoch1 && epoch1 < cancelling && cancelling < runRow && runRow < state && state < hint, screen.join("\n"));
     // the bar is gone from the final screen, every epoch line printed survived

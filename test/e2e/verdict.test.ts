@@ -4,6 +4,7 @@
 // per-seed differences, their mean, the 95 % t-interval (t(0.975, 1) = 12.7062) and the verdict
 // read from that interval alone.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,8 +12,8 @@ import { after, before, describe, it } from "node:test";
 import { runSweep } from "../../src/api/sweep.js";
 import { resolveExperiment, type ExperimentInput } from "../../src/experiment/index.js";
 import { buildReport, type ReportResult } from "../../src/report/index.js";
-import { startLocalWorker } from "../../src/runtime/local.js";
-import type { RunningWorker } from "../../src/runtime/types.js";
+import { startLocalWorker } from "../../src/workers/local.js";
+import type { RunningWorker } from "../../src/workers/types.js";
 import type { RunSummary } from "../../src/runs/types.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "projhead-verdict-"));
@@ -76,6 +77,32 @@ describe("paired verdict on a real sweep", { timeout: 600_000 }, () => {
     assert.ok(Math.abs(h.ci!.half - half) < 1e-6, `half-width ${h.ci!.half} vs ${half}`);
     const expected = mean - half > 0 ? "better" : mean + half < 0 ? "worse" : "no difference shown";
     assert.equal(h.verdict, expected);
+  });
+
+  it("records the code revision and the probe protocol of every run", () => {
+    const head = execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8" }).trim();
+    for (const s of summaries) {
+      const spec = JSON.parse(readFileSync(join(s.runDir, "spec.json"), "utf8")) as { codeRevision?: { commit: string; dirty: boolean } };
+      assert.equal(spec.codeRevision?.commit, head, `${s.runId}: spec.json codeRevision`);
+      assert.equal(typeof spec.codeRevision?.dirty, "boolean");
+      const ev = JSON.parse(readFileSync(join(s.runDir, "eval.json"), "utf8")) as {
+        formatVersion: number; testImages: number; trainImages: number; rankDefinition: string;
+        protocol: { probeL2Grid: number[]; valImages: number; knnK: number };
+        baselines: { layer: string; linearTop1: number; knnTop1: number }[];
+        layers: { probeL2: number; probeValTop1: number[]; linearValTop1: number }[];
+      };
+      assert.equal(ev.formatVersion, 2);
+      // shapes of 512 images: 410 train (limited to 256) + 102 test (below the limit of 128)
+      assert.deepEqual([ev.trainImages, ev.testImages], [256, 102], "the real counts, not 0");
+      assert.equal(ev.rankDefinition, "rankme");
+      assert.ok(ev.protocol.valImages > 0 && ev.protocol.valImages < 256 && ev.protocol.knnK === 200);
+      assert.deepEqual(ev.baselines.map((b) => b.layer), ["pixels", "h@init"]);
+      for (const l of ev.layers) {
+        assert.ok(ev.protocol.probeL2Grid.includes(l.probeL2));
+        assert.equal(l.probeValTop1.length, ev.protocol.probeL2Grid.length);
+        assert.equal(l.linearValTop1, Math.max(...l.probeValTop1));
+      }
+    }
   });
 
   it("prints the verdict in the terminal tables", () => {

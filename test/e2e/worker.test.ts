@@ -6,8 +6,8 @@ import { mkdtempSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startLocalWorker } from "../../src/runtime/local.js";
-import { WorkerStartError, type RunningWorker } from "../../src/runtime/types.js";
+import { startLocalWorker } from "../../src/workers/local.js";
+import { WorkerStartError, type RunningWorker } from "../../src/workers/types.js";
 import { cli, isAlive, lastJson, waitFor } from "../helpers/cli.js";
 
 const runRoot = mkdtempSync(join(tmpdir(), "projhead-worker-test-"));

@@ -1,12 +1,12 @@
 // Runs the real CLI (TypeScript sources through tsx) as a child process, as a user would.
 import { execa, type Options } from "execa";
 import { join } from "node:path";
-import { projectRoot } from "../../src/runtime/paths.js";
+import { projectRoot } from "../../src/workers/paths.js";
 
 export const ROOT = projectRoot();
 
 export function cli(args: string[], opts: Options = {}) {
-  return execa(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), ...args], { reject: false, cwd: ROOT, ...opts });
+  return execa(process.execPath, ["--import", "tsx", join(ROOT, "src/main.ts"), ...args], { reject: false, cwd: ROOT, ...opts });
 }
 
 /** The JSON document on the last non-empty stdout line. */

@@ -25,11 +25,11 @@ export function invoker(home: string): Invoker {
   const root = process.getuid?.() === 0;
   const socketGid = root ? statSync("/var/run/docker.sock", { throwIfNoEntry: false })?.gid : undefined;
   const as = ["--reuid", String(NOBODY_LIKE), "--regid", String(NOBODY_LIKE), "--groups", String(socketGid), "--"];
-  const canRead = socketGid !== undefined && execaSync("setpriv", [...as, "test", "-r", join(ROOT, "src/cli/main.ts")], { reject: false }).exitCode === 0;
+  const canRead = socketGid !== undefined && execaSync("setpriv", [...as, "test", "-r", join(ROOT, "src/main.ts")], { reject: false }).exitCode === 0;
   if (!root || !canRead) {
     return {
       uid: process.getuid!(), gid: process.getgid!(), own: () => undefined,
-      cli: (args, opts = {}) => execa(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), ...args], { reject: false, cwd: ROOT, ...opts }),
+      cli: (args, opts = {}) => execa(process.execPath, ["--import", "tsx", join(ROOT, "src/main.ts"), ...args], { reject: false, cwd: ROOT, ...opts }),
       run: (file, args, opts = {}) => execa(file, args, { reject: false, ...opts }),
     };
   }
@@ -38,7 +38,7 @@ export function invoker(home: string): Invoker {
   return {
     uid: NOBODY_LIKE, gid: NOBODY_LIKE,
     own: (path) => chownSync(path, NOBODY_LIKE, NOBODY_LIKE),
-    cli: (args, opts = {}) => execa("setpriv", [...as, process.execPath, "--import", "tsx", join(ROOT, "src/cli/main.ts"), ...args], { reject: false, cwd: ROOT, extendEnv: false, env, ...opts }),
+    cli: (args, opts = {}) => execa("setpriv", [...as, process.execPath, "--import", "tsx", join(ROOT, "src/main.ts"), ...args], { reject: false, cwd: ROOT, extendEnv: false, env, ...opts }),
     run: (file, args, opts = {}) => execa("setpriv", [...as, file, ...args], { reject: false, extendEnv: false, env, ...opts }),
   };
 }

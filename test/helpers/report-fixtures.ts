@@ -35,7 +35,34 @@ export interface FixtureRun {
   probeCapped?: string[];
   /** Training wall time in summary.json (default 60 s; bilevel 20 s per inner step more). */
   trainSeconds?: number;
+  /** Settings of the resolved spec beyond the overrides (dotted paths): another base file. */
+  spec?: Record<string, unknown>;
+  /** spec.json's codeRevision (default FIXTURE_REVISION); null: none recorded (an older run). */
+  codeRevision?: { commit: string; dirty: boolean } | null;
+  /** An eval.json from before the validation-selected probe: no probeConverged, protocol,
+   *  baselines, validation metrics or rankDefinition. */
+  oldEval?: boolean;
 }
+
+export const FIXTURE_REVISION = { commit: "0123456789abcdef0123456789abcdef01234567", dirty: false };
+
+/** The fixture's probe protocol (eval.json formatVersion 2). */
+export const FIXTURE_PROTOCOL = {
+  probeL2Grid: [1e-5, 1e-4, 1e-3],
+  valFraction: 0.1,
+  valImages: 51,
+  splitSeed: 0,
+  knnK: 200,
+  knnTemperature: 0.1,
+  probeMaxIter: 1000,
+};
+
+/** The floors of every fixture run: raw pixels (the same for every seed) and h at random init. */
+export const pixelsFloor = { linearTop1: 0.78, knnTop1: 0.72 };
+export const initFloor = (seed: number) => ({ linearTop1: 0.5 + 0.01 * seed, knnTop1: 0.3 });
+
+/** Validation top-1 of a layer: its test value + 1 point (the selection split reads a little higher). */
+export const valOf = (test: number) => test + 0.01;
 
 /** Inner head steps per outer step of a fixture run (bilevel: its innerSteps override). */
 function innerSteps(run: FixtureRun): number {
@@ -60,6 +87,19 @@ export function dynamicsValue(run: FixtureRun, layer: string, index: number, epo
 const DIMS: Record<string, number> = { h: 64, "head.1": 64, "head.2": 64, z: 32 };
 const METHOD_DECAY: Record<string, number> = { joint: 1, bilevel: 0.75, no_head: 0.6, fixed_head: 1.3 };
 
+function probeFields(linearTop1: number, knnTop1: number) {
+  const val = valOf(linearTop1);
+  return { probeL2: 1e-4, probeValTop1: [val - 0.02, val, val - 0.01], linearValTop1: val, knnValTop1: valOf(knnTop1) };
+}
+
+function floorRecord(layer: string, index: number, v: { linearTop1: number; knnTop1: number }): LayerEvalRecord {
+  const dim = layer === "pixels" ? 1024 : 64;
+  return {
+    layer, index, dim, ...v, ...probeFields(v.linearTop1, v.knnTop1),
+    probeConverged: true, probeIterations: 80, effectiveRank: 20, singularValues: [], alignment: 0.5, uniformity: -2,
+  };
+}
+
 function layerRecord(layer: string, index: number, run: FixtureRun): LayerEvalRecord {
   const base = run.linearH ?? 0.8;
   // The head layers lose accuracy toward z, as in the paper; z collapses to a few directions.
@@ -81,7 +121,16 @@ function layerRecord(layer: string, index: number, run: FixtureRun): LayerEvalRe
     singularValues,
     alignment: 0.4 + 0.1 * index,
     uniformity: -3 + 0.2 * index,
+    ...probeFields(base - drop, base - drop - 0.05),
   };
+}
+
+/** Sets a dotted path in a nested object. */
+function setPath(o: Record<string, unknown>, path: string, v: unknown): void {
+  const keys = path.split(".");
+  let cur = o;
+  for (const k of keys.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
+  cur[keys.at(-1)!] = v;
 }
 
 export async function writeRun(root: string, run: FixtureRun): Promise<string> {
@@ -97,9 +146,15 @@ export async function writeRun(root: string, run: FixtureRun): Promise<string> {
     model: { backbone: "convnet" },
     method: { name: run.method },
   };
+  // The resolved spec carries the overrides, as the real one does.
+  for (const [k, v] of Object.entries({ ...run.overrides, ...run.spec })) setPath(spec, k, v);
+  const revision = run.codeRevision === undefined ? FIXTURE_REVISION : run.codeRevision;
   await writeFile(
     join(dir, "spec.json"),
-    JSON.stringify({ runId: run.id, experiment: "study", spec, overrides, createdAt: "2026-11-27T10:00:00Z" }),
+    JSON.stringify({
+      runId: run.id, experiment: "study", spec, overrides, createdAt: "2026-11-27T10:00:00Z",
+      ...(revision ? { codeRevision: revision } : {}),
+    }),
   );
 
   const events: FixtureEvent[] = [];
@@ -171,7 +226,18 @@ export async function writeRun(root: string, run: FixtureRun): Promise<string> {
     await writeFile(join(dir, "summary.json"), JSON.stringify(summary, null, 2));
   }
   if (layers.length && !run.evalInEvents) {
+    const newer = {
+      formatVersion: 2,
+      protocol: FIXTURE_PROTOCOL,
+      rankDefinition: "rankme",
+      baselines: [floorRecord("pixels", -1, pixelsFloor), floorRecord("h@init", 0, initFloor(run.seed))],
+    };
+    const old = (l: Record<string, unknown>) => {
+      const { probeConverged: _c, probeIterations: _i, probeL2: _l, probeValTop1: _p, linearValTop1: _v, knnValTop1: _k, ...rest } = l;
+      return rest;
+    };
     const rec = {
+      ...(run.oldEval ? {} : newer),
       runId: run.id,
       checkpoint: "checkpoints/final.pt",
       step: 50,
@@ -180,7 +246,8 @@ export async function writeRun(root: string, run: FixtureRun): Promise<string> {
       testImages: 256,
       layers: [...layers].reverse().map((l) => {
         const capped = run.probeCapped?.includes(l.layer) ?? false;
-        return { ...l, probeConverged: !capped, probeIterations: capped ? 1000 : 40 + l.index };
+        const probed = { ...l, probeConverged: !capped, probeIterations: capped ? 1000 : 40 + l.index };
+        return run.oldEval ? old(probed) : probed;
       }),
       ...(run.untrainedLayers ? { untrainedLayers: run.untrainedLayers } : {}),
     };
@@ -197,7 +264,8 @@ const HEADLESS = { layers: ["h"], untrainedLayers: ["head.1", "head.2", "z"], dy
 /**
  * The study: 5 methods, bilevel in two variants, a failed and a still-running run. Paired by
  * seed with joint (h, linear probe, points): bilevel K=1 +5, +4, +4 (better); bilevel K=5
- * +1, +2, +3 (no difference shown: 2 ± 4.303/√3); no_head -10, -9 (worse); fixed_head one seed.
+ * +1, +2, +3 (no difference shown: 2 ± 4.303/√3); no_head -10, -9 (worse by its interval, not
+ * after Holm over the exploratory cells); fixed_head one seed.
  */
 export const STUDY_RUNS: FixtureRun[] = [
   { id: "study-joint-s1", method: "joint", seed: 1, state: "finished", linearH: 0.8, layers: ALL },

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { stringify } from "yaml";
 import { deepMerge, resolveExperiment, type ResolvedExperiment } from "../../src/experiment/index.js";
-import { venvPython } from "../../src/runtime/paths.js";
+import { venvPython } from "../../src/workers/paths.js";
 import type { EventRecord } from "../../src/runs/types.js";
 import { isAlive, ROOT, waitFor } from "./cli.js";
 

@@ -1,4 +1,4 @@
-// Bad input to the slurm runtime, on the real one-node cluster: each fails with exit code 2 and
+// Bad input to the slurm runtime, on the real cluster (CI: two nodes): each fails with exit code 2 and
 // a message naming the cause, and leaves no job behind.
 import assert from "node:assert/strict";
 import { execa } from "execa";

@@ -1,4 +1,4 @@
-// Shared by the SLURM tests: whether the one-node cluster answers (scripts/slurm-cluster.sh up
+// Shared by the SLURM tests: whether the cluster answers (scripts/slurm-cluster.sh up [--nodes 2]
 // starts it), the job ids a sweep printed, and which of them squeue still lists as active.
 import { execa, execaSync } from "execa";
 import { needOrSkip } from "../helpers/require.js";
@@ -28,3 +28,17 @@ export async function activeJobs(ids: string[]): Promise<string[]> {
 
 /** The settings every test job uses: one CPU and a little memory, so two jobs fit the node. */
 export const SMALL_JOB = ["--cpus", "1", "--memory", "1500M"];
+
+/** The cluster's node names, sorted (none when it does not answer). */
+export function clusterNodes(): string[] {
+  try {
+    const out = execaSync("sinfo", ["-h", "-N", "-o", "%N"], { reject: false, timeout: 10_000 }).stdout;
+    return [...new Set(out.split("\n").map((l) => l.trim()).filter(Boolean))].sort();
+  } catch {
+    return [];
+  }
+}
+
+/** false when the cluster has two nodes or more; the reason to skip otherwise (a failure under CI=true). */
+export const noTwoNodes = (): false | string =>
+  needOrSkip(clusterNodes().length >= 2, "a SLURM cluster of two nodes or more", "sudo scripts/slurm-cluster.sh up --nodes 2");

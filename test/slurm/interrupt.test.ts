@@ -1,4 +1,4 @@
-// Ctrl-C of an orchestrator whose sweep runs on worker jobs, on the real one-node cluster: the
+// Ctrl-C of an orchestrator whose sweep runs on worker jobs, on the real cluster (CI: two nodes): the
 // runs checkpoint and end cancelled, and every job it submitted (two running, one still waiting
 // for room on the node) is cancelled before it exits.
 import assert from "node:assert/strict";
@@ -17,7 +17,8 @@ describe("Ctrl-C of a --slurm sweep", { skip: noCluster(), timeout: 240_000 }, (
   it("cancels every job it submitted", async () => {
     const file = join(tmp, "exp.yaml");
     writeFileSync(file, tinyYaml({ name: "slurm-int", train: { epochs: 200 }, sweep: { grid: { seed: [1, 2, 3] } } }));
-    // Three one-CPU jobs on a two-CPU node: the third waits (Resources) while two run.
+    // Three one-CPU jobs on a cluster of two CPUs (one node of two, or two nodes of one): the
+    // third waits (Resources) while two run.
     const child = cli(["sweep", file, "--slurm", "--jobs", "3", ...SMALL_JOB, "--shared", join(tmp, "shared"), "--runs", join(tmp, "runs"), "--sweeps", join(tmp, "sweeps")]);
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));

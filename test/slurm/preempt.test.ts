@@ -1,4 +1,4 @@
-// Worker jobs that stop mid-run, on the real one-node cluster. `scancel` of the job (SIGTERM to
+// Worker jobs that stop mid-run, on the real cluster (CI: two nodes). `scancel` of the job (SIGTERM to
 // every process of the job): the run checkpoints, ends `interrupted`, and resumes on a new job.
 // The pre-timeout signal (what --signal=B:USR1@N sends): the worker checkpoints, stops and
 // requeues its own job (same id, SLURM_RESTART_COUNT 1), and the run resumes there. In both, the run

@@ -1,4 +1,4 @@
-// A sweep through the slurm runtime on the real one-node cluster: two worker jobs submitted with
+// A sweep through the slurm runtime on the real cluster (CI: two nodes): two worker jobs submitted with
 // sbatch, each run finished on a job's worker, every job gone from squeue at the end, and the
 // report written; and the same over TLS (runtime.slurm.tls for the workers, runtime.tls for the
 // client).

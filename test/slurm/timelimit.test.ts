@@ -1,4 +1,4 @@
-// SLURM's own time-limit timer, on the real one-node cluster: a job with a one-minute limit and
+// SLURM's own time-limit timer, on the real cluster (CI: two nodes): a job with a one-minute limit and
 // --signal=B:USR1@45 gets the warning from slurmctld (at its next periodic check, 15-60 s after
 // the start), its worker checkpoints and requeues the job, and the run resumes on the job's next
 // incarnation. The losses of a stopped and resumed run are compared step by step in

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { sbatchScript } from "../../src/runtime/slurm.js";
+import { sbatchScript } from "../../src/workers/slurm.js";
 import { ROOT } from "../helpers/cli.js";
 
 describe("docs/CLUSTER.md", () => {

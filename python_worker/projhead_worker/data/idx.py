@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
+from .base import DatasetError, ImageDataset
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dims
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dim
@@ -30,12 +31,6 @@ STEMS = {
 MNIST_CLASSES = [str(i) for i in range(10)]
 MINI_ROOT = Path(__file__).resolve().parent / "fashion_mnist_mini"
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-
-
-def _error(path, expected, problem=""):
-    from . import DatasetError
-
-    return DatasetError(path, expected, problem)
 
 
 def _candidates(root: Path, stem: str) -> list[Path]:
@@ -51,7 +46,7 @@ def find_file(root: Path, stem: str) -> Path:
     for p in _candidates(root, stem):
         if p.is_file():
             return p
-    raise _error(root / (stem + ".gz"), f"the IDX file {stem} or {stem}.gz in {root}", "file not found")
+    raise DatasetError(root / (stem + ".gz"), f"the IDX file {stem} or {stem}.gz in {root}", "file not found")
 
 
 def probe(root: Path) -> str:
@@ -72,18 +67,18 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as e:
-        raise _error(path, expected, f"unreadable ({e})") from None
+        raise DatasetError(path, expected, f"unreadable ({e})") from None
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise _error(path, expected, f"truncated header ({len(raw)} bytes)")
+        raise DatasetError(path, expected, f"truncated header ({len(raw)} bytes)")
     got = int.from_bytes(raw[:4], "big")
     if got != magic:
-        raise _error(path, expected, f"wrong magic number 0x{got:08x}")
+        raise DatasetError(path, expected, f"wrong magic number 0x{got:08x}")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     size = int(np.prod(dims, dtype=np.int64))
     if len(raw) - header != size:
-        raise _error(path, expected, f"header says {dims} = {size} bytes of data, file has {len(raw) - header}")
+        raise DatasetError(path, expected, f"header says {dims} = {size} bytes of data, file has {len(raw) - header}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -91,18 +86,16 @@ def _split(root: Path, images: str, labels: str) -> tuple[torch.Tensor, torch.Te
     ip, lp = find_file(root, STEMS[images]), find_file(root, STEMS[labels])
     x, y = read_idx(ip, IMAGES_MAGIC), read_idx(lp, LABELS_MAGIC)
     if len(x) != len(y):
-        raise _error(lp, f"as many labels as images in {ip.name} ({len(x)})", f"{len(y)} labels")
+        raise DatasetError(lp, f"as many labels as images in {ip.name} ({len(x)})", f"{len(y)} labels")
     if len(y) and y.max() > 9:
-        raise _error(lp, "labels 0..9", f"label {int(y.max())}")
+        raise DatasetError(lp, "labels 0..9", f"label {int(y.max())}")
     # Copy: frombuffer arrays are read-only views of the decompressed bytes.
     return torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64))
 
 
 def _load(name: str, classes: list[str], root: Path):
-    from . import ImageDataset
-
     if not root.is_dir():
-        raise _error(root, f"a folder with the four {name} IDX files ({', '.join(STEMS.values())}, optionally .gz)", "folder not found")
+        raise DatasetError(root, f"a folder with the four {name} IDX files ({', '.join(STEMS.values())}, optionally .gz)", "folder not found")
     tx, ty = _split(root, "train_images", "train_labels")
     vx, vy = _split(root, "test_images", "test_labels")
     return ImageDataset(name, 10, tx, ty, vx, vy, list(classes))

@@ -15,17 +15,12 @@ import torch
 import torch.nn.functional as F
 
 from ..config import DataConfig
+from .base import DatasetError, ImageDataset, mix_seed
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif"}
 DEFAULT_SIZE = 64
 HOLDOUT = 0.1
 LAYOUT = "an image folder: root/train/<class>/*.png|jpg (and optionally root/test/<class>/...)"
-
-
-def _error(path, expected, problem=""):
-    from . import DatasetError
-
-    return DatasetError(path, expected, problem)
 
 
 def _classes(split: Path) -> dict[str, list[Path]]:
@@ -84,7 +79,7 @@ def _read_rgb(path: Path) -> torch.Tensor:
         img = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
         return img[0] if img.ndim == 4 else img
     except Exception as e:
-        raise _error(path, expected, f"cannot decode ({type(e).__name__}: {e})") from None
+        raise DatasetError(path, expected, f"cannot decode ({type(e).__name__}: {e})") from None
 
 
 def _stack(files: list[tuple[Path, int]], size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,20 +91,18 @@ def _stack(files: list[tuple[Path, int]], size: int) -> tuple[torch.Tensor, torc
 
 def load(root: Path, cfg: DataConfig, seed: int):
     if not root.is_dir():
-        raise _error(root, LAYOUT, "folder not found")
+        raise DatasetError(root, LAYOUT, "folder not found")
     try:
         return _load(root, cfg)
     except OSError as e:  # unreadable folder or file
-        raise _error(e.filename or root, LAYOUT, f"unreadable ({e.strerror or e})") from None
+        raise DatasetError(e.filename or root, LAYOUT, f"unreadable ({e.strerror or e})") from None
 
 
 def _load(root: Path, cfg: DataConfig):
-    from . import ImageDataset, mix_seed
-
     train_dir = _train_dir(root)
     train = _classes(train_dir)
     if not train:
-        raise _error(train_dir, LAYOUT, "no class folders with images")
+        raise DatasetError(train_dir, LAYOUT, "no class folders with images")
     names = list(train)
     index = {n: i for i, n in enumerate(names)}
     tr: list[tuple[Path, int]] = []
@@ -118,7 +111,7 @@ def _load(root: Path, cfg: DataConfig):
     if test_dir.is_dir() and train_dir != root:
         for cname, files in _classes(test_dir).items():
             if cname not in index:
-                raise _error(test_dir / cname, LAYOUT + f"; test classes must also be train classes ({', '.join(names)})", "unknown class")
+                raise DatasetError(test_dir / cname, LAYOUT + f"; test classes must also be train classes ({', '.join(names)})", "unknown class")
             te += [(f, index[cname]) for f in files]
         for cname, files in train.items():
             tr += [(f, index[cname]) for f in files]

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..config import DataConfig
+from .base import ImageDataset, mix_seed
 
 CLASS_NAMES = ["circle", "square", "triangle", "cross", "ring", "star", "ellipse", "bar", "crescent", "frame"]
 NUM_CLASSES = len(CLASS_NAMES)
@@ -27,8 +28,6 @@ _CHUNK = 2048  # images rasterised at once; bounds memory for large synthetic_si
 
 
 def load(root: Path, cfg: DataConfig, seed: int):
-    from . import ImageDataset, mix_seed
-
     n_train = cfg.synthetic_size or DEFAULT_TRAIN
     n_test = max(NUM_CLASSES, n_train // 5)
     size = cfg.image_size or NATIVE_SIZE

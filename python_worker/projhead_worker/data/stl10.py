@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
+from .base import DatasetError, ImageDataset
 
 DIR = "stl10_binary"
 SIDE = 96
@@ -19,12 +20,6 @@ FILES = ["train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin"]
 X_FORMAT = f"STL-10 binary images: raw uint8, {IMAGE_BYTES} bytes (3x96x96, column-major) per image"
 Y_FORMAT = "STL-10 binary labels: one uint8 per image, 1..10"
 DEFAULT_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
-
-
-def _error(path, expected, problem=""):
-    from . import DatasetError
-
-    return DatasetError(path, expected, problem)
 
 
 def _folder(root: Path) -> Path:
@@ -39,34 +34,32 @@ def probe(root: Path) -> str:
 
 def _read(path: Path, expected: str) -> np.ndarray:
     if not path.is_file():
-        raise _error(path, expected, "file not found")
+        raise DatasetError(path, expected, "file not found")
     try:
         return np.fromfile(path, dtype=np.uint8)
     except OSError as e:
-        raise _error(path, expected, f"unreadable ({e})") from None
+        raise DatasetError(path, expected, f"unreadable ({e})") from None
 
 
 def _split(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     xp, yp = folder / f"{split}_X.bin", folder / f"{split}_y.bin"
     x, y = _read(xp, X_FORMAT), _read(yp, Y_FORMAT)
     if len(x) % IMAGE_BYTES:
-        raise _error(xp, X_FORMAT, f"size {len(x)} is not a multiple of {IMAGE_BYTES}")
+        raise DatasetError(xp, X_FORMAT, f"size {len(x)} is not a multiple of {IMAGE_BYTES}")
     n = len(x) // IMAGE_BYTES
     if len(y) != n:
-        raise _error(yp, Y_FORMAT + f" ({n} labels, one per image in {xp.name})", f"{len(y)} labels")
+        raise DatasetError(yp, Y_FORMAT + f" ({n} labels, one per image in {xp.name})", f"{len(y)} labels")
     if n and (y.min() < 1 or y.max() > 10):
-        raise _error(yp, Y_FORMAT, f"labels span {int(y.min())}..{int(y.max())}")
+        raise DatasetError(yp, Y_FORMAT, f"labels span {int(y.min())}..{int(y.max())}")
     # Column-major storage: reshaped row-major the last two axes come out as (x, y).
     imgs = x.reshape(n, 3, SIDE, SIDE).transpose(0, 1, 3, 2)
     return torch.from_numpy(np.ascontiguousarray(imgs)), torch.from_numpy(y.astype(np.int64) - 1)
 
 
 def load(root: Path, cfg: DataConfig, seed: int):
-    from . import ImageDataset
-
     folder = _folder(root)
     if not folder.is_dir():
-        raise _error(folder, f"a folder with {', '.join(FILES)}", "folder not found")
+        raise DatasetError(folder, f"a folder with {', '.join(FILES)}", "folder not found")
     tx, ty = _split(folder, "train")
     vx, vy = _split(folder, "test")
     names = DEFAULT_CLASSES

@@ -9,14 +9,14 @@
 """
 from .geometry import align_uniform, rankme, spectrum
 from .knn import knn_top1
-from .layers import (DEFAULT_KNN_K, MAX_VIEW_IMAGES, evaluate_layers, extract_features, layer_names, untrained_layers,
-                     view_features)
-from .probe import DEFAULT_EPOCHS as DEFAULT_PROBE_EPOCHS
+from .layers import (BASELINE_CACHE_DIR, MAX_VIEW_IMAGES, RANK_DEFINITION, evaluate_baselines, evaluate_layers, extract_features, layer_names,
+                     protocol_of, untrained_layers, view_features)
 from .probe import DEFAULT_WEIGHT_DECAY as DEFAULT_PROBE_WEIGHT_DECAY
-from .probe import fit_linear_probe, linear_probe
+from .probe import PROBE_L2_GRID, fit_linear_probe, linear_probe, select_linear_probe, validation_split
 
 __all__ = [
-    "DEFAULT_KNN_K", "DEFAULT_PROBE_EPOCHS", "DEFAULT_PROBE_WEIGHT_DECAY", "MAX_VIEW_IMAGES",
-    "align_uniform", "rankme", "spectrum", "knn_top1", "fit_linear_probe", "linear_probe",
-    "evaluate_layers", "extract_features", "layer_names", "untrained_layers", "view_features",
+    "BASELINE_CACHE_DIR", "DEFAULT_PROBE_WEIGHT_DECAY", "MAX_VIEW_IMAGES", "PROBE_L2_GRID", "RANK_DEFINITION",
+    "align_uniform", "rankme", "spectrum", "knn_top1", "fit_linear_probe", "linear_probe", "select_linear_probe",
+    "validation_split", "evaluate_baselines", "evaluate_layers", "extract_features", "layer_names", "protocol_of",
+    "untrained_layers", "view_features",
 ]

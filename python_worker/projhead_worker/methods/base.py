@@ -24,6 +24,7 @@ from .. import dist
 from ..config import RunConfig
 from ..losses import info_nce_stacked
 from ..models import ContrastiveModel
+from ..optim import build_optimizer
 
 Autocast = Callable[[], ContextManager[Any]]
 
@@ -47,6 +48,10 @@ class Method:
         """The parameters the main optimizer updates (default: the backbone's)."""
         return list(self.model.backbone.parameters())
 
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """The main optimizer, over outer_parameters() with optim's settings."""
+        return build_optimizer(self.outer_parameters(), self.cfg.optim)
+
     def train_step(self, x1: torch.Tensor, x2: torch.Tensor, optimizer: torch.optim.Optimizer,
                    autocast: Autocast) -> dict[str, Any]:
         raise NotImplementedError
@@ -57,6 +62,16 @@ class Method:
     def started_fields(self) -> dict[str, Any]:
         """Resolved settings of this method for the `started` event (bilevel: its head optimizer)."""
         return {}
+
+    def step_fields(self, values: dict[str, float]) -> dict[str, float]:
+        """What this method measures besides loss and acc, for the `step` event (bilevel:
+        head_loss, inner_gain), from its metrics of the step as numbers."""
+        return {}
+
+    def inner_head_steps(self) -> int:
+        """Head-only optimizer steps inside one training step (bilevel: inner_steps), for the
+        run's equal-compute accounting."""
+        return 0
 
     def state_dict(self) -> dict[str, Any]:
         return {}

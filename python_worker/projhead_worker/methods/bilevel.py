@@ -115,6 +115,12 @@ class Bilevel(Method):
         head_loss = loss.detach()
         return self.metrics(loss_before, acc_before, head_loss=head_loss, inner_gain=loss_before - head_loss)
 
+    def step_fields(self, values: dict[str, float]) -> dict[str, float]:
+        return {"head_loss": values["head_loss"], "inner_gain": values["inner_gain"]}
+
+    def inner_head_steps(self) -> int:
+        return self.inner_steps
+
     def on_epoch_start(self, epoch: int) -> None:
         # Idempotent per epoch, so a run resumed in the middle of epoch e does not reset again.
         if self.reset_every and epoch > 0 and epoch % self.reset_every == 0 and epoch != self._last_reset_epoch:

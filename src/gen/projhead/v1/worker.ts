@@ -223,6 +223,7 @@ export interface RunSpec {
   optim?: OptimSpec | undefined;
   train?: TrainSpec | undefined;
   augment?: AugmentSpec | undefined;
+  eval?: EvalSpec | undefined;
 }
 
 export interface DataSpec {
@@ -287,6 +288,16 @@ export interface BilevelOptions {
   headMomentum: number;
 }
 
+/** Joint's optional head parameter group: the control for bilevel's head learning rate. */
+export interface JointOptions {
+  /**
+   * Learning rate of the head's parameter group in the one joint optimizer (0 = optim.lr), on
+   * the same schedule: the same meaning as bilevel's head_lr, so a joint run with a matched head
+   * learning rate separates "a faster head" from "a bi-level head".
+   */
+  headLr: number;
+}
+
 export interface MethodSpec {
   /** Method registry name: joint, bilevel, no_head, fixed_head, directclr. */
   name: string;
@@ -297,6 +308,7 @@ export interface MethodSpec {
     | undefined;
   /** DirectCLR: number of leading backbone features the loss sees (0 = scaled default). */
   directclrDim: number;
+  joint?: JointOptions | undefined;
 }
 
 export interface OptimSpec {
@@ -354,6 +366,28 @@ export interface TrainSpec {
    * on; 0 = min(512, the smaller split). Larger than a split is an error.
    */
   layerEvalSubset: number;
+}
+
+/**
+ * How a trained model is evaluated (train.eval_at_end and the Evaluate RPC): the probe
+ * protocol and the kNN settings. The linear probe's L2 strength is chosen from a fixed grid
+ * (evaluation/probe.py PROBE_L2_GRID) by top-1 on a stratified, seeded validation split of the
+ * training features, refitted on all of them, and scored on the test split once.
+ */
+export interface EvalSpec {
+  /** Iteration cap of the probe's L-BFGS (it stops earlier at its gradient tolerance). */
+  probeMaxIter: number;
+  /** kNN neighbours (fixed, not tuned). */
+  knnK: number;
+  /** kNN vote temperature: weights exp(cosine / t) (fixed, not tuned). */
+  knnTemperature: number;
+  /** Share of the training images held out, per class, as the validation split. */
+  valFraction: number;
+  /**
+   * Also evaluate the floors on the same splits: raw pixels and the backbone at its random
+   * initialisation (the run's seed).
+   */
+  baselines: boolean;
 }
 
 export interface AugmentSpec {
@@ -542,7 +576,7 @@ export interface LayerEval {
   dim: number;
   /** Linear probe top-1 on the test split (frozen features, multinomial logistic regression). */
   linearTop1: number;
-  /** Weighted kNN top-1 (k=200, tau=0.1, cosine). */
+  /** Weighted kNN top-1 (cosine; k and tau from EvalSpec, default 200 and 0.1) on the test split. */
   knnTop1: number;
   /**
    * RankMe (Garrido et al. 2023) of the train features: singular values s of the N x D feature
@@ -556,12 +590,39 @@ export interface LayerEval {
   /** Wang & Isola uniformity, log E exp(-2 |u - v|^2) (lower is more uniform). */
   uniformity: number;
   /**
-   * Whether the probe's L-BFGS reached its gradient tolerance (max |grad| <= 1e-5) before the
+   * Whether the probe's L-BFGS reached its gradient tolerance (max |grad| <= 1e-6) before the
    * iteration cap.
    */
   probeConverged: boolean;
-  /** L-BFGS iterations the probe ran. */
+  /** L-BFGS iterations the probe ran (the final fit on all training features). */
   probeIterations: number;
+  /** The probe's L2 strength, chosen on the validation split (EvalProtocol.probe_l2_grid). */
+  probeL2: number;
+  /** Validation top-1 of the probe fitted on the rest of the training split, per grid value. */
+  probeValTop1: number[];
+  /** Validation top-1 at the chosen L2: what a study selects on (never the test split). */
+  linearValTop1: number;
+  /** kNN top-1 on the validation split, the rest of the training split as the bank. */
+  knnValTop1: number;
+}
+
+/** How an evaluation was made: the splits and the probe and kNN settings (eval.json `protocol`). */
+export interface EvalProtocol {
+  /** L2 strengths the probe chose from. */
+  probeL2Grid: number[];
+  valFraction: number;
+  /** Validation images carved from the training split (stratified by class). */
+  valImages: number;
+  /** Seed of the validation split (the run's seed). */
+  splitSeed: number;
+  knnK: number;
+  knnTemperature: number;
+  probeMaxIter: number;
+  /** Training images (validation included) and test images of the evaluation. */
+  trainImages: number;
+  testImages: number;
+  /** Definition of effective_rank: "rankme" (Garrido et al. 2023). */
+  rankDefinition: string;
 }
 
 /**
@@ -637,6 +698,12 @@ export interface RunFinished {
   imagesSeen: number;
   optimizerSteps: number;
   innerHeadSteps: number;
+  /**
+   * eval_at_end: the floors (layer "pixels": raw pixels; "h@init": the backbone at its random
+   * initialisation), on the same splits with the same protocol; and the protocol itself.
+   */
+  baselines: LayerEval[];
+  evalProtocol?: EvalProtocol | undefined;
 }
 
 export interface RunFailed {
@@ -684,12 +751,10 @@ export interface EvaluateRequest {
   data?:
     | DataSpec
     | undefined;
-  /** Linear probe epochs over the frozen features (0 = default). */
-  probeEpochs: number;
-  /** kNN neighbours (0 = 200). */
-  knnK: number;
   /** auto, cpu, cuda. */
   device: string;
+  /** Probe and kNN settings; unset = the run's own (its spec's `eval`). */
+  eval?: EvalSpec | undefined;
 }
 
 export interface EvaluateEvent {
@@ -710,6 +775,9 @@ export interface EvaluateDone {
   testImages: number;
   /** Layers not evaluated because the method does not train them (no_head, directclr: the head). */
   untrainedLayers: string[];
+  /** The floors (see RunFinished.baselines) and the protocol. */
+  baselines: LayerEval[];
+  protocol?: EvalProtocol | undefined;
 }
 
 export interface ExportBackboneRequest {
@@ -1395,6 +1463,7 @@ function createBaseRunSpec(): RunSpec {
     optim: undefined,
     train: undefined,
     augment: undefined,
+    eval: undefined,
   };
 }
 
@@ -1426,6 +1495,9 @@ export const RunSpec: MessageFns<RunSpec> = {
     }
     if (message.augment !== undefined) {
       AugmentSpec.encode(message.augment, writer.uint32(74).fork()).join();
+    }
+    if (message.eval !== undefined) {
+      EvalSpec.encode(message.eval, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1515,6 +1587,14 @@ export const RunSpec: MessageFns<RunSpec> = {
             message.augment = AugmentSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.eval = EvalSpec.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1542,6 +1622,7 @@ export const RunSpec: MessageFns<RunSpec> = {
       optim: isSet(object.optim) ? OptimSpec.fromJSON(object.optim) : undefined,
       train: isSet(object.train) ? TrainSpec.fromJSON(object.train) : undefined,
       augment: isSet(object.augment) ? AugmentSpec.fromJSON(object.augment) : undefined,
+      eval: isSet(object.eval) ? EvalSpec.fromJSON(object.eval) : undefined,
     };
   },
 
@@ -1574,6 +1655,9 @@ export const RunSpec: MessageFns<RunSpec> = {
     if (message.augment !== undefined) {
       obj.augment = AugmentSpec.toJSON(message.augment);
     }
+    if (message.eval !== undefined) {
+      obj.eval = EvalSpec.toJSON(message.eval);
+    }
     return obj;
   },
 
@@ -1601,6 +1685,7 @@ export const RunSpec: MessageFns<RunSpec> = {
     message.augment = (object.augment !== undefined && object.augment !== null)
       ? AugmentSpec.fromPartial(object.augment)
       : undefined;
+    message.eval = (object.eval !== undefined && object.eval !== null) ? EvalSpec.fromPartial(object.eval) : undefined;
     return message;
   },
 };
@@ -2255,8 +2340,81 @@ export const BilevelOptions: MessageFns<BilevelOptions> = {
   },
 };
 
+function createBaseJointOptions(): JointOptions {
+  return { headLr: 0 };
+}
+
+export const JointOptions: MessageFns<JointOptions> = {
+  encode(message: JointOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.headLr !== 0) {
+      writer.uint32(9).double(message.headLr);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JointOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJointOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.headLr = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JointOptions {
+    return {
+      headLr: isSet(object.headLr)
+        ? globalThis.Number(object.headLr)
+        : isSet(object.head_lr)
+        ? globalThis.Number(object.head_lr)
+        : 0,
+    };
+  },
+
+  toJSON(message: JointOptions): unknown {
+    const obj: any = {};
+    if (message.headLr !== 0) {
+      obj.headLr = floatToJson(message.headLr);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JointOptions>, I>>(base?: I): JointOptions {
+    return JointOptions.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JointOptions>, I>>(object: I): JointOptions {
+    const message = createBaseJointOptions();
+    message.headLr = object.headLr ?? 0;
+    return message;
+  },
+};
+
 function createBaseMethodSpec(): MethodSpec {
-  return { name: "", temperature: 0, bilevel: undefined, directclrDim: 0 };
+  return { name: "", temperature: 0, bilevel: undefined, directclrDim: 0, joint: undefined };
 }
 
 export const MethodSpec: MessageFns<MethodSpec> = {
@@ -2272,6 +2430,9 @@ export const MethodSpec: MessageFns<MethodSpec> = {
     }
     if (message.directclrDim !== 0) {
       writer.uint32(32).uint32(message.directclrDim);
+    }
+    if (message.joint !== undefined) {
+      JointOptions.encode(message.joint, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -2321,6 +2482,14 @@ export const MethodSpec: MessageFns<MethodSpec> = {
             message.directclrDim = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.joint = JointOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2343,6 +2512,7 @@ export const MethodSpec: MessageFns<MethodSpec> = {
         : isSet(object.directclr_dim)
         ? globalThis.Number(object.directclr_dim)
         : 0,
+      joint: isSet(object.joint) ? JointOptions.fromJSON(object.joint) : undefined,
     };
   },
 
@@ -2360,6 +2530,9 @@ export const MethodSpec: MessageFns<MethodSpec> = {
     if (message.directclrDim !== 0) {
       obj.directclrDim = Math.round(message.directclrDim);
     }
+    if (message.joint !== undefined) {
+      obj.joint = JointOptions.toJSON(message.joint);
+    }
     return obj;
   },
 
@@ -2374,6 +2547,9 @@ export const MethodSpec: MessageFns<MethodSpec> = {
       ? BilevelOptions.fromPartial(object.bilevel)
       : undefined;
     message.directclrDim = object.directclrDim ?? 0;
+    message.joint = (object.joint !== undefined && object.joint !== null)
+      ? JointOptions.fromPartial(object.joint)
+      : undefined;
     return message;
   },
 };
@@ -2909,6 +3085,155 @@ export const TrainSpec: MessageFns<TrainSpec> = {
     message.nnodes = object.nnodes ?? 0;
     message.layerEvalEveryEpochs = object.layerEvalEveryEpochs ?? 0;
     message.layerEvalSubset = object.layerEvalSubset ?? 0;
+    return message;
+  },
+};
+
+function createBaseEvalSpec(): EvalSpec {
+  return { probeMaxIter: 0, knnK: 0, knnTemperature: 0, valFraction: 0, baselines: false };
+}
+
+export const EvalSpec: MessageFns<EvalSpec> = {
+  encode(message: EvalSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.probeMaxIter !== 0) {
+      writer.uint32(8).uint32(message.probeMaxIter);
+    }
+    if (message.knnK !== 0) {
+      writer.uint32(16).uint32(message.knnK);
+    }
+    if (message.knnTemperature !== 0) {
+      writer.uint32(25).double(message.knnTemperature);
+    }
+    if (message.valFraction !== 0) {
+      writer.uint32(33).double(message.valFraction);
+    }
+    if (message.baselines !== false) {
+      writer.uint32(40).bool(message.baselines);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvalSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvalSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.probeMaxIter = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.knnK = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.knnTemperature = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.valFraction = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.baselines = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvalSpec {
+    return {
+      probeMaxIter: isSet(object.probeMaxIter)
+        ? globalThis.Number(object.probeMaxIter)
+        : isSet(object.probe_max_iter)
+        ? globalThis.Number(object.probe_max_iter)
+        : 0,
+      knnK: isSet(object.knnK)
+        ? globalThis.Number(object.knnK)
+        : isSet(object.knn_k)
+        ? globalThis.Number(object.knn_k)
+        : 0,
+      knnTemperature: isSet(object.knnTemperature)
+        ? globalThis.Number(object.knnTemperature)
+        : isSet(object.knn_temperature)
+        ? globalThis.Number(object.knn_temperature)
+        : 0,
+      valFraction: isSet(object.valFraction)
+        ? globalThis.Number(object.valFraction)
+        : isSet(object.val_fraction)
+        ? globalThis.Number(object.val_fraction)
+        : 0,
+      baselines: isSet(object.baselines) ? globalThis.Boolean(object.baselines) : false,
+    };
+  },
+
+  toJSON(message: EvalSpec): unknown {
+    const obj: any = {};
+    if (message.probeMaxIter !== 0) {
+      obj.probeMaxIter = Math.round(message.probeMaxIter);
+    }
+    if (message.knnK !== 0) {
+      obj.knnK = Math.round(message.knnK);
+    }
+    if (message.knnTemperature !== 0) {
+      obj.knnTemperature = floatToJson(message.knnTemperature);
+    }
+    if (message.valFraction !== 0) {
+      obj.valFraction = floatToJson(message.valFraction);
+    }
+    if (message.baselines !== false) {
+      obj.baselines = message.baselines;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EvalSpec>, I>>(base?: I): EvalSpec {
+    return EvalSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EvalSpec>, I>>(object: I): EvalSpec {
+    const message = createBaseEvalSpec();
+    message.probeMaxIter = object.probeMaxIter ?? 0;
+    message.knnK = object.knnK ?? 0;
+    message.knnTemperature = object.knnTemperature ?? 0;
+    message.valFraction = object.valFraction ?? 0;
+    message.baselines = object.baselines ?? false;
     return message;
   },
 };
@@ -4983,6 +5308,10 @@ function createBaseLayerEval(): LayerEval {
     uniformity: 0,
     probeConverged: false,
     probeIterations: 0,
+    probeL2: 0,
+    probeValTop1: [],
+    linearValTop1: 0,
+    knnValTop1: 0,
   };
 }
 
@@ -5024,6 +5353,22 @@ export const LayerEval: MessageFns<LayerEval> = {
     }
     if (message.probeIterations !== 0) {
       writer.uint32(88).uint32(message.probeIterations);
+    }
+    if (message.probeL2 !== 0) {
+      writer.uint32(97).double(message.probeL2);
+    }
+    if (message.probeValTop1.length !== 0) {
+      writer.uint32(106).fork();
+      for (const v of message.probeValTop1) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.linearValTop1 !== 0) {
+      writer.uint32(113).double(message.linearValTop1);
+    }
+    if (message.knnValTop1 !== 0) {
+      writer.uint32(121).double(message.knnValTop1);
     }
     return writer;
   },
@@ -5139,6 +5484,48 @@ export const LayerEval: MessageFns<LayerEval> = {
             message.probeIterations = reader.uint32();
             continue;
           }
+          case 12: {
+            if (tag !== 97) {
+              break;
+            }
+
+            message.probeL2 = reader.double();
+            continue;
+          }
+          case 13: {
+            if (tag === 105) {
+              message.probeValTop1.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 106) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.probeValTop1.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 14: {
+            if (tag !== 113) {
+              break;
+            }
+
+            message.linearValTop1 = reader.double();
+            continue;
+          }
+          case 15: {
+            if (tag !== 121) {
+              break;
+            }
+
+            message.knnValTop1 = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5188,6 +5575,26 @@ export const LayerEval: MessageFns<LayerEval> = {
         : isSet(object.probe_iterations)
         ? globalThis.Number(object.probe_iterations)
         : 0,
+      probeL2: isSet(object.probeL2)
+        ? globalThis.Number(object.probeL2)
+        : isSet(object.probe_l2)
+        ? globalThis.Number(object.probe_l2)
+        : 0,
+      probeValTop1: globalThis.Array.isArray(object?.probeValTop1)
+        ? object.probeValTop1.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.probe_val_top1)
+        ? object.probe_val_top1.map((e: any) => globalThis.Number(e))
+        : [],
+      linearValTop1: isSet(object.linearValTop1)
+        ? globalThis.Number(object.linearValTop1)
+        : isSet(object.linear_val_top1)
+        ? globalThis.Number(object.linear_val_top1)
+        : 0,
+      knnValTop1: isSet(object.knnValTop1)
+        ? globalThis.Number(object.knnValTop1)
+        : isSet(object.knn_val_top1)
+        ? globalThis.Number(object.knn_val_top1)
+        : 0,
     };
   },
 
@@ -5226,6 +5633,18 @@ export const LayerEval: MessageFns<LayerEval> = {
     if (message.probeIterations !== 0) {
       obj.probeIterations = Math.round(message.probeIterations);
     }
+    if (message.probeL2 !== 0) {
+      obj.probeL2 = floatToJson(message.probeL2);
+    }
+    if (message.probeValTop1?.length) {
+      obj.probeValTop1 = message.probeValTop1.map((e) => floatToJson(e));
+    }
+    if (message.linearValTop1 !== 0) {
+      obj.linearValTop1 = floatToJson(message.linearValTop1);
+    }
+    if (message.knnValTop1 !== 0) {
+      obj.knnValTop1 = floatToJson(message.knnValTop1);
+    }
     return obj;
   },
 
@@ -5245,6 +5664,288 @@ export const LayerEval: MessageFns<LayerEval> = {
     message.uniformity = object.uniformity ?? 0;
     message.probeConverged = object.probeConverged ?? false;
     message.probeIterations = object.probeIterations ?? 0;
+    message.probeL2 = object.probeL2 ?? 0;
+    message.probeValTop1 = object.probeValTop1?.map((e) => e) || [];
+    message.linearValTop1 = object.linearValTop1 ?? 0;
+    message.knnValTop1 = object.knnValTop1 ?? 0;
+    return message;
+  },
+};
+
+function createBaseEvalProtocol(): EvalProtocol {
+  return {
+    probeL2Grid: [],
+    valFraction: 0,
+    valImages: 0,
+    splitSeed: 0,
+    knnK: 0,
+    knnTemperature: 0,
+    probeMaxIter: 0,
+    trainImages: 0,
+    testImages: 0,
+    rankDefinition: "",
+  };
+}
+
+export const EvalProtocol: MessageFns<EvalProtocol> = {
+  encode(message: EvalProtocol, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.probeL2Grid.length !== 0) {
+      writer.uint32(10).fork();
+      for (const v of message.probeL2Grid) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    if (message.valFraction !== 0) {
+      writer.uint32(17).double(message.valFraction);
+    }
+    if (message.valImages !== 0) {
+      writer.uint32(24).uint32(message.valImages);
+    }
+    if (message.splitSeed !== 0) {
+      writer.uint32(32).uint64(message.splitSeed);
+    }
+    if (message.knnK !== 0) {
+      writer.uint32(40).uint32(message.knnK);
+    }
+    if (message.knnTemperature !== 0) {
+      writer.uint32(49).double(message.knnTemperature);
+    }
+    if (message.probeMaxIter !== 0) {
+      writer.uint32(56).uint32(message.probeMaxIter);
+    }
+    if (message.trainImages !== 0) {
+      writer.uint32(64).uint32(message.trainImages);
+    }
+    if (message.testImages !== 0) {
+      writer.uint32(72).uint32(message.testImages);
+    }
+    if (message.rankDefinition !== "") {
+      writer.uint32(82).string(message.rankDefinition);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvalProtocol {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvalProtocol();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag === 9) {
+              message.probeL2Grid.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 10) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.probeL2Grid.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.valFraction = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.valImages = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.splitSeed = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.knnK = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.knnTemperature = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.probeMaxIter = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.trainImages = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.testImages = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.rankDefinition = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvalProtocol {
+    return {
+      probeL2Grid: globalThis.Array.isArray(object?.probeL2Grid)
+        ? object.probeL2Grid.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.probe_l2_grid)
+        ? object.probe_l2_grid.map((e: any) => globalThis.Number(e))
+        : [],
+      valFraction: isSet(object.valFraction)
+        ? globalThis.Number(object.valFraction)
+        : isSet(object.val_fraction)
+        ? globalThis.Number(object.val_fraction)
+        : 0,
+      valImages: isSet(object.valImages)
+        ? globalThis.Number(object.valImages)
+        : isSet(object.val_images)
+        ? globalThis.Number(object.val_images)
+        : 0,
+      splitSeed: isSet(object.splitSeed)
+        ? globalThis.Number(object.splitSeed)
+        : isSet(object.split_seed)
+        ? globalThis.Number(object.split_seed)
+        : 0,
+      knnK: isSet(object.knnK)
+        ? globalThis.Number(object.knnK)
+        : isSet(object.knn_k)
+        ? globalThis.Number(object.knn_k)
+        : 0,
+      knnTemperature: isSet(object.knnTemperature)
+        ? globalThis.Number(object.knnTemperature)
+        : isSet(object.knn_temperature)
+        ? globalThis.Number(object.knn_temperature)
+        : 0,
+      probeMaxIter: isSet(object.probeMaxIter)
+        ? globalThis.Number(object.probeMaxIter)
+        : isSet(object.probe_max_iter)
+        ? globalThis.Number(object.probe_max_iter)
+        : 0,
+      trainImages: isSet(object.trainImages)
+        ? globalThis.Number(object.trainImages)
+        : isSet(object.train_images)
+        ? globalThis.Number(object.train_images)
+        : 0,
+      testImages: isSet(object.testImages)
+        ? globalThis.Number(object.testImages)
+        : isSet(object.test_images)
+        ? globalThis.Number(object.test_images)
+        : 0,
+      rankDefinition: isSet(object.rankDefinition)
+        ? globalThis.String(object.rankDefinition)
+        : isSet(object.rank_definition)
+        ? globalThis.String(object.rank_definition)
+        : "",
+    };
+  },
+
+  toJSON(message: EvalProtocol): unknown {
+    const obj: any = {};
+    if (message.probeL2Grid?.length) {
+      obj.probeL2Grid = message.probeL2Grid.map((e) => floatToJson(e));
+    }
+    if (message.valFraction !== 0) {
+      obj.valFraction = floatToJson(message.valFraction);
+    }
+    if (message.valImages !== 0) {
+      obj.valImages = Math.round(message.valImages);
+    }
+    if (message.splitSeed !== 0) {
+      obj.splitSeed = Math.round(message.splitSeed);
+    }
+    if (message.knnK !== 0) {
+      obj.knnK = Math.round(message.knnK);
+    }
+    if (message.knnTemperature !== 0) {
+      obj.knnTemperature = floatToJson(message.knnTemperature);
+    }
+    if (message.probeMaxIter !== 0) {
+      obj.probeMaxIter = Math.round(message.probeMaxIter);
+    }
+    if (message.trainImages !== 0) {
+      obj.trainImages = Math.round(message.trainImages);
+    }
+    if (message.testImages !== 0) {
+      obj.testImages = Math.round(message.testImages);
+    }
+    if (message.rankDefinition !== "") {
+      obj.rankDefinition = message.rankDefinition;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EvalProtocol>, I>>(base?: I): EvalProtocol {
+    return EvalProtocol.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EvalProtocol>, I>>(object: I): EvalProtocol {
+    const message = createBaseEvalProtocol();
+    message.probeL2Grid = object.probeL2Grid?.map((e) => e) || [];
+    message.valFraction = object.valFraction ?? 0;
+    message.valImages = object.valImages ?? 0;
+    message.splitSeed = object.splitSeed ?? 0;
+    message.knnK = object.knnK ?? 0;
+    message.knnTemperature = object.knnTemperature ?? 0;
+    message.probeMaxIter = object.probeMaxIter ?? 0;
+    message.trainImages = object.trainImages ?? 0;
+    message.testImages = object.testImages ?? 0;
+    message.rankDefinition = object.rankDefinition ?? "";
     return message;
   },
 };
@@ -5790,6 +6491,8 @@ function createBaseRunFinished(): RunFinished {
     imagesSeen: 0,
     optimizerSteps: 0,
     innerHeadSteps: 0,
+    baselines: [],
+    evalProtocol: undefined,
   };
 }
 
@@ -5827,6 +6530,12 @@ export const RunFinished: MessageFns<RunFinished> = {
     }
     if (message.innerHeadSteps !== 0) {
       writer.uint32(88).uint64(message.innerHeadSteps);
+    }
+    for (const v of message.baselines) {
+      LayerEval.encode(v!, writer.uint32(98).fork()).join();
+    }
+    if (message.evalProtocol !== undefined) {
+      EvalProtocol.encode(message.evalProtocol, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -5932,6 +6641,22 @@ export const RunFinished: MessageFns<RunFinished> = {
             message.innerHeadSteps = longToNumber(reader.uint64());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.baselines.push(LayerEval.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.evalProtocol = EvalProtocol.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5989,6 +6714,14 @@ export const RunFinished: MessageFns<RunFinished> = {
         : isSet(object.inner_head_steps)
         ? globalThis.Number(object.inner_head_steps)
         : 0,
+      baselines: globalThis.Array.isArray(object?.baselines)
+        ? object.baselines.map((e: any) => LayerEval.fromJSON(e))
+        : [],
+      evalProtocol: isSet(object.evalProtocol)
+        ? EvalProtocol.fromJSON(object.evalProtocol)
+        : isSet(object.eval_protocol)
+        ? EvalProtocol.fromJSON(object.eval_protocol)
+        : undefined,
     };
   },
 
@@ -6027,6 +6760,12 @@ export const RunFinished: MessageFns<RunFinished> = {
     if (message.innerHeadSteps !== 0) {
       obj.innerHeadSteps = Math.round(message.innerHeadSteps);
     }
+    if (message.baselines?.length) {
+      obj.baselines = message.baselines.map((e) => LayerEval.toJSON(e));
+    }
+    if (message.evalProtocol !== undefined) {
+      obj.evalProtocol = EvalProtocol.toJSON(message.evalProtocol);
+    }
     return obj;
   },
 
@@ -6046,6 +6785,10 @@ export const RunFinished: MessageFns<RunFinished> = {
     message.imagesSeen = object.imagesSeen ?? 0;
     message.optimizerSteps = object.optimizerSteps ?? 0;
     message.innerHeadSteps = object.innerHeadSteps ?? 0;
+    message.baselines = object.baselines?.map((e) => LayerEval.fromPartial(e)) || [];
+    message.evalProtocol = (object.evalProtocol !== undefined && object.evalProtocol !== null)
+      ? EvalProtocol.fromPartial(object.evalProtocol)
+      : undefined;
     return message;
   },
 };
@@ -6378,7 +7121,7 @@ export const RunCancelled: MessageFns<RunCancelled> = {
 };
 
 function createBaseEvaluateRequest(): EvaluateRequest {
-  return { runId: "", checkpoint: "", layers: [], data: undefined, probeEpochs: 0, knnK: 0, device: "" };
+  return { runId: "", checkpoint: "", layers: [], data: undefined, device: "", eval: undefined };
 }
 
 export const EvaluateRequest: MessageFns<EvaluateRequest> = {
@@ -6395,14 +7138,11 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
     if (message.data !== undefined) {
       DataSpec.encode(message.data, writer.uint32(34).fork()).join();
     }
-    if (message.probeEpochs !== 0) {
-      writer.uint32(40).uint32(message.probeEpochs);
-    }
-    if (message.knnK !== 0) {
-      writer.uint32(48).uint32(message.knnK);
-    }
     if (message.device !== "") {
       writer.uint32(58).string(message.device);
+    }
+    if (message.eval !== undefined) {
+      EvalSpec.encode(message.eval, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -6452,28 +7192,20 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
             message.data = DataSpec.decode(reader, reader.uint32());
             continue;
           }
-          case 5: {
-            if (tag !== 40) {
-              break;
-            }
-
-            message.probeEpochs = reader.uint32();
-            continue;
-          }
-          case 6: {
-            if (tag !== 48) {
-              break;
-            }
-
-            message.knnK = reader.uint32();
-            continue;
-          }
           case 7: {
             if (tag !== 58) {
               break;
             }
 
             message.device = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.eval = EvalSpec.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -6498,17 +7230,8 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
       checkpoint: isSet(object.checkpoint) ? globalThis.String(object.checkpoint) : "",
       layers: globalThis.Array.isArray(object?.layers) ? object.layers.map((e: any) => globalThis.String(e)) : [],
       data: isSet(object.data) ? DataSpec.fromJSON(object.data) : undefined,
-      probeEpochs: isSet(object.probeEpochs)
-        ? globalThis.Number(object.probeEpochs)
-        : isSet(object.probe_epochs)
-        ? globalThis.Number(object.probe_epochs)
-        : 0,
-      knnK: isSet(object.knnK)
-        ? globalThis.Number(object.knnK)
-        : isSet(object.knn_k)
-        ? globalThis.Number(object.knn_k)
-        : 0,
       device: isSet(object.device) ? globalThis.String(object.device) : "",
+      eval: isSet(object.eval) ? EvalSpec.fromJSON(object.eval) : undefined,
     };
   },
 
@@ -6526,14 +7249,11 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
     if (message.data !== undefined) {
       obj.data = DataSpec.toJSON(message.data);
     }
-    if (message.probeEpochs !== 0) {
-      obj.probeEpochs = Math.round(message.probeEpochs);
-    }
-    if (message.knnK !== 0) {
-      obj.knnK = Math.round(message.knnK);
-    }
     if (message.device !== "") {
       obj.device = message.device;
+    }
+    if (message.eval !== undefined) {
+      obj.eval = EvalSpec.toJSON(message.eval);
     }
     return obj;
   },
@@ -6547,9 +7267,8 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
     message.checkpoint = object.checkpoint ?? "";
     message.layers = object.layers?.map((e) => e) || [];
     message.data = (object.data !== undefined && object.data !== null) ? DataSpec.fromPartial(object.data) : undefined;
-    message.probeEpochs = object.probeEpochs ?? 0;
-    message.knnK = object.knnK ?? 0;
     message.device = object.device ?? "";
+    message.eval = (object.eval !== undefined && object.eval !== null) ? EvalSpec.fromPartial(object.eval) : undefined;
     return message;
   },
 };
@@ -6677,7 +7396,17 @@ export const EvaluateEvent: MessageFns<EvaluateEvent> = {
 };
 
 function createBaseEvaluateDone(): EvaluateDone {
-  return { layers: [], checkpoint: "", step: 0, seconds: 0, trainImages: 0, testImages: 0, untrainedLayers: [] };
+  return {
+    layers: [],
+    checkpoint: "",
+    step: 0,
+    seconds: 0,
+    trainImages: 0,
+    testImages: 0,
+    untrainedLayers: [],
+    baselines: [],
+    protocol: undefined,
+  };
 }
 
 export const EvaluateDone: MessageFns<EvaluateDone> = {
@@ -6702,6 +7431,12 @@ export const EvaluateDone: MessageFns<EvaluateDone> = {
     }
     for (const v of message.untrainedLayers) {
       writer.uint32(58).string(v!);
+    }
+    for (const v of message.baselines) {
+      LayerEval.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.protocol !== undefined) {
+      EvalProtocol.encode(message.protocol, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -6775,6 +7510,22 @@ export const EvaluateDone: MessageFns<EvaluateDone> = {
             message.untrainedLayers.push(reader.string());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.baselines.push(LayerEval.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.protocol = EvalProtocol.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6808,6 +7559,10 @@ export const EvaluateDone: MessageFns<EvaluateDone> = {
         : globalThis.Array.isArray(object?.untrained_layers)
         ? object.untrained_layers.map((e: any) => globalThis.String(e))
         : [],
+      baselines: globalThis.Array.isArray(object?.baselines)
+        ? object.baselines.map((e: any) => LayerEval.fromJSON(e))
+        : [],
+      protocol: isSet(object.protocol) ? EvalProtocol.fromJSON(object.protocol) : undefined,
     };
   },
 
@@ -6834,6 +7589,12 @@ export const EvaluateDone: MessageFns<EvaluateDone> = {
     if (message.untrainedLayers?.length) {
       obj.untrainedLayers = message.untrainedLayers;
     }
+    if (message.baselines?.length) {
+      obj.baselines = message.baselines.map((e) => LayerEval.toJSON(e));
+    }
+    if (message.protocol !== undefined) {
+      obj.protocol = EvalProtocol.toJSON(message.protocol);
+    }
     return obj;
   },
 
@@ -6849,6 +7610,10 @@ export const EvaluateDone: MessageFns<EvaluateDone> = {
     message.trainImages = object.trainImages ?? 0;
     message.testImages = object.testImages ?? 0;
     message.untrainedLayers = object.untrainedLayers?.map((e) => e) || [];
+    message.baselines = object.baselines?.map((e) => LayerEval.fromPartial(e)) || [];
+    message.protocol = (object.protocol !== undefined && object.protocol !== null)
+      ? EvalProtocol.fromPartial(object.protocol)
+      : undefined;
     return message;
   },
 };
