@@ -60,12 +60,13 @@ function select(sweep, headLrOf) {
   return { ...scored[0], table: scored };
 }
 
-/** A finals file: the screening file's settings at one head lr, the finals seeds. */
+/** A finals file: the screening file's settings at one head lr, the finals seeds, every layer evaluated. */
 function finalsFile(screenFile, name, key, lr) {
   const exp = parse(readFileSync(join(root, screenFile), "utf8"));
   exp.name = name;
   exp.seed = protocol.seeds.finals[0];
   exp.sweep = { grid: { seed: protocol.seeds.finals } };
+  exp.eval = { ...exp.eval, layers: "all" }; // the screening scores h alone; the finals every layer
   const [section, method, field] = key.split(".");
   exp[section][method] = { ...(exp[section][method] ?? {}), [field]: lr };
   const file = join(here, "finals", `${name}.yaml`);

@@ -187,6 +187,10 @@ class EvalConfig:
     # Also evaluate the floors on the same splits: raw pixels and the backbone at its random
     # initialisation (the run's seed).
     baselines: bool = True
+    # Which layers the end-of-training evaluation scores: "all" (h, each hidden block of the
+    # head, z) or "h" alone (all a selection on h needs, at a quarter of the cost with a
+    # two-block head). Evaluate requests name their layers themselves.
+    layers: str = "all"
 
 
 @dataclass
@@ -263,4 +267,5 @@ RULES: dict[str, Rule] = {
     "eval.knn_k": Rule("int", lo=1, hi=100000, expected="an integer in [1, 100000]"),
     "eval.knn_temperature": Rule("num", lo=0.001, hi=10.0, expected="a finite number in [0.001, 10]"),
     "eval.val_fraction": Rule("num", lo=0.05, hi=0.5, expected="a finite number in [0.05, 0.5]"),
+    "eval.layers": Rule("str", choices=("all", "h"), expected="one of all, h"),
 }

@@ -256,9 +256,11 @@ def _log_epoch(emit: Emit, state: TrainState, epoch: int, knn: float, seconds: f
 
 
 def _evaluate_at_end(state: TrainState, ds, run_dir: Path, emit: Emit) -> dict[str, Any]:
-    """train.eval_at_end: every layer (an `evaluation` event each), the protocol and the floors."""
+    """train.eval_at_end: every layer, or h alone (eval.layers; an `evaluation` event each), the
+    protocol and the floors."""
     cfg, device = state.cfg, state.device
-    evaluate_layers(state.model, ds, cfg, device, on_layer=lambda layer: emit("evaluation", **layer))
+    evaluate_layers(state.model, ds, cfg, device, layers=["h"] if cfg.eval.layers == "h" else None,
+                    on_layer=lambda layer: emit("evaluation", **layer))
     return {"untrained_layers": untrained_layers(cfg), "eval_protocol": protocol_of(ds, cfg),
             "baselines": evaluate_baselines(ds, cfg, device, cache_dir=run_dir.parent / BASELINE_CACHE_DIR)}
 

@@ -146,3 +146,21 @@ def test_dynamics_leave_out_untrained_layers_and_check_the_subset():
     d["data"]["test_limit"] = 100
     with pytest.raises(SpecError, match="at most the test split's 100 images"):
         RunConfig.from_dict(d)
+
+
+@pytest.mark.parametrize("layers, expected", [("all", ["h", "head.1", "z"]), ("h", ["h"])])
+def test_eval_layers_chooses_what_the_end_of_training_evaluation_scores(tmp_path, layers, expected):
+    d = json.loads(json.dumps(TINY))
+    d["method"] = {"name": "joint"}
+    d["train"].update(epochs=1, knn_every_epochs=0, checkpoint_every_epochs=0, eval_at_end=True)
+    d["eval"] = {"probe_max_iter": 20, "knn_k": 5, "baselines": False, "layers": layers}
+    rec = Recorder()
+    train(RunConfig.from_dict(d), tmp_path, rec, lambda: None)
+    assert [e["layer"] for e in rec.events if e["type"] == "evaluation"] == expected
+
+
+def test_eval_layers_refuses_what_it_does_not_know():
+    d = json.loads(json.dumps(TINY))
+    d["eval"] = {"layers": "head.1"}
+    with pytest.raises(ValueError, match="eval.layers"):
+        RunConfig.from_dict(d).validate()

@@ -58,7 +58,7 @@ export async function evaluateRun(runDirPath: string, opts: EvaluateOptions = {}
       {
         runId: runDir.runId, checkpoint: opts.checkpoint ?? "", layers: opts.layers ?? [], device: opts.device ?? "",
         // Zero fields keep the run's own setting (the worker's rule for a partial eval).
-        ...(opts.eval && { eval: { probeMaxIter: 0, knnK: 0, knnTemperature: 0, valFraction: 0, baselines: false, ...opts.eval } }),
+        ...(opts.eval && { eval: { probeMaxIter: 0, knnK: 0, knnTemperature: 0, valFraction: 0, baselines: false, layers: "", ...opts.eval } }),
       },
       opts.signal,
     )) {

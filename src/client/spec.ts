@@ -71,6 +71,6 @@ export function fromRunSpec(spec: RunSpec): ExperimentInput {
   if (spec.optim) out.optim = { ...spec.optim } as ExperimentInput["optim"];
   if (spec.train) out.train = { ...spec.train, precision: precisionName(spec.train.precision) } as ExperimentInput["train"];
   if (spec.augment) out.augment = { ...spec.augment };
-  if (spec.eval) out.eval = { ...spec.eval };
+  if (spec.eval) out.eval = { ...spec.eval } as ExperimentInput["eval"];
   return out;
 }

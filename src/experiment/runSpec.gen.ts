@@ -170,6 +170,12 @@ export const EvalSchema = obj({
    * initialisation (the run's seed).
    */
   baselines: bool(),
+  /**
+   * Which layers the end-of-training evaluation scores: "all" (h, each hidden block of the
+   * head, z) or "h" alone (all a selection on h needs, at a quarter of the cost with a
+   * two-block head). Evaluate requests name their layers themselves.
+   */
+  layers: oneOf(["all", "h"]),
 });
 
 /** What RunSpec.run_id allows. */
@@ -273,6 +279,7 @@ export const RUN_SPEC_DEFAULTS: RunSpecFields = {
     knnTemperature: 0.1,
     valFraction: 0.2,
     baselines: true,
+    layers: "all",
   },
 };
 

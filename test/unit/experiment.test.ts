@@ -189,6 +189,7 @@ describe("resolveExperiment", () => {
           data: 5,
           model: { head: { hiddenDims: [512, 512, 512, 512] } },
           trian: {},
+          eval: { layers: "head.1" },
         },
         { source: "quickstart.yaml" },
       ),
@@ -202,6 +203,7 @@ describe("resolveExperiment", () => {
     );
     has("quickstart.yaml: train.batchSize: got 1, expected an integer in [2, 65536]");
     has('quickstart.yaml: train.precision: got "fp16", expected one of auto, fp32, bf16');
+    has('quickstart.yaml: eval.layers: got "head.1", expected one of all, h');
     has('quickstart.yaml: train.device: got "gpu", expected auto, cpu, cuda or cuda:N');
     has('quickstart.yaml: optim.lr: got "0.1", expected a finite number in [1e-8, 100]');
     has("quickstart.yaml: data: got 5, expected an object");
@@ -360,7 +362,7 @@ describe("toRunSpec", () => {
       layerEvalSubset: 11,
     },
     augment: { cropMinScale: 0.35, jitterStrength: 0.5, jitterP: 0.7, grayscaleP: 0.1, blurP: 0.25, flipP: 0.4, minimal: true },
-    eval: { probeMaxIter: 30, knnK: 31, knnTemperature: 0.3, valFraction: 0.3, baselines: false },
+    eval: { probeMaxIter: 30, knnK: 31, knnTemperature: 0.3, valFraction: 0.3, baselines: false, layers: "h" },
     runtime: { kind: "slurm" }, // nnodes 2
   });
 

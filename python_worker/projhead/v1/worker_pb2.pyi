@@ -257,18 +257,20 @@ class TrainSpec(_message.Message):
     def __init__(self, epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., device: _Optional[str] = ..., precision: _Optional[_Union[Precision, str]] = ..., compile: _Optional[bool] = ..., max_steps: _Optional[int] = ..., log_every_steps: _Optional[int] = ..., knn_every_epochs: _Optional[int] = ..., checkpoint_every_epochs: _Optional[int] = ..., checkpoint_every_steps: _Optional[int] = ..., nproc: _Optional[int] = ..., eval_at_end: _Optional[bool] = ..., threads: _Optional[int] = ..., nnodes: _Optional[int] = ..., layer_eval_every_epochs: _Optional[int] = ..., layer_eval_subset: _Optional[int] = ...) -> None: ...
 
 class EvalSpec(_message.Message):
-    __slots__ = ("probe_max_iter", "knn_k", "knn_temperature", "val_fraction", "baselines")
+    __slots__ = ("probe_max_iter", "knn_k", "knn_temperature", "val_fraction", "baselines", "layers")
     PROBE_MAX_ITER_FIELD_NUMBER: _ClassVar[int]
     KNN_K_FIELD_NUMBER: _ClassVar[int]
     KNN_TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     VAL_FRACTION_FIELD_NUMBER: _ClassVar[int]
     BASELINES_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
     probe_max_iter: int
     knn_k: int
     knn_temperature: float
     val_fraction: float
     baselines: bool
-    def __init__(self, probe_max_iter: _Optional[int] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., val_fraction: _Optional[float] = ..., baselines: _Optional[bool] = ...) -> None: ...
+    layers: str
+    def __init__(self, probe_max_iter: _Optional[int] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., val_fraction: _Optional[float] = ..., baselines: _Optional[bool] = ..., layers: _Optional[str] = ...) -> None: ...
 
 class AugmentSpec(_message.Message):
     __slots__ = ("crop_min_scale", "jitter_strength", "jitter_p", "grayscale_p", "blur_p", "flip_p", "minimal")

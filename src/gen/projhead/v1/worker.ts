@@ -388,6 +388,12 @@ export interface EvalSpec {
    * initialisation (the run's seed).
    */
   baselines: boolean;
+  /**
+   * Which layers the end-of-training evaluation scores: "all" (h, each hidden block of the
+   * head, z) or "h" alone (all a selection on h needs, at a quarter of the cost with a
+   * two-block head). Evaluate requests name their layers themselves.
+   */
+  layers: string;
 }
 
 export interface AugmentSpec {
@@ -3090,7 +3096,7 @@ export const TrainSpec: MessageFns<TrainSpec> = {
 };
 
 function createBaseEvalSpec(): EvalSpec {
-  return { probeMaxIter: 0, knnK: 0, knnTemperature: 0, valFraction: 0, baselines: false };
+  return { probeMaxIter: 0, knnK: 0, knnTemperature: 0, valFraction: 0, baselines: false, layers: "" };
 }
 
 export const EvalSpec: MessageFns<EvalSpec> = {
@@ -3109,6 +3115,9 @@ export const EvalSpec: MessageFns<EvalSpec> = {
     }
     if (message.baselines !== false) {
       writer.uint32(40).bool(message.baselines);
+    }
+    if (message.layers !== "") {
+      writer.uint32(50).string(message.layers);
     }
     return writer;
   },
@@ -3166,6 +3175,14 @@ export const EvalSpec: MessageFns<EvalSpec> = {
             message.baselines = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.layers = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3201,6 +3218,7 @@ export const EvalSpec: MessageFns<EvalSpec> = {
         ? globalThis.Number(object.val_fraction)
         : 0,
       baselines: isSet(object.baselines) ? globalThis.Boolean(object.baselines) : false,
+      layers: isSet(object.layers) ? globalThis.String(object.layers) : "",
     };
   },
 
@@ -3221,6 +3239,9 @@ export const EvalSpec: MessageFns<EvalSpec> = {
     if (message.baselines !== false) {
       obj.baselines = message.baselines;
     }
+    if (message.layers !== "") {
+      obj.layers = message.layers;
+    }
     return obj;
   },
 
@@ -3234,6 +3255,7 @@ export const EvalSpec: MessageFns<EvalSpec> = {
     message.knnTemperature = object.knnTemperature ?? 0;
     message.valFraction = object.valFraction ?? 0;
     message.baselines = object.baselines ?? false;
+    message.layers = object.layers ?? "";
     return message;
   },
 };
