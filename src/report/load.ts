@@ -3,7 +3,7 @@
 // and its events.jsonl may end in a half-written line; it must still show in the report.
 import { readFile, readdir, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
-import { METHODS, type MethodName } from "../experiment/schema.js";
+import { HEADLESS_METHODS, RunFormatError, USES_HEAD, readRunFolder, type RunFolder } from "../runs/reader.js";
 import { compareLayers } from "./aggregate.js";
 import type { EventRecord, RunRecordSpec, RunStateName, RunSummary, SweepRecord } from "../runs/types.js";
 import type {
@@ -48,30 +48,6 @@ async function readJson<T>(path: string, warnings: string[]): Promise<T | null> 
   }
 }
 
-async function readEvents(path: string, warnings: string[]): Promise<EventRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch {
-    return [];
-  }
-  const lines = text.split("\n");
-  const out: EventRecord[] = [];
-  lines.forEach((line, i) => {
-    if (!line.trim()) return;
-    try {
-      const ev = JSON.parse(line) as EventRecord;
-      if (ev && typeof ev.type === "string") out.push(ev);
-    } catch {
-      // The last line of a live run may be mid-write; anything else is worth a warning.
-      if (i < lines.length - 1 && lines.slice(i + 1).some((l) => l.trim())) {
-        warnings.push(`${path}:${i + 1}: unparseable event line skipped`);
-      }
-    }
-  });
-  return out;
-}
-
 function num(v: unknown): number | null {
   // uint64 fields arrive as strings in proto3 JSON.
   const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
@@ -96,37 +72,6 @@ export function downsample(points: StepPoint[], max = MAX_CURVE_POINTS): StepPoi
     if (!chunk.length) continue;
     const loss = chunk.reduce((s, p) => s + p.loss, 0) / chunk.length;
     out.push({ step: chunk[chunk.length - 1]!.step, loss });
-  }
-  return out;
-}
-
-function layerFromData(d: Json): LayerEval | null {
-  const layer = str(d.layer);
-  if (!layer) return null;
-  const sv = Array.isArray(d.singularValues) ? d.singularValues.map(Number) : [];
-  const iters = num(d.probeIterations);
-  return {
-    layer,
-    index: num(d.index) ?? 0,
-    dim: num(d.dim) ?? sv.length,
-    linearTop1: num(d.linearTop1) ?? -1,
-    knnTop1: num(d.knnTop1) ?? -1,
-    effectiveRank: num(d.effectiveRank) ?? Number.NaN,
-    singularValues: sv,
-    alignment: num(d.alignment) ?? Number.NaN,
-    uniformity: num(d.uniformity) ?? Number.NaN,
-    ...(typeof d.probeConverged === "boolean" ? { probeConverged: d.probeConverged } : {}),
-    ...(iters !== null ? { probeIterations: iters } : {}),
-    ...optionalNumbers(d, ["probeL2", "linearValTop1", "knnValTop1"]),
-    ...(Array.isArray(d.probeValTop1) ? { probeValTop1: d.probeValTop1.map(Number) } : {}),
-  };
-}
-
-function optionalNumbers(d: Json, keys: string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const k of keys) {
-    const v = num(d[k]);
-    if (v !== null) out[k] = v;
   }
   return out;
 }
@@ -177,24 +122,8 @@ function dynamicsFromData(d: Json): DynamicsPoint | null {
   return { epoch, step: num(d.step) ?? 0, seconds: num(d.seconds) ?? 0, subsetSize: num(d.subsetSize) ?? 0, layers };
 }
 
-/**
- * Whether each of the schema's methods uses the head it is built with (fixed_head does, frozen;
- * no_head and directclr never do). A Record over the methods: one the contract adds fails tsc here
- * until it says.
- */
-export const USES_HEAD: Readonly<Record<MethodName, boolean>> = { joint: true, bilevel: true, no_head: false, fixed_head: true, directclr: false };
-
-/**
- * Runs written before eval.json listed `untrainedLayers` evaluated the never-trained heads of
- * these methods as if they were trained; the report leaves those layers out all the same.
- */
-export const HEADLESS_METHODS: ReadonlySet<string> = new Set(METHODS.filter((m) => !USES_HEAD[m]));
-
-function untrainedOf(method: string, evalRec: Json | null, seen: string[]): string[] {
-  const listed = evalRec?.untrainedLayers;
-  if (Array.isArray(listed)) return listed.filter((l): l is string => typeof l === "string");
-  return HEADLESS_METHODS.has(method) ? [...new Set(seen.filter((l) => l !== "h"))].sort(compareLayers) : [];
-}
+/** Which methods use their head, and those that never do: the reader's (src/runs/reader.ts). */
+export { HEADLESS_METHODS, USES_HEAD };
 
 function stateFromEvents(events: EventRecord[]): RunStateName | "unknown" {
   for (let i = events.length - 1; i >= 0; i--) {
@@ -204,15 +133,19 @@ function stateFromEvents(events: EventRecord[]): RunStateName | "unknown" {
   return events.length ? "running" : "unknown";
 }
 
-/** Read one run directory. Never throws for missing files; returns null if nothing is there. */
+/** Read one run directory (through the run folder reader, upgraded to the current format).
+ *  Never throws for missing or unreadable files (warnings); returns null if nothing is there. */
 export async function loadRun(dir: string, warnings: string[] = []): Promise<RunData | null> {
-  const [spec, summary, evalRec, events] = await Promise.all([
-    readJson<RunRecordSpec>(join(dir, "spec.json"), warnings),
-    readJson<RunSummary>(join(dir, "summary.json"), warnings),
-    readJson<Json>(join(dir, "eval.json"), warnings),
-    readEvents(join(dir, "events.jsonl"), warnings),
-  ]);
-  if (!spec && !summary && !evalRec && !events.length) return null;
+  let folder: RunFolder | null;
+  try {
+    folder = readRunFolder(dir, warnings);
+  } catch (e) {
+    if (!(e instanceof RunFormatError)) throw e;
+    warnings.push(e.message);
+    return null;
+  }
+  if (!folder) return null;
+  const { spec, summary, eval: evalRec, events } = folder;
 
   const rs = obj(spec?.spec);
   const steps: StepPoint[] = [];
@@ -222,44 +155,34 @@ export async function loadRun(dir: string, warnings: string[] = []): Promise<Run
   let initialKnn: number | null = null;
   let failMsg: string | undefined;
   for (const ev of events) {
-    const d = obj(ev.data); // read defensively: files of older runs may lack fields
-    // "dynamics" is newer than some readers' event union: compare as a plain string.
-    const type: string = ev.type;
-    if (type === "started") {
-      const init = num(d.initialKnnTop1);
+    if (ev.type === "started") {
+      const init = num(ev.data.initialKnnTop1);
       if (init !== null && init >= 0) initialKnn = init;
-    } else if (type === "dynamics") {
-      const p = dynamicsFromData(d);
+    } else if (ev.type === "dynamics") {
+      const p = dynamicsFromData(obj(ev.data));
       if (p) dynamics.set(p.epoch, p); // a resumed run measures an epoch again: the newest wins
     } else if (ev.type === "step") {
-      const step = num(d.step);
-      const loss = num(d.loss);
+      const step = num(ev.data.step);
+      const loss = num(ev.data.loss);
       if (step !== null && loss !== null) steps.push({ step, loss });
     } else if (ev.type === "epoch") {
-      const epoch = num(d.epoch);
-      const loss = num(d.loss);
-      const knn = num(d.knnTop1);
+      const epoch = num(ev.data.epoch);
+      const knn = num(ev.data.knnTop1);
       if (epoch !== null) {
-        epochs.push({
-          epoch,
-          step: num(d.step) ?? 0,
-          loss: loss ?? Number.NaN,
-          knnTop1: knn !== null && knn >= 0 ? knn : null,
-        });
+        epochs.push({ epoch, step: num(ev.data.step) ?? 0, loss: num(ev.data.loss) ?? Number.NaN, knnTop1: knn !== null && knn >= 0 ? knn : null });
       }
     } else if (ev.type === "evaluation") {
-      const l = layerFromData(d);
-      if (l) evalEvents.set(l.layer, l); // the newest evaluation of a layer wins
+      evalEvents.set(ev.data.layer, ev.data); // the newest evaluation of a layer wins
     } else if (ev.type === "failed") {
-      failMsg = [str(d.cause), str(d.message)].filter(Boolean).join(": ") || "failed";
+      failMsg = [str(ev.data.cause), str(ev.data.message)].filter(Boolean).join(": ") || "failed";
     }
   }
 
   const method = str(summary?.method) ?? str(obj(rs.method).name) ?? "unknown";
   let evalLayers: LayerEval[] | null = null;
   let evalSource: RunData["evalSource"] = null;
-  if (evalRec && Array.isArray(evalRec.layers)) {
-    evalLayers = evalRec.layers.map((l) => layerFromData(obj(l))).filter((l): l is LayerEval => l !== null);
+  if (evalRec) {
+    evalLayers = evalRec.layers;
     evalSource = "eval.json";
   } else if (evalEvents.size) {
     evalLayers = [...evalEvents.values()];
@@ -269,24 +192,25 @@ export async function loadRun(dir: string, warnings: string[] = []): Promise<Run
     ...(evalLayers ?? []).map((l) => l.layer),
     ...[...dynamics.values()].flatMap((p) => p.layers.map((l) => l.layer)),
   ];
-  const untrained = untrainedOf(method, evalRec, seenLayers);
+  // eval.json says which layers were never trained (the reader infers it for old folders); a run
+  // evaluated only through its events has the same rule.
+  const untrained = evalRec ? [...evalRec.untrainedLayers].sort(compareLayers)
+    : HEADLESS_METHODS.has(method) ? [...new Set(seenLayers.filter((l) => l !== "h"))].sort(compareLayers) : [];
   const trained = (layer: string) => !untrained.includes(layer);
   let evalData: RunEval | null = null;
   if (evalLayers) {
     evalData = {
-      runId: str(evalRec?.runId) ?? "",
-      checkpoint: str(evalRec?.checkpoint) ?? "",
-      step: num(evalRec?.step) ?? steps.at(-1)?.step ?? 0,
-      seconds: num(evalRec?.seconds) ?? 0,
-      trainImages: num(evalRec?.trainImages) ?? 0,
-      testImages: num(evalRec?.testImages) ?? 0,
+      runId: evalRec?.runId ?? "",
+      checkpoint: evalRec?.checkpoint ?? "",
+      step: evalRec?.step ?? steps.at(-1)?.step ?? 0,
+      seconds: evalRec?.seconds ?? 0,
+      trainImages: evalRec?.trainImages ?? 0,
+      testImages: evalRec?.testImages ?? 0,
       layers: evalLayers.filter((l) => trained(l.layer)),
       untrainedLayers: untrained,
-      baselines: Array.isArray(evalRec?.baselines)
-        ? evalRec.baselines.map((l) => layerFromData(obj(l))).filter((l): l is LayerEval => l !== null)
-        : [],
-      ...(num(evalRec?.formatVersion) !== null ? { formatVersion: num(evalRec?.formatVersion)! } : {}),
-      ...(evalRec?.protocol && typeof evalRec.protocol === "object" ? { protocol: evalRec.protocol as RunEval["protocol"] } : {}),
+      baselines: evalRec?.baselines ?? [],
+      ...(evalRec ? { formatVersion: evalRec.formatVersion } : {}),
+      ...(evalRec?.protocol && typeof evalRec.protocol === "object" ? { protocol: evalRec.protocol } : {}),
       ...(evalRec?.rankDefinition === "rankme" ? { rankDefinition: "rankme" as const } : {}),
     };
   }
@@ -301,8 +225,6 @@ export async function loadRun(dir: string, warnings: string[] = []): Promise<Run
   const summaryInit = num(summary?.initialKnnTop1);
   const model = obj(rs.model);
   const error = str(summary?.error) ?? failMsg;
-  // Fields newer than some summaries: read through a plain record.
-  const sj = obj(summary);
   return {
     runId,
     dir: resolve(dir),
@@ -322,10 +244,10 @@ export async function loadRun(dir: string, warnings: string[] = []): Promise<Run
     knnTop1: summaryKnn !== null && summaryKnn >= 0 ? summaryKnn : lastKnn,
     initialKnnTop1: summaryInit !== null && summaryInit >= 0 ? summaryInit : initialKnn,
     wallSeconds: num(summary?.wallSeconds),
-    trainSeconds: num(sj.trainSeconds),
-    imagesSeen: num(sj.imagesSeen),
-    optimizerSteps: num(sj.optimizerSteps),
-    innerHeadSteps: num(sj.innerHeadSteps) ?? (sj.optimizerSteps !== undefined ? 0 : null),
+    trainSeconds: summary?.trainSeconds ?? null,
+    imagesSeen: summary?.imagesSeen ?? null,
+    optimizerSteps: summary?.optimizerSteps ?? null,
+    innerHeadSteps: summary?.innerHeadSteps ?? null,
     untrainedLayers: untrained,
     ...(error ? { error } : {}),
     stepCurve: downsample(steps),

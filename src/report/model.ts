@@ -1,23 +1,9 @@
 // The report's in-memory model: what load.ts reads from run and sweep directories.
-import type { CodeRevisionRecord, EvalRecord, LayerEvalRecord, RunStateName } from "../runs/types.js";
+import type { CodeRevisionRecord, EvalRecord, RunStateName, StoredLayerEval } from "../runs/types.js";
 
-/** The probe fields older eval.json files lack: optional here whatever the contract says. */
-type NewerProbeFields = "probeConverged" | "probeIterations" | "probeL2" | "probeValTop1" | "linearValTop1" | "knnValTop1";
-
-/** A layer of eval.json as the report reads it (the probe fields are absent in older runs). */
-export interface LayerEval extends Omit<LayerEvalRecord, NewerProbeFields> {
-  /** The linear probe reached its gradient-norm tolerance before the iteration cap. */
-  probeConverged?: boolean;
-  probeIterations?: number;
-  /** The probe's L2 strength, chosen on the validation split. */
-  probeL2?: number;
-  /** Validation top-1 per value of the protocol's probeL2Grid. */
-  probeValTop1?: number[];
-  /** Validation top-1 at the chosen L2: the selection metric. */
-  linearValTop1?: number;
-  /** kNN on the validation split, the remaining training images as the bank. */
-  knnValTop1?: number;
-}
+/** A layer of eval.json as the report reads it: the stored shape (the probe fields are absent in
+ *  runs of folder format 1). */
+export type LayerEval = StoredLayerEval;
 
 export interface RunEval extends Omit<EvalRecord, "layers" | "untrainedLayers" | "baselines"> {
   /** Trained layers only. */

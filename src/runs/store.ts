@@ -5,6 +5,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { writeFileAtomic, writeJsonAtomic } from "../fsutil/atomic.js";
+import { RUN_FORMAT_VERSION, readFolderPart, type StoredEval, type StoredSummary } from "./reader.js";
 import type { EvalRecord, EventRecord, RunRecordSpec, RunSummary } from "./types.js";
 
 export function readJson<T>(path: string): T {
@@ -41,36 +42,35 @@ export class RunDir {
     return existsSync(this.specPath);
   }
 
+  /** A new folder is written in RUN_FORMAT_VERSION; an existing one keeps its version (its
+   *  other files are in it; reader.ts upgrades them when read). */
   writeSpec(spec: RunRecordSpec): void {
-    writeJsonAtomic(this.specPath, spec);
+    const { formatVersion: given, ...rest } = spec;
+    const formatVersion = given ?? (this.exists() ? undefined : RUN_FORMAT_VERSION);
+    writeJsonAtomic(this.specPath, formatVersion === undefined ? rest : { formatVersion, ...rest });
   }
+  // The reads go through the one reader (reader.ts): checked against the folder's version, upgraded.
   readSpec(): RunRecordSpec {
-    return readJson<RunRecordSpec>(this.specPath);
+    const spec = readFolderPart(this.dir, "spec");
+    if (!spec) throw new Error(`${this.specPath}: not found`);
+    return spec;
   }
   writeSummary(summary: RunSummary): void {
     writeJsonAtomic(this.summaryPath, summary);
   }
-  readSummary(): RunSummary | null {
-    return existsSync(this.summaryPath) ? readJson<RunSummary>(this.summaryPath) : null;
+  readSummary(): StoredSummary | null {
+    return readFolderPart(this.dir, "summary");
   }
   writeEval(record: EvalRecord): void {
     writeJsonAtomic(this.evalPath, record);
   }
-  readEval(): EvalRecord | null {
-    return existsSync(this.evalPath) ? readJson<EvalRecord>(this.evalPath) : null;
+  readEval(): StoredEval | null {
+    return readFolderPart(this.dir, "eval");
   }
 
   /** Every complete event line (a line torn by a kill has no newline and is dropped). */
   readEvents(): EventRecord[] {
-    if (!existsSync(this.eventsPath)) return [];
-    const text = readFileSync(this.eventsPath, "utf8");
-    const end = text.lastIndexOf("\n");
-    if (end < 0) return [];
-    return text
-      .slice(0, end)
-      .split("\n")
-      .filter((l) => l.trim())
-      .map((l) => JSON.parse(l) as EventRecord);
+    return readFolderPart(this.dir, "events") ?? [];
   }
 
   lastSeq(): number {

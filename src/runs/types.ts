@@ -12,6 +12,25 @@ export type { EventOf, EventRecord, EventType, StartedData };
 export type StepData = EventOf<"step">["data"];
 export type EpochData = EventOf<"epoch">["data"];
 export type LayerEvalRecord = LayerEval;
+
+/** The probe fields older eval.json files lack (run folder format 1): optional here whatever the
+ *  contract says, so that an absent probeConverged reads as unknown, never as converged. */
+type NewerProbeFields = "probeConverged" | "probeIterations" | "probeL2" | "probeValTop1" | "linearValTop1" | "knnValTop1";
+
+/** A layer evaluation as stored (eval.json, `evaluation` events), as the reader (reader.ts) gives it. */
+export interface StoredLayerEval extends Omit<LayerEvalRecord, NewerProbeFields> {
+  /** The linear probe reached its gradient-norm tolerance before the iteration cap. */
+  probeConverged?: boolean;
+  probeIterations?: number;
+  /** The probe's L2 strength, chosen on the validation split. */
+  probeL2?: number;
+  /** Validation top-1 per value of the protocol's probeL2Grid. */
+  probeValTop1?: number[];
+  /** Validation top-1 at the chosen L2: the selection metric. */
+  linearValTop1?: number;
+  /** kNN on the validation split, the remaining training images as the bank. */
+  knnValTop1?: number;
+}
 /** A `dynamics` event: every trained layer before the first step (epoch 0) and every N epochs. */
 export type DynamicsData = EventOf<"dynamics">["data"];
 export type LayerDynamicsData = DynamicsData["layers"][number];
@@ -101,6 +120,9 @@ export interface RunSummary {
 }
 
 export interface RunRecordSpec {
+  /** The run folder's format (src/runs/reader.ts): RUN_FORMAT_VERSION when written by this code;
+   *  absent in folders of format 1. */
+  formatVersion?: number;
   runId: string;
   experiment: string;
   /** The full RunSpec sent to the worker, as proto3 JSON (camelCase, enums by name, zero
