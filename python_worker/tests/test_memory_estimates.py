@@ -1,14 +1,17 @@
 """memory.py's estimates against real peaks: a real training process (trainproc.py) and a real
 evaluation process (evaluation/job.py) per image size, each the only child of a small parent
 that reports the child's peak RSS (getrusage RUSAGE_CHILDREN). The estimate is never below the
-peak and at most 35 % above it, for training and for evaluation, at three image sizes. Cheap on
+peak and at most 50 % above it, for training and for evaluation, at three image sizes. Cheap on
 purpose: the CPU, a small convnet, a batch of 16, two steps, 64 images.
 
 One process's peak RSS is noisy: the same spec on the same 2-core machine has peaked anywhere in
-1194-1351 MiB (training at 256 px) and 830-1002 MiB (evaluating at 160 px), because glibc's
-moving mmap threshold decides which freed tensors go back to the system. So each peak is the
-largest of REPEATS fresh processes (what an admission check has to cover), and the window above
-it is 35 %, not the 25 % that single samples broke on a second machine."""
+1085-1261 MiB (training at 160 px) and 1123-1405 MiB (evaluating at 256 px), because glibc's
+moving mmap threshold decides which freed tensors go back to the system (fixing the threshold
+makes the peaks repeat to the MiB but costs 1.6x the step time: docs/BENCHMARKS.md). So each peak
+is the largest of REPEATS fresh processes (what an admission check has to cover). The window is
+50 %, not 25 %: "never under" is what admission needs, and on top of the process-to-process
+spread the base (python, torch) differs between machines by ~10 %: one machine measured
+estimate / largest peak 1.03-1.19 with these constants, another 1.26 with 160 MiB less."""
 import json
 import subprocess
 from concurrent import futures
@@ -21,7 +24,7 @@ from projhead_worker.config import RunConfig
 
 SIZES = (64, 160, 256)
 REPEATS = 3
-MAX_OVER = 1.35
+MAX_OVER = 1.5
 PARENT = ("import json, resource, subprocess, sys\n"
           "r = subprocess.run(json.loads(sys.argv[1]), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
           "print(json.dumps([r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, "
@@ -75,7 +78,7 @@ def measured(tmp_path_factory):
 
 
 @pytest.mark.parametrize("what", ["train", "evaluate"])
-def test_estimates_are_never_under_and_within_a_third_of_the_real_peak(measured, what):
+def test_estimates_are_never_under_and_within_half_again_of_the_real_peak(measured, what):
     for size in SIZES:
         est, peak = measured[size][what]
         assert peak <= est <= MAX_OVER * peak, f"{what} at {size} px: estimate {est / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB"
