@@ -125,9 +125,14 @@ def test_faults_at_random_points_end_runs_by_name_and_resume_exactly(tmp_path):
         _fill(root / "filler")
         try:
             _ended(w, "f", pb.RUN_STATE_FAILED, "disk full " + note)
-            _wait(lambda: not w.serving(), "NOT_SERVING on a full disk", 10)
+            # The failed run removed its partial files (a checkpoint's temporary file), which frees
+            # space: the worker's probe may then rightly say SERVING. Fill that too, so the disk
+            # is full while health is read; the probe runs every 2 s.
+            _fill(root / "filler-2")
+            _wait(lambda: not w.serving(), "NOT_SERVING on a full disk " + note, 10)
         finally:
-            (root / "filler").unlink()
+            for name in ("filler", "filler-2"):
+                (root / name).unlink(missing_ok=True)
         _wait(w.serving, "SERVING once there is space", 15)
         end = _events(root, "f")[-1]
         assert (end["type"], end["cause"]) == ("failed", "io"), end

@@ -7,7 +7,7 @@ purpose: the CPU, a small convnet, a batch of 16, two steps, 64 images.
 One process's peak RSS is noisy: the same spec on the same 2-core machine has peaked anywhere in
 1085-1261 MiB (training at 160 px) and 1123-1405 MiB (evaluating at 256 px), because glibc's
 moving mmap threshold decides which freed tensors go back to the system (fixing the threshold
-makes the peaks repeat to the MiB but costs 1.6x the step time: docs/BENCHMARKS.md). So each peak
+makes the peaks repeat to the MiB but costs 1.8x the step time: docs/BENCHMARKS.md). So each peak
 is the largest of REPEATS fresh processes (what an admission check has to cover). The window is
 50 %, not 25 %: "never under" is what admission needs, and on top of the process-to-process
 spread the base (python, torch) differs between machines by ~10 %: one machine measured
