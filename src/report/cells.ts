@@ -58,11 +58,13 @@ export function fmtCount(x: number | null | undefined): string {
 
 export function fmtDuration(sec: number | null): string {
   if (sec === null || !Number.isFinite(sec)) return MISSING;
-  if (sec < 60) return `${sec.toFixed(1)}s`;
-  const h = Math.floor(sec / 3600);
-  const m = Math.floor((sec % 3600) / 60);
-  const s = Math.round(sec % 60);
-  return h ? `${h}h ${String(m).padStart(2, "0")}m` : `${m}m ${String(s).padStart(2, "0")}s`;
+  if (sec < 59.95) return `${sec.toFixed(1)}s`;
+  // Round once, at the unit shown, so 2399.6 s reads "40m 00s", never "39m 60s".
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const whole = Math.round(sec);
+  if (whole < 3600) return `${Math.floor(whole / 60)}m ${pad(whole % 60)}s`;
+  const minutes = Math.round(sec / 60);
+  return `${Math.floor(minutes / 60)}h ${pad(minutes % 60)}m`;
 }
 
 /** The non-empty parts of a note, joined the way renderTextTable wraps them. */

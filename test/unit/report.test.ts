@@ -9,7 +9,7 @@ import { chartSpecs } from "../../src/report/charts.js";
 import { buildReport, ReportInputError, type ReportResult } from "../../src/report/index.js";
 import { downsample, loadReportData, loadRun } from "../../src/report/load.js";
 import { pairedDifference, tQuantile } from "../../src/report/stats.js";
-import { computeTable, dynamicsTable, fmtSigned, fmtStat, MAX_DYNAMICS_ROWS, renderTextTable } from "../../src/report/table.js";
+import { computeTable, dynamicsTable, fmtDuration, fmtSigned, fmtStat, MAX_DYNAMICS_ROWS, renderTextTable } from "../../src/report/table.js";
 import { resolveExperiment, ExperimentError } from "../../src/experiment/index.js";
 import { execa } from "execa";
 import { ROOT } from "../helpers/cli.js";
@@ -659,4 +659,14 @@ describe("bad input", () => {
       await rm(cwd, { recursive: true, force: true });
     }
   });
+});
+
+test("durations round once, at the unit shown (no \"39m 60s\")", () => {
+  assert.equal(fmtDuration(12.34), "12.3s");
+  assert.equal(fmtDuration(59.97), "1m 00s");
+  assert.equal(fmtDuration(2399.6), "40m 00s");
+  assert.equal(fmtDuration(2694.8), "44m 55s");
+  assert.equal(fmtDuration(3599.7), "1h 00m");
+  assert.equal(fmtDuration(7199.9), "2h 00m");
+  assert.equal(fmtDuration(null), "-");
 });
