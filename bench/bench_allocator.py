@@ -26,8 +26,8 @@ CHILD = """
 import json, resource, sys
 sys.path.insert(0, {worker!r})
 import ctypes, ctypes.util
-from projhead_worker.config import RunConfig
-from projhead_worker.train import train
+from projhead_worker.common.config import RunConfig
+from projhead_worker.training.train import train
 # mallopt(M_MMAP_THRESHOLD = -3, 128 KiB): fixed, so glibc no longer moves it
 fixed = {fixed!r} and bool(ctypes.CDLL(ctypes.util.find_library("c")).mallopt(-3, 128 * 1024))
 cfg = RunConfig.from_dict(json.loads({spec!r}))

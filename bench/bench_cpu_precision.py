@@ -36,11 +36,11 @@ _HERE = Path(__file__).resolve().parent
 if str(_HERE.parent / "python_worker") not in sys.path:
     sys.path.insert(0, str(_HERE.parent / "python_worker"))
 
-from projhead_worker.config import RunConfig  # noqa: E402
-from projhead_worker.data import load_dataset  # noqa: E402
-from projhead_worker.evaluation.layers import extract_features  # noqa: E402
-from projhead_worker.evaluation.knn import knn_top1  # noqa: E402
-from projhead_worker.trainstate import build_training  # noqa: E402
+from projhead_worker.common.config import RunConfig  # noqa: E402
+from projhead_worker.training.data import load_dataset  # noqa: E402
+from projhead_worker.training.evaluation.layers import extract_features  # noqa: E402
+from projhead_worker.training.evaluation.knn import knn_top1  # noqa: E402
+from projhead_worker.training.trainstate import build_training  # noqa: E402
 
 VARIANTS = ("fp32", "bf16", "fp32_cl", "bf16_cl")
 

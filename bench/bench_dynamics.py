@@ -42,9 +42,9 @@ sys.path.insert(0, str(ROOT / "python_worker"))
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from projhead_worker.config import RunConfig  # noqa: E402
-from projhead_worker.dynamics import cadence  # noqa: E402
-from projhead_worker.train import train  # noqa: E402
+from projhead_worker.common.config import RunConfig  # noqa: E402
+from projhead_worker.training.dynamics import cadence  # noqa: E402
+from projhead_worker.training.train import train  # noqa: E402
 
 
 def _snake(d):

@@ -1,7 +1,7 @@
 // Orchestration overhead, measured side by side (a benchmark, not a test): the same small
 // training run driven through the TypeScript orchestrator over gRPC (runExperiment with a local
 // worker, as `projhead run` does) against the worker's training called in-process
-// (bench/inproc_train.py: projhead_worker.train.train with the very RunConfig the worker
+// (bench/inproc_train.py: projhead_worker.training.train.train with the very RunConfig the worker
 // resolved for the orchestrated run, read from its worker-spec.json).
 //
 //   node --import tsx bench/bench_orchestrated.ts [--pairs 3] [--epochs 3] [--train-limit 2048]
@@ -160,7 +160,7 @@ const median = (xs: number[]): number => {
 async function main(): Promise<void> {
   const pairs = num("pairs");
   say(`warming the import cache (untimed)`);
-  await execa(venvPython(), ["-c", "import torch, torchvision, grpc, projhead_worker.train"], { cwd: ROOT });
+  await execa(venvPython(), ["-c", "import torch, torchvision, grpc, projhead_worker.training.train"], { cwd: ROOT });
   const timings: Timing[] = [];
   const loadStart = loadavg();
   for (let p = 0; p < pairs; p++) {

@@ -52,9 +52,9 @@ if str(_HERE.parent / "python_worker") not in sys.path:
     sys.path.insert(0, str(_HERE.parent / "python_worker"))
 
 import peer_simclr  # noqa: E402
-from projhead_worker.config import RunConfig  # noqa: E402
-from projhead_worker.train import setup_process  # noqa: E402
-from projhead_worker.trainstate import build_training  # noqa: E402
+from projhead_worker.common.config import RunConfig  # noqa: E402
+from projhead_worker.training.train import setup_process  # noqa: E402
+from projhead_worker.training.trainstate import build_training  # noqa: E402
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(backbone="convnet", width=16, cifar_stem=True, size=32, batch=256, data="shapes", n=1024,

@@ -4,7 +4,7 @@ the baseline of bench/bench_orchestrated.ts.
     python bench/inproc_train.py --spec RUN/worker-spec.json --run-dir DIR --run-id ID
 
 Reads the resolved RunConfig dict the worker stored for an orchestrated run (worker-spec.json,
-so both runs train exactly the same configuration), runs projhead_worker.train.train with the
+so both runs train exactly the same configuration), runs projhead_worker.training.train.train with the
 same event writer the training process uses (trainproc.Emitter, events in DIR/worker-events.jsonl)
 and prints one JSON line: the started and finished event times (time.time(), seconds), the CPU
 seconds of this process between them and in all, and the summary.
@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-id", default="")
     args = ap.parse_args(argv)
 
-    from projhead_worker.config import RunConfig
-    from projhead_worker.eventlog import EVENTS_FILE, read_events
-    from projhead_worker.train import train
-    from projhead_worker.trainproc import Emitter
+    from projhead_worker.common.config import RunConfig
+    from projhead_worker.common.eventlog import EVENTS_FILE, read_events
+    from projhead_worker.training.train import train
+    from projhead_worker.training.trainproc import Emitter
 
     spec = json.loads(args.spec.read_text())
     if args.run_id:

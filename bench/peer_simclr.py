@@ -40,9 +40,9 @@ _WORKER = _HERE.parent / "python_worker"
 if str(_WORKER) not in sys.path:
     sys.path.insert(0, str(_WORKER))
 
-from projhead_worker.config import HeadConfig, ModelConfig  # noqa: E402
-from projhead_worker.losses import info_nce  # noqa: E402
-from projhead_worker.models import build_model  # noqa: E402
+from projhead_worker.common.config import HeadConfig, ModelConfig  # noqa: E402
+from projhead_worker.training.losses import info_nce  # noqa: E402
+from projhead_worker.training.models import build_model  # noqa: E402
 
 MEAN = (0.5, 0.5, 0.5)  # the same normalisation projhead uses
 STD = (0.5, 0.5, 0.5)
@@ -207,7 +207,7 @@ def bench_images(kind: str, n: int, size: int, seed: int = 0) -> torch.Tensor:
     uniform random pixels ("synthetic", instant at any n; the augmentation cost does not depend
     on the content)."""
     if kind == "shapes":
-        from projhead_worker.data.shapes import generate
+        from projhead_worker.training.data.shapes import generate
 
         return generate(n, size, seed)[0]
     if kind == "synthetic":

@@ -19,7 +19,7 @@ const tsOut = join(outBase, "src/gen");
 const pyOut = join(outBase, "python_worker");
 // Generated next to their readers, outside src/gen and python_worker/projhead: plain zod and
 // dataclasses, no stubs (test/unit/generated.test.ts lists them too).
-const SPEC_FILES = ["src/experiment/runSpec.gen.ts", "python_worker/projhead_worker/runspec_gen.py"];
+const SPEC_FILES = ["src/experiment/runSpec.gen.ts", "python_worker/projhead_worker/common/runspec_gen.py"];
 
 // ts-proto options, chosen deliberately:
 // - forceLong=number: every 64-bit field is a count or byte size far below 2^53.

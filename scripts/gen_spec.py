@@ -207,7 +207,7 @@ def ts_defaults(fields: list[Field], indent: str) -> list[str]:
 
 def typescript(top: list[Field], messages: dict[str, list[Field]], order: list[str]) -> str:
     out = [f"// {HEADER}", "// The worker's part of the experiment: projhead.v1.RunSpec in camelCase, with the same defaults,",
-           "// ranges and allowed values as python_worker/projhead_worker/runspec_gen.py.",
+           "// ranges and allowed values as python_worker/projhead_worker/common/runspec_gen.py.",
            'import { z } from "zod";', 'import { bool, int, ints, num, obj, oneOf, special, str, text } from "./checks.js";', ""]
     for name in order:
         if name == "RunSpec":

@@ -5,7 +5,7 @@
 
 SOURCE_DIR holds the four official files (default /usr/share/datasets/fashion-mnist, where
 Debian's dataset-fashion-mnist installs them). Writes, into
-python_worker/projhead_worker/data/fashion_mnist_mini/: the four IDX .gz files, the chosen
+python_worker/projhead_worker/training/data/fashion_mnist_mini/: the four IDX .gz files, the chosen
 indices, SHA256SUMS and PROVENANCE.md. Standard library only; the output is byte-identical on
 every run (gzip with mtime 0 and no file name), so the checksums are stable.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 SEED = 11
 PER_CLASS = {"train": 1000, "t10k": 200}  # 10 000 training and 2 000 test images
 STEMS = ("images-idx3-ubyte", "labels-idx1-ubyte")
-OUT = Path(__file__).resolve().parent.parent / "python_worker" / "projhead_worker" / "data" / "fashion_mnist_mini"
+OUT = Path(__file__).resolve().parent.parent / "python_worker" / "projhead_worker" / "training" / "data" / "fashion_mnist_mini"
 
 
 def read_idx(path: Path, magic: int) -> tuple[tuple[int, ...], bytes]:

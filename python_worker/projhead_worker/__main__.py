@@ -82,10 +82,11 @@ def read_token(token_file: str | None) -> str:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from . import paths
-    from .atomic import atomic_write_text
-    from .jobs import JobManager
-    from .server import bind, build_server, follow_storage, wait_for_termination
+    # Each subcommand loads only what it uses (`slurm-job` and `--help` load no gRPC).
+    from .common import paths
+    from .common.atomic import atomic_write_text
+    from .server.jobs import JobManager
+    from .server.service import bind, build_server, follow_storage, wait_for_termination
 
     try:
         token = read_token(args.token_file)
@@ -107,7 +108,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     tls = None
     if args.tls_cert:
-        from .server import load_tls
+        from .server.service import load_tls
 
         try:
             tls = load_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
@@ -140,7 +141,7 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGUSR1, lambda *_: (requeue.set(), stop.set()))
     stopped = wait_for_termination(server, health_servicer, jobs, stop)
     if requeue.is_set():
-        from . import slurm_job
+        from .server import slurm_job
 
         slurm_job.after_time_limit_warning(stopped)
     return 0

@@ -10,8 +10,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from projhead.v1 import worker_pb2_grpc as pb_grpc
-from projhead_worker import server
-from projhead_worker.jobs import JobManager
+from projhead_worker.server import service as server
+from projhead_worker.server.jobs import JobManager
 
 
 class Live:

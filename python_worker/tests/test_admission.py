@@ -15,8 +15,8 @@ from conftest import wait_for
 from live import live_worker
 
 from projhead.v1 import worker_pb2 as pb
-from projhead_worker import jobs
-from projhead_worker.config import RunConfig
+from projhead_worker.common.config import RunConfig
+from projhead_worker.server import jobs
 
 
 def _fake(tmp_path, body: str, name: str = "fake-python"):
@@ -41,7 +41,7 @@ def _stored_finished_run(root, spec: dict):
 
 def test_two_hundred_simultaneous_resumes_start_once_and_all_answer_at_once(tmp_path, monkeypatch):
     from projhead.v1 import worker_pb2_grpc as pb_grpc
-    from projhead_worker.server import message_to_dict
+    from projhead_worker.server.service import message_to_dict
 
     root = tmp_path / "runs"
     req = pb.StartRunRequest(resume=True, spec=pb.RunSpec(run_id="r", train=pb.TrainSpec(epochs=3, device="cpu")))

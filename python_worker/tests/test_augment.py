@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from projhead_worker.config import AugmentConfig
-from projhead_worker.data import Augment, eval_transform, normalize, shapes
-from projhead_worker.data.augment import _hue_matrix
+from projhead_worker.common.config import AugmentConfig
+from projhead_worker.training.data import Augment, eval_transform, normalize, shapes
+from projhead_worker.training.data.augment import _hue_matrix
 
 OFF = dict(jitter_p=0.0, grayscale_p=0.0, blur_p=0.0, flip_p=0.0)
 

@@ -13,11 +13,11 @@ import zipfile
 import grpc
 import pytest
 import torch
+from conftest import wait_for as _wait
 from live import live_worker
 
 from projhead.v1 import worker_pb2 as pb
-from projhead_worker import jobs
-from conftest import wait_for as _wait
+from projhead_worker.server import jobs
 
 TINY = {
     "run_id": "base",
@@ -162,7 +162,7 @@ def _evaluate_processes() -> list[int]:
             cmd = open(f"/proc/{pid}/cmdline", "rb").read()
         except OSError:
             continue
-        if b"projhead_worker.evaluation.job" in cmd and str(os.getpid()).encode() not in cmd:
+        if b"projhead_worker.training.evaluation.job" in cmd and str(os.getpid()).encode() not in cmd:
             try:
                 state, ppid = open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1].split()[:2]
             except (OSError, ValueError):

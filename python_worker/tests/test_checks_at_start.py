@@ -15,7 +15,7 @@ from conftest import wait_for
 from live import live_worker
 
 from projhead.v1 import worker_pb2 as pb
-from projhead_worker.config import RunConfig, SpecError
+from projhead_worker.common.config import RunConfig, SpecError
 
 TINY = {
     "run_id": "base",

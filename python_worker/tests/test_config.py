@@ -1,6 +1,6 @@
 import pytest
 
-from projhead_worker.config import RunConfig, SpecError
+from projhead_worker.common.config import RunConfig, SpecError
 
 
 def test_defaults_fill_zero_values():

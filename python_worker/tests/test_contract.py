@@ -3,8 +3,8 @@ import json
 import math
 
 from projhead.v1 import worker_pb2 as pb
-from projhead_worker.config import RunConfig
-from projhead_worker.server import event_to_proto, message_to_dict
+from projhead_worker.common.config import RunConfig
+from projhead_worker.server.service import event_to_proto, message_to_dict
 
 
 def test_spec_message_to_config_keeps_every_field():
@@ -54,7 +54,7 @@ def test_events_become_messages():
 def test_an_unknown_event_key_is_caught():
     import pytest
 
-    from projhead_worker.server import UnknownField
+    from projhead_worker.server.service import UnknownField
 
     # The tests run strict (conftest): a misspelt metric fails instead of vanishing.
     with pytest.raises(UnknownField, match=r"projhead.v1.StepMetrics has no field 'contrastive_accuracy'"):
@@ -64,7 +64,7 @@ def test_an_unknown_event_key_is_caught():
 
 
 def test_an_unknown_event_key_is_logged_once_in_production(monkeypatch, capsys):
-    from projhead_worker import server
+    from projhead_worker.server import service as server
 
     monkeypatch.delenv(server.STRICT_FIELDS_ENV)
     monkeypatch.setattr(server, "_unknown_logged", set())

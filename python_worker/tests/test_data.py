@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import need
 import torch
+from conftest import need
 from PIL import Image
 
-from projhead_worker import data
-from projhead_worker.config import DataConfig
-from projhead_worker.data import DatasetError, dataset_status, load_dataset, shapes, subset_indices
+from projhead_worker.common.config import DataConfig
+from projhead_worker.training import data
+from projhead_worker.training.data import DatasetError, dataset_status, load_dataset, shapes, subset_indices
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 

@@ -12,13 +12,13 @@ import torch.distributed as td
 import torch.multiprocessing as mp
 import torch.nn as nn
 
-from projhead_worker import dist
-from projhead_worker.config import HeadConfig, RunConfig
-from projhead_worker.losses import info_nce
-from projhead_worker.methods import build_method
-from projhead_worker.models import ContrastiveModel, ProjectionHead
-from projhead_worker.optim import build_optimizer
-from projhead_worker.train import _agreed_stop, _global_mean
+from projhead_worker.common.config import HeadConfig, RunConfig
+from projhead_worker.training import dist
+from projhead_worker.training.losses import info_nce
+from projhead_worker.training.methods import build_method
+from projhead_worker.training.models import ContrastiveModel, ProjectionHead
+from projhead_worker.training.optim import build_optimizer
+from projhead_worker.training.train import _agreed_stop, _global_mean
 
 WORLD, B, DIM = 2, 6, 12  # global batch B split over WORLD ranks
 

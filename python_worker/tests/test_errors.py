@@ -12,10 +12,10 @@ import grpc
 import pytest
 import torch
 
-from projhead_worker import errors, server
-from projhead_worker.errors import (CheckpointError, DatasetError, JobError, MalformedRequest, NonFiniteLoss, PathError,
-                                    SpecError)
-from projhead_worker.evaluation import job as evaluation_job
+from projhead_worker.common import errors
+from projhead_worker.common.errors import CheckpointError, DatasetError, JobError, MalformedRequest, NonFiniteLoss, PathError, SpecError
+from projhead_worker.server import service as server
+from projhead_worker.training.evaluation import job as evaluation_job
 
 # (exception, (grpc status of a call, message), (status of an evaluation, message), (cause of a
 # training failure, message)); None where that process never raises the type. A JobError in an
@@ -177,8 +177,10 @@ def test_every_status_has_its_grpc_code_in_one_table():
 
 
 def test_the_types_are_the_ones_their_modules_raise():
-    from projhead_worker import checkpoint, config, data, jobs, paths, train
-    from projhead_worker.data import base
+    from projhead_worker.common import config, paths
+    from projhead_worker.server import jobs
+    from projhead_worker.training import checkpoint, data, train
+    from projhead_worker.training.data import base
 
     assert config.SpecError is SpecError and paths.PathError is PathError and jobs.JobError is JobError
     assert checkpoint.CheckpointError is CheckpointError and train.NonFiniteLoss is NonFiniteLoss
@@ -195,7 +197,7 @@ def test_the_evaluation_process_reports_the_classified_status(tmp_path, capsys):
 
 def test_errors_imports_without_torch_or_grpc():
     code = ("import sys; sys.modules['torch'] = None; sys.modules['grpc'] = None; sys.modules['numpy'] = None\n"
-            "from projhead_worker import errors\n"
+            "from projhead_worker.common import errors\n"
             "print(errors.classify(errors.DatasetError('/d', 'an IDX file'), errors.TRAINING)[0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -7,11 +7,13 @@ import math
 
 import numpy as np
 import pytest
+import sklearn.linear_model as sklearn_lm  # noqa: E402  (a dev dependency: never skipped)
+import threadpoolctl  # noqa: E402
 import torch
 
-from projhead_worker.config import RunConfig
-from projhead_worker.data import eval_transform, load_dataset
-from projhead_worker.evaluation import (
+from projhead_worker.common.config import RunConfig
+from projhead_worker.training.data import eval_transform, load_dataset
+from projhead_worker.training.evaluation import (
     DEFAULT_PROBE_WEIGHT_DECAY,
     PROBE_L2_GRID,
     align_uniform,
@@ -28,10 +30,7 @@ from projhead_worker.evaluation import (
     untrained_layers,
     validation_split,
 )
-from projhead_worker.models import build_model
-
-import sklearn.linear_model as sklearn_lm  # noqa: E402  (a dev dependency: never skipped)
-import threadpoolctl  # noqa: E402
+from projhead_worker.training.models import build_model
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +86,7 @@ def digits_features():
     correlated, non-Gaussian, partly dead-ReLU features like a real backbone's."""
     from sklearn.datasets import load_digits
 
-    from projhead_worker.models import build_backbone
+    from projhead_worker.training.models import build_backbone
 
     digits = load_digits()
     x = torch.from_numpy(digits.images).float().div(16.0).unsqueeze(1).expand(-1, 3, -1, -1)
@@ -467,7 +466,7 @@ def test_runs_side_by_side_compute_their_shared_floors_once(tiny, tmp_path, monk
     import threading
     import time
 
-    from projhead_worker.evaluation import layers
+    from projhead_worker.training.evaluation import layers
 
     cfg, _, ds = tiny
     calls = []

@@ -15,7 +15,7 @@ from conftest import wait_for
 from live import live_worker
 
 from projhead.v1 import worker_pb2 as pb
-from projhead_worker import jobs
+from projhead_worker.server import jobs
 
 EVENTS = 200_000
 # Worker RSS may grow by at most this much while the 200 000 events pass and are re-read (the
@@ -35,7 +35,7 @@ def _rss() -> int:
 EMITTER = f"""#!{sys.executable}
 import sys, time
 from pathlib import Path
-from projhead_worker.trainproc import Emitter
+from projhead_worker.training.trainproc import Emitter
 run = Path(sys.argv[sys.argv.index('--run-dir') + 1])
 emit = Emitter(run / 'worker-events.jsonl', 0)
 emit('started', device='cpu', resolved_spec={{}})

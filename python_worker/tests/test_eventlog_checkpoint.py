@@ -3,7 +3,8 @@ import random
 import numpy as np
 import torch
 
-from projhead_worker import checkpoint, eventlog
+from projhead_worker.common import eventlog
+from projhead_worker.training import checkpoint
 
 
 def test_torn_last_line_is_ignored_and_repaired(tmp_path):
@@ -38,7 +39,7 @@ def test_the_event_log_is_fsynced_at_checkpoint_and_terminal_events_only(tmp_pat
     """One durability rule for both writers of the log (docs/INTERNALS.md, Durability)."""
     import os
 
-    from projhead_worker.trainproc import Emitter
+    from projhead_worker.training.trainproc import Emitter
 
     synced: list[int] = []
     real = os.fsync

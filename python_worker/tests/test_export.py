@@ -9,9 +9,9 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from projhead_worker.config import RunConfig
-from projhead_worker.export import FORMAT, export_backbone, export_backbone_bytes
-from projhead_worker.models import build_model
+from projhead_worker.common.config import RunConfig
+from projhead_worker.training.export import FORMAT, export_backbone, export_backbone_bytes
+from projhead_worker.training.models import build_model
 
 
 @pytest.fixture(autouse=True)

@@ -9,10 +9,12 @@ import sys
 import pytest
 import torch
 
-from projhead_worker import checkpoint, errors, eventlog, jobs, resume, runlock
-from projhead_worker.config import RunConfig, SpecError
-from projhead_worker.data import DatasetError
-from projhead_worker.train import NonFiniteLoss, fault_nan_step, train
+from projhead_worker.common import errors, eventlog, runlock
+from projhead_worker.common.config import RunConfig, SpecError
+from projhead_worker.server import jobs, resume
+from projhead_worker.training import checkpoint
+from projhead_worker.training.data import DatasetError
+from projhead_worker.training.train import NonFiniteLoss, fault_nan_step, train
 
 TINY = {
     "data": {"name": "shapes", "train_limit": 128, "test_limit": 32, "synthetic_size": 256},

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from conftest import need
 
-from projhead_worker import data
-from projhead_worker.config import DataConfig
-from projhead_worker.data import dataset_status, idx, load_dataset
+from projhead_worker.common.config import DataConfig
+from projhead_worker.training import data
+from projhead_worker.training.data import dataset_status, idx, load_dataset
 
 MINI = idx.MINI_ROOT
 FMNIST = Path("/usr/share/datasets/fashion-mnist")

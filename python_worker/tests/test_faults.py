@@ -16,12 +16,12 @@ from pathlib import Path
 
 import grpc
 from conftest import need
+from conftest import wait_for as _wait
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from test_io_failures import ROOT, _chattr, _fill
 
 from projhead.v1 import worker_pb2 as pb
 from projhead.v1 import worker_pb2_grpc as pb_grpc
-from conftest import wait_for as _wait
 
 STEPS = 32  # 8 epochs of 4 steps (the steps are quick; process starts dominate)
 

@@ -6,9 +6,11 @@ import json
 import os
 import signal
 
-from projhead.v1 import worker_pb2 as pb
-from projhead_worker import jobs, server
 from conftest import wait_for as _wait
+
+from projhead.v1 import worker_pb2 as pb
+from projhead_worker.server import jobs
+from projhead_worker.server import service as server
 
 TINY = {
     "data": {"name": "shapes", "train_limit": 64, "test_limit": 32, "synthetic_size": 128},

@@ -11,11 +11,11 @@ import subprocess
 import grpc
 import pytest
 from conftest import need
+from conftest import wait_for as _wait
 from live import live_worker
 
 from projhead.v1 import worker_pb2 as pb
-from projhead_worker import server
-from conftest import wait_for as _wait
+from projhead_worker.server import service as server
 
 ROOT = os.geteuid() == 0 and shutil.which("chattr") is not None
 needs_root = need(ROOT, "root and chattr (tmpfs mounts, immutable folders)", "run the tests as root")

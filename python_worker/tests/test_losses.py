@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from projhead_worker.losses import info_nce
+from projhead_worker.training.losses import info_nce
 
 
 def reference_info_nce(z1: np.ndarray, z2: np.ndarray, t: float) -> tuple[float, float]:
@@ -112,7 +112,7 @@ def test_rejects_mismatched_shapes():
 
 
 def test_stacked_form_equals_two_view_form():
-    from projhead_worker.losses import info_nce_stacked
+    from projhead_worker.training.losses import info_nce_stacked
 
     torch.manual_seed(0)
     z1, z2 = torch.randn(5, 7), torch.randn(5, 7)

@@ -3,8 +3,9 @@ memory estimated from the spec against the budget (serve --max-memory), naming t
 drive it; more processes than devices; and the estimate is not absurd for ordinary runs."""
 import pytest
 
-from projhead_worker import jobs, memory
-from projhead_worker.config import RunConfig
+from projhead_worker.common import memory
+from projhead_worker.common.config import RunConfig
+from projhead_worker.server import jobs
 
 
 @pytest.mark.parametrize("spec, field", [
@@ -85,7 +86,7 @@ def test_concurrent_runs_get_one_gpu_each_and_wait_for_a_free_one(tmp_path, monk
 def test_the_started_event_names_the_gpu_the_run_was_given(tmp_path, monkeypatch):
     import json
 
-    from projhead_worker.trainproc import Emitter
+    from projhead_worker.training.trainproc import Emitter
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
     emit = Emitter(tmp_path / "events.jsonl", 0)

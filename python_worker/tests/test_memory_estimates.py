@@ -14,13 +14,13 @@ spread the base (python, torch) differs between machines by ~10 %: one machine m
 estimate / largest peak 1.03-1.19 with these constants, another 1.26 with 160 MiB less."""
 import json
 import subprocess
-from concurrent import futures
 import sys
+from concurrent import futures
 
 import pytest
 
-from projhead_worker import memory
-from projhead_worker.config import RunConfig
+from projhead_worker.common import memory
+from projhead_worker.common.config import RunConfig
 
 SIZES = (64, 160, 256)
 REPEATS = 3
@@ -54,10 +54,10 @@ def measured(tmp_path_factory):
         run = root / f"{cfg.run_id}-{rep}"  # a fresh run each time: a second one would resume and not train
         run.mkdir()
         (run / "worker-spec.json").write_text(json.dumps(cfg.to_dict()))
-        train = _peak([sys.executable, "-m", "projhead_worker.trainproc", "--run-dir", str(run)])
+        train = _peak([sys.executable, "-m", "projhead_worker.training.trainproc", "--run-dir", str(run)])
         req = {"run_dir": str(run), "checkpoint": str(run / "checkpoints" / "last.pt"), "data": {}, "layers": [],
                "eval": {"probe_max_iter": 1, "knn_k": 5}, "device": "cpu", "data_roots": []}
-        evaluation = _peak([sys.executable, "-m", "projhead_worker.evaluation.job", json.dumps(req)])
+        evaluation = _peak([sys.executable, "-m", "projhead_worker.training.evaluation.job", json.dumps(req)])
         return {"train": train, "evaluate": evaluation}
 
     # Two processes at a time: each peak is its own process's (the parent reports its only child).

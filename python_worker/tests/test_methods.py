@@ -6,12 +6,12 @@ import copy
 import pytest
 import torch
 
-from projhead_worker import config
-from projhead_worker.config import RunConfig, SpecError
-from projhead_worker.losses import info_nce
-from projhead_worker.methods import METHODS, Bilevel, build_method
-from projhead_worker.models import build_model
-from projhead_worker.optim import LARS, build_optimizer
+from projhead_worker.common import config
+from projhead_worker.common.config import RunConfig, SpecError
+from projhead_worker.training.losses import info_nce
+from projhead_worker.training.methods import METHODS, Bilevel, build_method
+from projhead_worker.training.models import build_model
+from projhead_worker.training.optim import LARS, build_optimizer
 
 NOCAST = contextlib.nullcontext
 

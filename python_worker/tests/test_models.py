@@ -4,8 +4,8 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from projhead_worker.config import HeadConfig, ModelConfig, SpecError
-from projhead_worker.models import ContrastiveModel, ProjectionHead, build_backbone, build_model
+from projhead_worker.common.config import HeadConfig, ModelConfig, SpecError
+from projhead_worker.training.models import ContrastiveModel, ProjectionHead, build_backbone, build_model
 
 
 @pytest.mark.parametrize("size,cifar_stem,in_ch", [(28, True, 3), (32, True, 3), (96, False, 3), (28, True, 1)])

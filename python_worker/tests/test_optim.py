@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from projhead_worker.config import OptimConfig
-from projhead_worker.optim import LARS, build_optimizer, lr_at
+from projhead_worker.common.config import OptimConfig
+from projhead_worker.training.optim import LARS, build_optimizer, lr_at
 
 
 def small_net() -> nn.Module:

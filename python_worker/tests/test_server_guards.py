@@ -4,8 +4,8 @@ errors, Evaluate's own checks, and an idempotent resume that is sent twice."""
 import hmac
 import json
 import os
-import subprocess
 import stat
+import subprocess
 import sys
 import time
 from types import SimpleNamespace
@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from projhead.v1 import worker_pb2 as pb
-from projhead_worker import jobs, resume, server
-from projhead_worker.config import RunConfig, SpecError
+from projhead_worker.common.config import RunConfig, SpecError
+from projhead_worker.server import jobs, resume
+from projhead_worker.server import service as server
 
 
 class Aborted(Exception):

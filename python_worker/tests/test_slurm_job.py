@@ -2,7 +2,7 @@
 never outside a job. The requeue itself runs against a real cluster in test/slurm."""
 from __future__ import annotations
 
-from projhead_worker import slurm_job
+from projhead_worker.server import slurm_job
 
 
 def test_no_requeue_when_no_run_was_stopped(monkeypatch, capsys):

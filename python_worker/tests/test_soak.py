@@ -16,8 +16,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from projhead.v1 import worker_pb2 as pb
 from projhead.v1 import worker_pb2_grpc as pb_grpc
-from projhead_worker.server import DEFAULT_MAX_STREAMS, RPC_THREAD_NAME, UNARY_THREADS
-from projhead_worker.supervise import process_tree
+from projhead_worker.server.service import DEFAULT_MAX_STREAMS, RPC_THREAD_NAME, UNARY_THREADS
+from projhead_worker.server.supervise import process_tree
 
 WARMUP, ROUNDS = 2, 3  # the first evaluation (round 1) imports torch into the worker
 RSS_GROWTH = 32 * 2**20  # after warm-up; measured growth is a few MiB

@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2
 from live import live_worker
 
 from projhead.v1 import worker_pb2 as pb
-from projhead_worker import server
+from projhead_worker.server import service as server
 
 STREAMS = 200
 

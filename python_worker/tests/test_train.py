@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from projhead_worker import checkpoint
-from projhead_worker.config import RunConfig
-from projhead_worker.server import event_to_proto
-from projhead_worker.train import Cancelled, train
+from projhead_worker.common.config import RunConfig
+from projhead_worker.server.service import event_to_proto
+from projhead_worker.training import checkpoint
+from projhead_worker.training.train import Cancelled, train
 
 TINY = {
     "data": {"name": "shapes", "train_limit": 256, "test_limit": 128, "synthetic_size": 512},
@@ -127,10 +127,10 @@ def test_dynamics_of_every_layer_and_equal_compute_accounting(tmp_path):
 
 
 def test_dynamics_leave_out_untrained_layers_and_check_the_subset():
-    from projhead_worker.config import SpecError
-    from projhead_worker.data import load_dataset
-    from projhead_worker.dynamics import LayerDynamics, cadence
-    from projhead_worker.models import build_model
+    from projhead_worker.common.config import SpecError
+    from projhead_worker.training.data import load_dataset
+    from projhead_worker.training.dynamics import LayerDynamics, cadence
+    from projhead_worker.training.models import build_model
 
     d = json.loads(json.dumps(TINY))
     d["method"] = {"name": "no_head"}

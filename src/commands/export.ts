@@ -12,7 +12,7 @@ export function loadHint(architecture: string, model?: { cifarStem: boolean; wid
     return `loads into torchvision.models.${architecture}() with fc = Identity${model?.cifarStem ? " and the 3x3 CIFAR stem" : ""} (README: Exported backbones)`;
   }
   if (architecture === "convnet") {
-    return `projhead's convnet, not a torchvision model: load it into projhead_worker.models.build_backbone("convnet", cifar_stem=${py(model?.cifarStem)}, width=${model?.width ?? "<width>"})[0] (README: Exported backbones)`;
+    return `projhead's convnet, not a torchvision model: load it into projhead_worker.training.models.build_backbone("convnet", cifar_stem=${py(model?.cifarStem)}, width=${model?.width ?? "<width>"})[0] (README: Exported backbones)`;
   }
   return `architecture ${architecture}`;
 }

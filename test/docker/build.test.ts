@@ -38,7 +38,7 @@ describe("docker build of docker/Dockerfile (real engine)", { skip, timeout: 1_8
     const locked = [...lock.matchAll(/name = "torch"\nversion = "([^"]+)"/g)].map((m) => m[1]);
     const r = await docker([
       "run", "--rm", "--entrypoint", "sh", tag, "-c",
-      "python -c 'import torch, projhead_worker.server; print(torch.__version__)' && id -u && ! test -e /usr/local/share/ca-certificates/projhead-build-extra.crt && echo clean",
+      "python -c 'import torch, projhead_worker.server.service; print(torch.__version__)' && id -u && ! test -e /usr/local/share/ca-certificates/projhead-build-extra.crt && echo clean",
     ], { timeout: 120_000 });
     assert.equal(r.exitCode, 0, String(r.stderr));
     const [version, uid, clean] = String(r.stdout).trim().split("\n");

@@ -42,7 +42,7 @@ function assertClean(events: EventRecord[]): void {
 /** Training processes (torchrun and its ranks) still alive for this run directory. */
 function trainingProcesses(runDir: string): string[] {
   const ps = execaSync("ps", ["-eo", "pid,args"]).stdout;
-  return ps.split("\n").filter((l) => l.includes("projhead_worker.trainproc") && l.includes(runDir));
+  return ps.split("\n").filter((l) => l.includes("projhead_worker.training.trainproc") && l.includes(runDir));
 }
 
 async function waitGone(runDir: string, ms = 20_000): Promise<void> {

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python_worker" / "
 import torch  # noqa: E402
 
 import test_dist as T  # noqa: E402
-from projhead_worker import dist  # noqa: E402
-from projhead_worker.train import _agreed_stop, _global_mean  # noqa: E402
+from projhead_worker.training import dist  # noqa: E402
+from projhead_worker.training.train import _agreed_stop, _global_mean  # noqa: E402
 
 
 def addresses() -> list[str]:

@@ -58,7 +58,7 @@ describe("rules across fields", () => {
         : o;
     const code = [
       "import json, sys",
-      "from projhead_worker.config import RunConfig, SpecError",
+      "from projhead_worker.common.config import RunConfig, SpecError",
       "out = []",
       "for d in json.load(sys.stdin):",
       "    try:",

@@ -78,7 +78,7 @@ async function expectRejects(p: Promise<unknown>): Promise<ExperimentError> {
 describe("defaults", () => {
   test("are identical to the Python worker's RunConfig()", { skip: noPython }, () => {
     const out = python(
-      "import json; from projhead_worker.config import RunConfig; print(json.dumps(RunConfig().to_dict()))",
+      "import json; from projhead_worker.common.config import RunConfig; print(json.dumps(RunConfig().to_dict()))",
     );
     const py = camelKeys(JSON.parse(out)) as Record<string, unknown>;
     delete py["runId"]; // per run, not an experiment field
@@ -93,7 +93,7 @@ describe("defaults", () => {
 
   test("allowed values are the worker's", { skip: noPython }, () => {
     const out = python(
-      "import json; from projhead_worker import config as c; print(json.dumps([c.METHODS, c.BACKBONES, c.DATASETS, c.OPTIMIZERS, c.HEAD_OPTIMIZERS, c.SCHEDULES, c.ACTIVATIONS, c.PRECISIONS]))",
+      "import json; from projhead_worker.common import config as c; print(json.dumps([c.METHODS, c.BACKBONES, c.DATASETS, c.OPTIMIZERS, c.HEAD_OPTIMIZERS, c.SCHEDULES, c.ACTIVATIONS, c.PRECISIONS]))",
     );
     assert.deepEqual(JSON.parse(out), [METHODS, BACKBONES, DATASETS, OPTIMIZERS, HEAD_OPTIMIZERS, SCHEDULES, ACTIVATIONS, PRECISIONS]);
   });
@@ -129,7 +129,7 @@ describe("defaults", () => {
       python(
         [
           "import json, sys",
-          "from projhead_worker.config import RunConfig, SpecError",
+          "from projhead_worker.common.config import RunConfig, SpecError",
           "out = []",
           "for d in json.load(sys.stdin):",
           "    try:",

@@ -30,7 +30,7 @@ it("committed stubs are up to date with proto/", { skip: needOrSkip(existsSync(v
       assert.equal(readFileSync(join(committed, f), "utf8"), readFileSync(join(fresh, f), "utf8"), `${join(committed, f)} is stale; run npm run gen`);
     }
   }
-  for (const f of ["src/experiment/runSpec.gen.ts", "python_worker/projhead_worker/runspec_gen.py"]) {
+  for (const f of ["src/experiment/runSpec.gen.ts", "python_worker/projhead_worker/common/runspec_gen.py"]) {
     assert.equal(readFileSync(join(root, f), "utf8"), readFileSync(join(out, f), "utf8"), `${f} is stale; run npm run gen`);
   }
 });

@@ -26,10 +26,10 @@ it("npm pack ships the build, the CLI and the worker, and nothing for developmen
   const files = packedFiles();
   for (const needed of [
     "bin/projhead.js", "dist/index.js", "dist/index.d.ts", "dist/main.js", "dist/setup/pyenv.js",
-    "python_worker/uv.lock", "python_worker/pyproject.toml", "python_worker/projhead_worker/server.py",
+    "python_worker/uv.lock", "python_worker/pyproject.toml", "python_worker/projhead_worker/server/service.py",
     "python_worker/projhead/v1/worker_pb2.py", "examples/quickstart.yaml", "README.md",
-    "python_worker/projhead_worker/data/fashion_mnist_mini/train-images-idx3-ubyte.gz",
-    "python_worker/projhead_worker/data/fashion_mnist_mini/LICENSE",
+    "python_worker/projhead_worker/training/data/fashion_mnist_mini/train-images-idx3-ubyte.gz",
+    "python_worker/projhead_worker/training/data/fashion_mnist_mini/LICENSE",
   ]) {
     assert.ok(files.includes(needed), `${needed} missing from the package`);
   }
