@@ -179,6 +179,8 @@ class TrainingProcess:
         self.log = log
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
         self.unwritten: dict[str, Any] | None = None
+        # The signal the worker last sent to ask for an end (cancel, interrupt), if any.
+        self.asked: signal.Signals | None = None
         self._stderr_thread: threading.Thread | None = None
         self._tail_thread: threading.Thread | None = None
 
@@ -199,10 +201,12 @@ class TrainingProcess:
 
     def cancel(self) -> None:
         """Asks it to checkpoint and end `cancelled` (trainproc.py's SIGUSR1)."""
+        self.asked = signal.SIGUSR1
         signal_group(self.proc, signal.SIGUSR1)
 
     def interrupt(self) -> None:
         """Asks it to checkpoint and end `interrupted` (worker_signal): the worker shuts down."""
+        self.asked = INTERRUPT_SIGNAL
         signal_group(self.proc, INTERRUPT_SIGNAL)
 
     def kill(self) -> None:
@@ -289,6 +293,14 @@ class TrainingProcess:
             if unwritten.get("unwritten") and cause != "io":
                 msg += f" (not stored: {unwritten['unwritten']})"
             return cause, msg
+        asked = self.asked
+        if asked is not None and code in (-asked, 128 + asked):
+            # The signal that asked for the end ended the process itself: it came before the
+            # process had its handler (still starting: importing torch, or torchrun not yet
+            # forwarding). srun and shells report a task a signal ended as 128 + N. It ends as
+            # asked, without a checkpoint of this start.
+            return ("cancelled" if asked == signal.SIGUSR1 else "interrupted",
+                    f"training process ended on {asked.name} while it was still starting")
         if code is not None and code < 0:
             sig = signal.Signals(-code).name
             if killed_by_us:
