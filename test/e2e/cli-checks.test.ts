@@ -69,6 +69,6 @@ describe("export", () => {
     assert.match(loadHint("resnet18", { cifarStem: true, width: 0 }), /torchvision\.models\.resnet18\(\).*CIFAR stem/);
     const conv = loadHint("convnet", { cifarStem: true, width: 4 });
     assert.match(conv, /not a torchvision model/);
-    assert.match(conv, /projhead_worker\.models\.build_backbone\("convnet", cifar_stem=True, width=4\)/);
+    assert.match(conv, /projhead_worker\.training\.models\.build_backbone\("convnet", cifar_stem=True, width=4\)/);
   });
 });
