@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-# An event key that is not a field of its proto message fails the test that sends it (server.py
+# An event key that is not a field of its proto message fails the test that sends it (server/service.py
 # drops and logs such keys in production); set in the environment so workers the tests start as
 # processes are strict too.
 os.environ["PROJHEAD_STRICT_FIELDS"] = "1"

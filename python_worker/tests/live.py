@@ -1,4 +1,4 @@
-"""A real worker for tests: the gRPC server of server.py in this process on a free loopback
+"""A real worker for tests: the gRPC server of server/service.py in this process on a free loopback
 port, over a JobManager whose training processes are real ones, and client stubs for it."""
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ export interface EvaluateOptions extends WorkerChoice {
  */
 export function runLayers(runDir: RunDir): string[] | null {
   const started = runDir.readEvents().find((e) => e.type === "started");
-  const hidden = started?.data.resolvedSpec.model?.head?.hidden_dims ?? (runDir.exists() ? specFromJson(runDir.readSpec().spec).model?.head?.hiddenDims : undefined);
+  const hidden = started?.data.resolvedSpec?.model?.head?.hiddenDims ?? (runDir.exists() ? specFromJson(runDir.readSpec().spec).model?.head?.hiddenDims : undefined);
   return Array.isArray(hidden) ? ["h", ...hidden.map((_, i) => `head.${i + 1}`), "z"] : null;
 }
 

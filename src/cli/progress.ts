@@ -53,7 +53,7 @@ export class RunProgress {
       case "started": {
         const d = ev.data;
         this.total = d.totalSteps;
-        this.epochs = d.resolvedSpec.train?.epochs ?? 0;
+        this.epochs = d.resolvedSpec?.train?.epochs ?? 0;
         this.firstStep = null;
         this.note(`${this.label}: ${d.resumed ? "resumed" : "started"} on ${d.device}, ${d.trainImages} images, ${this.total} steps (${d.stepsPerEpoch}/epoch)`);
         if (this.tty) {

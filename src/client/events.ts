@@ -8,13 +8,10 @@ type Kind = NonNullable<RunEvent["kind"]>;
 /** Every event type: the cases of the RunEvent `kind` oneof ("started", "step", ...). */
 export type EventType = Kind["$case"];
 
-/** The resolved spec the worker reports in `started` (the worker's own config, snake_case). */
-export type ResolvedSpecJson = { train?: { epochs?: number }; model?: { head?: { hidden_dims?: number[] } } } & Record<string, unknown>;
+/** `started`: the generated message, its `resolvedSpec` the RunSpec the worker resolved. */
+export type StartedData = RunStarted;
 
-/** `started` as stored: the spec JSON string parsed into `resolvedSpec`. */
-export type StartedData = Omit<RunStarted, "resolvedSpecJson"> & { resolvedSpec: ResolvedSpecJson };
-
-type DataOf<C extends EventType> = C extends "started" ? StartedData : Extract<Kind, { $case: C }>["value"];
+type DataOf<C extends EventType> = Extract<Kind, { $case: C }>["value"];
 
 /**
  * One run event as stored and as passed to `onEvent`: the oneof case flattened into `type` and
@@ -29,12 +26,8 @@ export type EventOf<T extends EventType> = Extract<EventRecord, { type: T }>;
 export function toEventRecord(ev: RunEvent): EventRecord {
   const kind = ev.kind;
   if (!kind) throw new Error(`event ${ev.seq} has no kind`);
-  if (kind.$case === "started") {
-    const { resolvedSpecJson, ...rest } = kind.value;
-    return { seq: ev.seq, time: ev.time, type: "started", data: { ...rest, resolvedSpec: JSON.parse(resolvedSpecJson || "{}") as ResolvedSpecJson } };
-  }
-  // Every other case is stored as it came; TypeScript cannot pair a union's $case with its
-  // value through a spread, which this one assertion states.
+  // Every case is kept as it came; TypeScript cannot pair a union's $case with its value
+  // through a spread, which this one assertion states.
   return { seq: ev.seq, time: ev.time, type: kind.$case, data: kind.value } as EventRecord;
 }
 

@@ -11,6 +11,6 @@ export type {
   EvalProtocol,
   LayerEval,
 } from "../gen/projhead/v1/worker.js";
-export type { EventOf, EventRecord, EventType, StartedData, ResolvedSpecJson, EvaluateUpdate } from "./events.js";
+export type { EventOf, EventRecord, EventType, StartedData, EvaluateUpdate } from "./events.js";
 export type { RunSpecJson } from "./spec.js";
 export { RunState, Precision } from "../gen/projhead/v1/worker.js";

@@ -12,16 +12,27 @@
 //      compute accounting; the `started` event's initialKnnTop1.
 //   2  spec.json says formatVersion 2. eval.json always has formatVersion, baselines and
 //      untrainedLayers; summary.json always has the accounting (null when the run did not finish).
+//      The `started` event's resolvedSpec is the worker's own config dict (snake_case, enums by
+//      their labels: train.precision "fp32"), as formats 1 and 2 received it.
+//   3  the `started` event's resolvedSpec is a RunSpec in proto3 JSON (specToJson: camelCase,
+//      enums by name, zero values left out), the form of spec.json's `spec`; it is written by
+//      eventJson below and read into the typed RunSpec with specFromJson.
 // Upgrading 1 -> 2 makes each absence explicit: the value that means "unknown" (null, -1, an
 // absent optional probe field that the report flags), or what the old reader inferred
-// (untrainedLayers of a head-less method). A folder newer than RUN_FORMAT_VERSION is refused.
+// (untrainedLayers of a head-less method); 2 -> 3 turns the worker's dict into RunSpec JSON.
+// A folder newer than RUN_FORMAT_VERSION is refused. A resume of an old folder appends events of
+// the current form while spec.json keeps its version (RunDir.writeSpec), so every upgrade also
+// takes what it produces (upgrading twice is upgrading once).
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { specFromJson, specToJson } from "../client/spec.js";
+import { Precision } from "../client/types.js";
+import { PRECISION_VALUES } from "../experiment/runSpec.gen.js";
 import { METHODS, type MethodName } from "../experiment/schema.js";
 import type { EvalRecord, EventRecord, EventType, RunRecordSpec, RunSummary, StoredLayerEval } from "./types.js";
 
 /** The run folder format this code writes (spec.json formatVersion). */
-export const RUN_FORMAT_VERSION = 2;
+export const RUN_FORMAT_VERSION = 3;
 
 export class RunFormatError extends Error {}
 
@@ -66,6 +77,14 @@ const EVENT_TYPES: Readonly<Record<EventType, true>> = {
 };
 
 type Json = Record<string, unknown>;
+
+/** An event line as stored, before the upgrades and the typing (readRunFolder's `events`). */
+export interface RawEvent {
+  seq: number;
+  time: number;
+  type: EventType;
+  data: Json;
+}
 
 function num(v: unknown): number | null {
   // uint64 fields arrive as strings in proto3 JSON.
@@ -115,9 +134,9 @@ export function formatVersionOf(spec: Json | null, path: string): number {
  * dropped; so is a half-written last line of a live run). A bad line before the end, or an event
  * type the contract does not have, is skipped with a warning.
  */
-export function parseEventLines(text: string, path: string, warnings: string[] = []): EventRecord[] {
+export function parseEventLines(text: string, path: string, warnings: string[] = []): RawEvent[] {
   const lines = text.split("\n");
-  const out: EventRecord[] = [];
+  const out: RawEvent[] = [];
   lines.forEach((line, i) => {
     if (!line.trim()) return;
     let ev: Json;
@@ -139,7 +158,7 @@ export function parseEventLines(text: string, path: string, warnings: string[] =
       warnings.push(`${path}:${i + 1}: event without a seq; skipped`);
       return;
     }
-    out.push({ seq, time: num(ev.time) ?? 0, type, data: obj(ev.data) } as EventRecord);
+    out.push({ seq, time: num(ev.time) ?? 0, type: type as EventType, data: obj(ev.data) });
   });
   return out;
 }
@@ -189,10 +208,12 @@ function inferredUntrained(method: string, seen: string[]): string[] {
 // ---- the upgrades, one per version step --------------------------------------------------------
 
 interface RawFolder {
+  /** The folder, for the errors of an upgrade. */
+  dir: string;
   spec: Json | null;
   summary: Json | null;
   eval: Json | null;
-  events: EventRecord[];
+  events: RawEvent[];
 }
 
 /** 1 -> 2: every field added during version 1 gets its explicit "unknown" (see the top). */
@@ -202,7 +223,9 @@ function upgrade1to2(f: RawFolder): RawFolder {
   if (evalRec) {
     const seen = [
       ...layers(evalRec.layers).map((l) => l.layer),
-      ...f.events.flatMap((e) => (e.type === "dynamics" ? (e.data.layers ?? []).map((l) => l.layer) : [])),
+      ...f.events
+        .flatMap((e) => (e.type === "dynamics" && Array.isArray(e.data.layers) ? e.data.layers.map((l) => obj(l).layer) : []))
+        .filter((l): l is string => typeof l === "string"),
     ];
     evalRec = {
       ...evalRec,
@@ -224,16 +247,39 @@ function upgrade1to2(f: RawFolder): RawFolder {
     };
   }
   const events = f.events.map((e) => {
-    if (e.type === "started" && num((e.data as unknown as Json).initialKnnTop1) === null) return { ...e, data: { ...e.data, initialKnnTop1: -1 } };
-    if (e.type === "epoch" && num((e.data as unknown as Json).knnTop1) === null) return { ...e, data: { ...e.data, knnTop1: -1 } };
+    if (e.type === "started" && num(e.data.initialKnnTop1) === null) return { ...e, data: { ...e.data, initialKnnTop1: -1 } };
+    if (e.type === "epoch" && num(e.data.knnTop1) === null) return { ...e, data: { ...e.data, knnTop1: -1 } };
     return e;
   });
   // spec.json keeps the version found on disk (RunFolder.formatVersion says it too), so a run
   // store that rewrites it (a resume) never stamps an old folder with a version its other files lack.
-  return { spec: f.spec, summary, eval: evalRec, events };
+  return { ...f, summary, eval: evalRec, events };
 }
 
-const UPGRADES: Readonly<Record<number, (f: RawFolder) => RawFolder>> = { 1: upgrade1to2 };
+/**
+ * 2 -> 3: a `started` event's resolvedSpec from the worker's config dict to RunSpec JSON. The
+ * generated parser takes the dict's proto field names as they are (the proto3 JSON mapping
+ * accepts both spellings, field by field, so no list of fields is kept here); the one enum of
+ * the format-2 contract, train.precision, arrives by its label and goes through the generated
+ * label table. RunSpec JSON that a resume of this code appended passes through unchanged.
+ */
+function upgrade2to3(f: RawFolder): RawFolder {
+  const events = f.events.map((e) => {
+    if (e.type !== "started" || e.data.resolvedSpec === undefined) return e;
+    const spec = obj(e.data.resolvedSpec);
+    const train = obj(spec.train);
+    const label = train.precision;
+    const isLabel = typeof label === "string" && Object.hasOwn(PRECISION_VALUES, label);
+    const resolved = specFromJson(isLabel ? { ...spec, train: { ...train, precision: PRECISION_VALUES[label as keyof typeof PRECISION_VALUES] } } : spec);
+    if (resolved.train?.precision === Precision.UNRECOGNIZED) {
+      throw new RunFormatError(`${join(f.dir, "events.jsonl")}: event ${e.seq} (started): resolvedSpec.train.precision: got ${JSON.stringify(label)}, expected one of ${Object.keys(PRECISION_VALUES).join(", ")}`);
+    }
+    return { ...e, data: { ...e.data, resolvedSpec: specToJson(resolved) } };
+  });
+  return { ...f, events };
+}
+
+const UPGRADES: Readonly<Record<number, (f: RawFolder) => RawFolder>> = { 1: upgrade1to2, 2: upgrade2to3 };
 
 function upgraded(raw: RawFolder, from: number): RawFolder {
   let f = raw;
@@ -258,11 +304,21 @@ function typedEval(e: Json): StoredEval {
   };
 }
 
-function typedEvents(events: EventRecord[]): EventRecord[] {
-  return events.map((e) => (e.type === "evaluation" ? ({ ...e, data: storedLayer(e.data) ?? e.data } as EventRecord) : e));
+/** A current-format event line as its typed record; eventJson is the way back. */
+function typedEvent(e: RawEvent): EventRecord {
+  if (e.type === "evaluation") return { ...e, data: storedLayer(e.data) ?? e.data } as EventRecord;
+  if (e.type === "started" && e.data.resolvedSpec !== undefined) return { ...e, data: { ...e.data, resolvedSpec: specFromJson(e.data.resolvedSpec) } } as EventRecord;
+  // The other events are stored as the generated records JSON.stringify writes (camelCase).
+  return e as unknown as EventRecord;
 }
 
-function readEventsFile(path: string, warnings: string[]): EventRecord[] {
+/** The line an event record is stored as (RunDir.appendEvent): the started event's RunSpec as RunSpec JSON. */
+export function eventJson(ev: EventRecord): Json {
+  if (ev.type === "started" && ev.data.resolvedSpec) return { ...ev, data: { ...ev.data, resolvedSpec: specToJson(ev.data.resolvedSpec) } };
+  return ev as unknown as Json;
+}
+
+function readEventsFile(path: string, warnings: string[]): RawEvent[] {
   if (!existsSync(path)) return [];
   try {
     return parseEventLines(readFileSync(path, "utf8"), path, warnings);
@@ -278,7 +334,7 @@ function typedFolder(f: RawFolder, formatVersion: number): RunFolder {
     spec: f.spec as unknown as RunRecordSpec | null,
     summary: f.summary as unknown as StoredSummary | null,
     eval: f.eval && typedEval(f.eval),
-    events: typedEvents(f.events),
+    events: f.events.map(typedEvent),
   };
 }
 
@@ -292,7 +348,7 @@ export function readRunFolder(dir: string, warnings: string[] = []): RunFolder |
   const events = readEventsFile(join(dir, "events.jsonl"), warnings);
   if (!spec && !summary && !evalRec && !events.length) return null;
   const formatVersion = formatVersionOf(spec, specPath);
-  return typedFolder(upgraded({ spec, summary, eval: evalRec, events }, formatVersion), formatVersion);
+  return typedFolder(upgraded({ dir, spec, summary, eval: evalRec, events }, formatVersion), formatVersion);
 }
 
 /**
@@ -311,7 +367,7 @@ export function readFolderPart<K extends "spec" | "summary" | "eval" | "events">
   const needEvents = part === "events" || (evalRec !== null && formatVersion < 2 && !Array.isArray(evalRec.untrainedLayers));
   const events = needEvents ? readEventsFile(join(dir, "events.jsonl"), part === "events" ? warnings : []) : [];
   if (warnings.length) throw new RunFormatError(warnings.join("\n"));
-  const f = typedFolder(upgraded({ spec, summary, eval: evalRec, events }, formatVersion), formatVersion);
+  const f = typedFolder(upgraded({ dir, spec, summary, eval: evalRec, events }, formatVersion), formatVersion);
   if (part === "events") return f.events as RunFolder[K];
   return (f[part] ?? null) as RunFolder[K] | null;
 }

@@ -5,7 +5,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { writeFileAtomic, writeJsonAtomic } from "../fsutil/atomic.js";
-import { RUN_FORMAT_VERSION, readFolderPart, type StoredEval, type StoredSummary } from "./reader.js";
+import { RUN_FORMAT_VERSION, eventJson, readFolderPart, type StoredEval, type StoredSummary } from "./reader.js";
 import type { EvalRecord, EventRecord, RunRecordSpec, RunSummary } from "./types.js";
 
 export function readJson<T>(path: string): T {
@@ -89,7 +89,7 @@ export class RunDir {
     mkdirSync(this.dir, { recursive: true });
     const fd = openSync(this.eventsPath, "a");
     try {
-      writeSync(fd, JSON.stringify(ev) + "\n");
+      writeSync(fd, JSON.stringify(eventJson(ev)) + "\n");
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -101,7 +101,7 @@ export class RunDir {
   /** Keeps events with seq <= seq (a resumed run replays the rest from its checkpoint). */
   truncateAfter(seq: number): void {
     const kept = this.readEvents().filter((e) => e.seq <= seq);
-    writeFileAtomic(this.eventsPath, kept.map((e) => JSON.stringify(e) + "\n").join(""));
+    writeFileAtomic(this.eventsPath, kept.map((e) => JSON.stringify(eventJson(e)) + "\n").join(""));
     this.lastSeqCache = kept.length ? kept[kept.length - 1]!.seq : 0;
   }
 }

@@ -12,6 +12,8 @@ import { join } from "node:path";
 import type { RunDir } from "../runs/store.js";
 import type { EventRecord, MlflowTarget, RunSummary } from "../runs/types.js";
 import { writeJsonAtomic } from "../fsutil/atomic.js";
+import { fromRunSpec } from "../client/spec.js";
+import type { RunSpec } from "../client/types.js";
 import { BATCH_LIMITS, MlflowError, MlflowRest, PARAM_VALUE_MAX, type MlflowKV, type MlflowMetric } from "./mlflowRest.js";
 import { sweepParentRunId } from "./mlflowSweep.js";
 import { stepOf, tbEventOf } from "./tbScalars.js";
@@ -40,6 +42,16 @@ export function flattenParams(obj: Record<string, unknown>, prefix = ""): Mlflow
     if (v && typeof v === "object" && !Array.isArray(v)) return flattenParams(v as Record<string, unknown>, key);
     return [{ key, value: (typeof v === "string" ? v : JSON.stringify(v)).slice(0, PARAM_VALUE_MAX) }];
   });
+}
+
+/**
+ * The resolved spec's MLflow params: every field under the experiment file's name
+ * (model.head.hiddenDims), enums by the labels experiment files use (train.precision "fp32"),
+ * zero values included (RunSpec JSON would leave them out, and a run's params would then differ
+ * in which keys they have).
+ */
+export function specParams(spec: RunSpec | undefined): MlflowKV[] {
+  return spec ? flattenParams({ runId: spec.runId, ...fromRunSpec(spec) }) : [];
 }
 
 /** The MLflow metrics of one stored event: TensorBoard's scalars, under the same names. */
@@ -208,7 +220,7 @@ export class MlflowRunLogger {
     if (!state.paramsSent && !this.refusedParams) {
       const started = events.find((e) => e.type === "started" && e.seq <= this.gate);
       if (started && started.type === "started") {
-        const params = flattenParams(started.data.resolvedSpec as Record<string, unknown>);
+        const params = specParams(started.data.resolvedSpec);
         for (let i = 0; i < params.length; i += BATCH_LIMITS.params) {
           await this.rest.logBatch(state.runId, { params: params.slice(i, i + BATCH_LIMITS.params) });
         }

@@ -3,6 +3,7 @@
 // and `<section>/<metric>/<layer>` per layer, so a regex (and the custom-scalars layout
 // below) overlays the layers of one metric in one chart.
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { specToJson } from "../client/spec.js";
 import type { EventRecord } from "../runs/types.js";
 import type { SummaryValue } from "./tfevents.js";
 import { textValue } from "./tfevents.js";
@@ -41,7 +42,8 @@ export function tbEventOf(ev: EventRecord, lastStep: number): TbEvent | null {
   const at = (step: number, values: SummaryValue[]): TbEvent | null => (values.length ? { step, wallTime: ev.time, values } : null);
   switch (ev.type) {
     case "started":
-      return at(Number(ev.data.startStep), [textValue("spec/resolved", "```json\n" + JSON.stringify(ev.data.resolvedSpec, null, 2) + "\n```")]);
+      // The resolved spec in the form of spec.json's `spec` (RunSpec JSON), so the two compare line by line.
+      return at(Number(ev.data.startStep), [textValue("spec/resolved", "```json\n" + JSON.stringify(ev.data.resolvedSpec ? specToJson(ev.data.resolvedSpec) : {}, null, 2) + "\n```")]);
     case "step":
       return at(Number(ev.data.step), scalars("train", ev.data as unknown as Record<string, unknown>));
     case "epoch":

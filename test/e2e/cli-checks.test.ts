@@ -47,7 +47,7 @@ describe("checked before a worker starts", () => {
 
     // the worker's resolved spec (the run's started event) wins: two hidden blocks
     mkdirSync(runDir.dir, { recursive: true });
-    writeFileSync(runDir.eventsPath, JSON.stringify({ seq: 1, time: 0, type: "started", data: { resolvedSpec: { model: { head: { hidden_dims: [64, 32] } } } } }) + "\n");
+    writeFileSync(runDir.eventsPath, JSON.stringify({ seq: 1, time: 0, type: "started", data: { resolvedSpec: { model: { head: { hiddenDims: [64, 32] } } } } }) + "\n");
     const j = await cli(["eval", runDir.dir, "--layers", "head.3", "--json"]);
     assert.equal(j.exitCode, 2);
     assert.match(lastJson<{ error: string }>(j.stdout).error, /h, head\.1, head\.2, z/);

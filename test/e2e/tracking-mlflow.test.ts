@@ -88,7 +88,9 @@ describe("MLflow on a real tracking server", { skip }, () => {
       assert.ok(started.type === "started");
       assert.equal(params.seed, String(i + 1));
       assert.equal(params["train.epochs"], "2");
-      assert.equal(params["model.head.hidden_dims"], JSON.stringify(started.data.resolvedSpec.model?.head?.hidden_dims));
+      assert.equal(params["model.head.hiddenDims"], JSON.stringify(started.data.resolvedSpec?.model?.head?.hiddenDims));
+      assert.equal(params["train.precision"], "fp32", "an enum by the label experiment files use");
+      assert.equal(params["train.compile"], "false", "zero values are params too");
       assert.ok(Object.keys(params).length >= 40, `the flattened resolved spec: ${Object.keys(params).length} params`);
       for (const [key, points] of Object.entries(expectedHistory(clientEvents(s.runDir)))) {
         assert.deepEqual(await server.history(run.info.run_id, key), points, `${s.runId}: ${key}`);

@@ -389,8 +389,8 @@ class RunEvent(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., time: _Optional[float] = ..., run_id: _Optional[str] = ..., started: _Optional[_Union[RunStarted, _Mapping]] = ..., step: _Optional[_Union[StepMetrics, _Mapping]] = ..., epoch: _Optional[_Union[EpochSummary, _Mapping]] = ..., evaluation: _Optional[_Union[LayerEval, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSaved, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., finished: _Optional[_Union[RunFinished, _Mapping]] = ..., failed: _Optional[_Union[RunFailed, _Mapping]] = ..., cancelled: _Optional[_Union[RunCancelled, _Mapping]] = ..., interrupted: _Optional[_Union[RunInterrupted, _Mapping]] = ..., dynamics: _Optional[_Union[TrainingDynamics, _Mapping]] = ...) -> None: ...
 
 class RunStarted(_message.Message):
-    __slots__ = ("resolved_spec_json", "device", "train_images", "steps_per_epoch", "total_steps", "start_step", "resumed", "backbone_params", "head_params", "world_size", "initial_knn_top1", "head_optimizer")
-    RESOLVED_SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("resolved_spec", "device", "train_images", "steps_per_epoch", "total_steps", "start_step", "resumed", "backbone_params", "head_params", "world_size", "initial_knn_top1", "head_optimizer")
+    RESOLVED_SPEC_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     TRAIN_IMAGES_FIELD_NUMBER: _ClassVar[int]
     STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
@@ -402,7 +402,7 @@ class RunStarted(_message.Message):
     WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
     INITIAL_KNN_TOP1_FIELD_NUMBER: _ClassVar[int]
     HEAD_OPTIMIZER_FIELD_NUMBER: _ClassVar[int]
-    resolved_spec_json: str
+    resolved_spec: RunSpec
     device: str
     train_images: int
     steps_per_epoch: int
@@ -414,7 +414,7 @@ class RunStarted(_message.Message):
     world_size: int
     initial_knn_top1: float
     head_optimizer: HeadOptimizer
-    def __init__(self, resolved_spec_json: _Optional[str] = ..., device: _Optional[str] = ..., train_images: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., start_step: _Optional[int] = ..., resumed: _Optional[bool] = ..., backbone_params: _Optional[int] = ..., head_params: _Optional[int] = ..., world_size: _Optional[int] = ..., initial_knn_top1: _Optional[float] = ..., head_optimizer: _Optional[_Union[HeadOptimizer, _Mapping]] = ...) -> None: ...
+    def __init__(self, resolved_spec: _Optional[_Union[RunSpec, _Mapping]] = ..., device: _Optional[str] = ..., train_images: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., total_steps: _Optional[int] = ..., start_step: _Optional[int] = ..., resumed: _Optional[bool] = ..., backbone_params: _Optional[int] = ..., head_params: _Optional[int] = ..., world_size: _Optional[int] = ..., initial_knn_top1: _Optional[float] = ..., head_optimizer: _Optional[_Union[HeadOptimizer, _Mapping]] = ...) -> None: ...
 
 class HeadOptimizer(_message.Message):
     __slots__ = ("name", "lr", "momentum", "nesterov", "weight_decay")

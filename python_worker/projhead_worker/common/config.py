@@ -2,7 +2,7 @@
 code read. The dataclasses (one per projhead.v1 RunSpec message, snake_case), their defaults and
 what each field allows are generated from the field rules in proto/projhead/v1/worker.proto into
 runspec_gen.py (`npm run gen`); this module builds and checks a RunConfig with them. It imports
-nothing from gRPC; server.py translates messages into a dict and calls `RunConfig.from_dict`.
+nothing from gRPC; server/service.py translates messages into a dict and calls `RunConfig.from_dict`.
 
 Zero values mean "use the default" unless the field's rule allows them, as in the proto
 contract, so `from_dict` fills them in and `validate()` names the field, the value and what is

@@ -1,7 +1,7 @@
 """The worker's exception types, and `classify`: the one place an exception becomes what the
 worker reports of it, wherever it was raised.
 
-    RPC         a call the server answers: a status (STATUSES); server.py maps each status to
+    RPC         a call the server answers: a status (STATUSES); server/service.py maps each status to
                 its grpc.StatusCode, in one table
     EVALUATION  the evaluation process (evaluation/job.py): a status, sent as its `error` line's
                 code, which the server answers the Evaluate call with
@@ -21,7 +21,7 @@ from typing import Any
 from .echo import echo
 from .storage import describe, is_disk_full
 
-# statuses (server.py: grpc.StatusCode of each)
+# statuses (server/service.py: grpc.StatusCode of each)
 INVALID_ARGUMENT = "invalid_argument"
 NOT_FOUND = "not_found"
 ALREADY_EXISTS = "already_exists"

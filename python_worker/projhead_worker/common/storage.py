@@ -2,7 +2,7 @@
 words for a write that failed. A failed write anywhere in the job manager is reported here; a
 thread then probes the run root every few seconds (a small file written, fsynced and removed)
 and retries what could not be stored, so the worker says NOT_SERVING exactly while its state
-cannot be written, and SERVING again once it can. No gRPC here: server.py turns `ok` into health.
+cannot be written, and SERVING again once it can. No gRPC here: server/service.py turns `ok` into health.
 """
 from __future__ import annotations
 

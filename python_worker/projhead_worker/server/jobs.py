@@ -4,8 +4,8 @@ several processes), which supervise.py starts, signals and follows; this module 
 gives them devices, keeps their events in memory for watchers, stores the events the worker
 writes itself, and turns a process that died without saying why into a named end event.
 
-No gRPC here: server.py translates. Errors are raised as JobError(code, message) with a code
-from errors.STATUSES, which server.py maps to gRPC status codes in one place.
+No gRPC here: server/service.py translates. Errors are raised as JobError(code, message) with a code
+from errors.STATUSES, which server/service.py maps to gRPC status codes in one place.
 
 Over 450 lines on purpose: one class, JobManager, whose methods share one lock and the state it
 guards (the jobs, the queue, the device reservations); split across modules, the rule "touch

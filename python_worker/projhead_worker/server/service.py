@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import json
 import math
 import os
 import re
@@ -139,6 +138,12 @@ def _enum_labels(enum_type) -> dict[int, str]:
     return {v.number: v.GetOptions().Extensions[rules_pb2.label] or v.name for v in enum_type.values}
 
 
+@functools.cache
+def _enum_numbers(enum_type) -> dict[str, int]:
+    """The reverse of _enum_labels: a config's label -> the enum's wire value."""
+    return {label: number for number, label in _enum_labels(enum_type).items()}
+
+
 def _is_repeated(f) -> bool:
     # protobuf 7 removed FieldDescriptor.label; is_repeated replaces it.
     rep = getattr(f, "is_repeated", None)
@@ -146,7 +151,8 @@ def _is_repeated(f) -> bool:
 
 
 class UnknownField(Exception):
-    """An event or record carries a key its proto message has no field for (strict mode)."""
+    """An event or record carries a key its proto message has no field for, or a value an enum
+    field has no label for (strict mode)."""
 
 
 # A key that is not a field of its message (a misspelt metric, a field renamed on one side only)
@@ -161,23 +167,43 @@ _unknown_lock = threading.Lock()
 
 def _unknown_field(msg, name: str) -> None:
     full_name = msg.DESCRIPTOR.full_name
+    _drop(msg, name, f"{full_name} has no field {name!r}", f"{name!r}: not a field of {full_name}")
+
+
+def _unknown_label(msg, name: str, value: str) -> None:
+    enum_type = msg.DESCRIPTOR.fields_by_name[name].enum_type
+    labels = f"{enum_type.full_name} ({', '.join(_enum_numbers(enum_type))})"
+    where = f"{msg.DESCRIPTOR.full_name}.{name}"
+    _drop(msg, name, f"{where}: {value!r} is not a label of {labels}", f"{where} {value!r}: not a label of {labels}")
+
+
+def _drop(msg, name: str, raised: str, logged: str) -> None:
+    """Strict: raises UnknownField(raised); else logs `logged` once per (message type, field)."""
     if os.environ.get(STRICT_FIELDS_ENV) == "1":
-        raise UnknownField(f"{full_name} has no field {name!r}")
+        raise UnknownField(raised)
     with _unknown_lock:
-        if (full_name, name) in _unknown_logged:
+        if (msg.DESCRIPTOR.full_name, name) in _unknown_logged:
             return
-        _unknown_logged.add((full_name, name))
-    print(f"[worker] dropped {name!r}: not a field of {full_name} (logged once)", file=sys.stderr, flush=True)
+        _unknown_logged.add((msg.DESCRIPTOR.full_name, name))
+    print(f"[worker] dropped {logged} (logged once)", file=sys.stderr, flush=True)
 
 
 def _fill(msg, fields: dict[str, Any]):
     for name, value in fields.items():
-        if name not in msg.DESCRIPTOR.fields_by_name:
+        field = msg.DESCRIPTOR.fields_by_name.get(name)
+        if field is None:
             _unknown_field(msg, name)
             continue
         if value is None:
             continue
-        if isinstance(value, dict):  # a sub-message
+        if field.enum_type is not None and isinstance(value, str):
+            # Configs hold an enum by its label (train.precision "bf16"), the message by number.
+            number = _enum_numbers(field.enum_type).get(value)
+            if number is None:
+                _unknown_label(msg, name, value)
+            else:
+                setattr(msg, name, number)
+        elif isinstance(value, dict):  # a sub-message
             _fill(getattr(msg, name), value).SetInParent()
         elif isinstance(value, list) and value and isinstance(value[0], dict):  # repeated messages
             for item in value:
@@ -192,8 +218,6 @@ def _fill(msg, fields: dict[str, Any]):
 def event_to_proto(e: dict[str, Any]) -> pb.RunEvent:
     ev = pb.RunEvent(seq=int(e["seq"]), time=float(e["time"]), run_id=e.get("run_id", ""))
     kind, fields = e["type"], {k: v for k, v in e.items() if k not in ("seq", "time", "type", "run_id")}
-    if kind == "started":
-        fields["resolved_spec_json"] = json.dumps(fields.pop("resolved_spec", {}))
     if kind == "finished" and isinstance(fields.get("final_loss"), float) and math.isnan(fields["final_loss"]):
         fields["final_loss"] = float("nan")
     target = {"evaluation": ev.evaluation}.get(kind) or getattr(ev, kind)

@@ -497,8 +497,10 @@ export interface RunEvent {
 }
 
 export interface RunStarted {
-  /** The spec as the worker resolved it (all defaults filled), as JSON. */
-  resolvedSpecJson: string;
+  /** The spec as the worker resolved it: every default filled in, the values the run trains with. */
+  resolvedSpec?:
+    | RunSpec
+    | undefined;
   /** Device actually used, e.g. "cpu" or "cuda:0". */
   device: string;
   trainImages: number;
@@ -4495,7 +4497,7 @@ export const RunEvent: MessageFns<RunEvent> = {
 
 function createBaseRunStarted(): RunStarted {
   return {
-    resolvedSpecJson: "",
+    resolvedSpec: undefined,
     device: "",
     trainImages: 0,
     stepsPerEpoch: 0,
@@ -4512,8 +4514,8 @@ function createBaseRunStarted(): RunStarted {
 
 export const RunStarted: MessageFns<RunStarted> = {
   encode(message: RunStarted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.resolvedSpecJson !== "") {
-      writer.uint32(10).string(message.resolvedSpecJson);
+    if (message.resolvedSpec !== undefined) {
+      RunSpec.encode(message.resolvedSpec, writer.uint32(106).fork()).join();
     }
     if (message.device !== "") {
       writer.uint32(18).string(message.device);
@@ -4564,12 +4566,12 @@ export const RunStarted: MessageFns<RunStarted> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
+          case 13: {
+            if (tag !== 106) {
               break;
             }
 
-            message.resolvedSpecJson = reader.string();
+            message.resolvedSpec = RunSpec.decode(reader, reader.uint32());
             continue;
           }
           case 2: {
@@ -4674,11 +4676,11 @@ export const RunStarted: MessageFns<RunStarted> = {
 
   fromJSON(object: any): RunStarted {
     return {
-      resolvedSpecJson: isSet(object.resolvedSpecJson)
-        ? globalThis.String(object.resolvedSpecJson)
-        : isSet(object.resolved_spec_json)
-        ? globalThis.String(object.resolved_spec_json)
-        : "",
+      resolvedSpec: isSet(object.resolvedSpec)
+        ? RunSpec.fromJSON(object.resolvedSpec)
+        : isSet(object.resolved_spec)
+        ? RunSpec.fromJSON(object.resolved_spec)
+        : undefined,
       device: isSet(object.device) ? globalThis.String(object.device) : "",
       trainImages: isSet(object.trainImages)
         ? globalThis.Number(object.trainImages)
@@ -4731,8 +4733,8 @@ export const RunStarted: MessageFns<RunStarted> = {
 
   toJSON(message: RunStarted): unknown {
     const obj: any = {};
-    if (message.resolvedSpecJson !== "") {
-      obj.resolvedSpecJson = message.resolvedSpecJson;
+    if (message.resolvedSpec !== undefined) {
+      obj.resolvedSpec = RunSpec.toJSON(message.resolvedSpec);
     }
     if (message.device !== "") {
       obj.device = message.device;
@@ -4775,7 +4777,9 @@ export const RunStarted: MessageFns<RunStarted> = {
   },
   fromPartial<I extends Exact<DeepPartial<RunStarted>, I>>(object: I): RunStarted {
     const message = createBaseRunStarted();
-    message.resolvedSpecJson = object.resolvedSpecJson ?? "";
+    message.resolvedSpec = (object.resolvedSpec !== undefined && object.resolvedSpec !== null)
+      ? RunSpec.fromPartial(object.resolvedSpec)
+      : undefined;
     message.device = object.device ?? "";
     message.trainImages = object.trainImages ?? 0;
     message.stepsPerEpoch = object.stepsPerEpoch ?? 0;
