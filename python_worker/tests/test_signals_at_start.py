@@ -18,9 +18,13 @@ SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]
 SHELL_LIKE_SRUN = ["bash", "-c", 'trap : USR1 USR2; "$0" -c "import time; time.sleep(60)"; exit $?', sys.executable]
 
 
-def _ended(cmd: list[str], ask: str, tmp_path: Path) -> tuple[int, tuple[str, str]]:
+def _started(cmd: list[str], tmp_path: Path) -> tuple[subprocess.Popen, TrainingProcess]:
     proc = subprocess.Popen(cmd, start_new_session=True)
-    p = TrainingProcess(proc, "r", tmp_path / "worker-events.jsonl", 0, log=lambda m: None)
+    return proc, TrainingProcess(proc, "r", tmp_path / "worker-events.jsonl", 0, log=lambda m: None)
+
+
+def _ended(cmd: list[str], ask: str, tmp_path: Path) -> tuple[int, tuple[str, str]]:
+    proc, p = _started(cmd, tmp_path)
     try:
         getattr(p, ask)()
         code = proc.wait(timeout=30)
@@ -40,8 +44,7 @@ def test_a_stop_asked_while_starting_ends_as_asked(cmd, ask, signum, cause, tmp_
 
 
 def test_a_process_killed_by_another_signal_is_still_a_crash(tmp_path):
-    proc = subprocess.Popen(SLEEP, start_new_session=True)
-    p = TrainingProcess(proc, "r", tmp_path / "worker-events.jsonl", 0, log=lambda m: None)
+    proc, p = _started(SLEEP, tmp_path)
     p.asked = INTERRUPT_SIGNAL  # asked to stop, but something else ended it
     proc.send_signal(signal.SIGSEGV)
     code = proc.wait(timeout=30)

@@ -25,9 +25,8 @@
 // takes what it produces (upgrading twice is upgrading once).
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { specFromJson, specToJson } from "../client/spec.js";
+import { PRECISION_TO_PROTO, specFromJson, specToJson } from "../client/spec.js";
 import { Precision } from "../client/types.js";
-import { PRECISION_VALUES } from "../experiment/runSpec.gen.js";
 import { METHODS, type MethodName } from "../experiment/schema.js";
 import type { EvalRecord, EventRecord, EventType, RunRecordSpec, RunSummary, StoredLayerEval } from "./types.js";
 
@@ -269,10 +268,10 @@ function upgrade2to3(f: RawFolder): RawFolder {
     const spec = obj(e.data.resolvedSpec);
     const train = obj(spec.train);
     const label = train.precision;
-    const isLabel = typeof label === "string" && Object.hasOwn(PRECISION_VALUES, label);
-    const resolved = specFromJson(isLabel ? { ...spec, train: { ...train, precision: PRECISION_VALUES[label as keyof typeof PRECISION_VALUES] } } : spec);
+    const isLabel = typeof label === "string" && Object.hasOwn(PRECISION_TO_PROTO, label);
+    const resolved = specFromJson(isLabel ? { ...spec, train: { ...train, precision: PRECISION_TO_PROTO[label as keyof typeof PRECISION_TO_PROTO] } } : spec);
     if (resolved.train?.precision === Precision.UNRECOGNIZED) {
-      throw new RunFormatError(`${join(f.dir, "events.jsonl")}: event ${e.seq} (started): resolvedSpec.train.precision: got ${JSON.stringify(label)}, expected one of ${Object.keys(PRECISION_VALUES).join(", ")}`);
+      throw new RunFormatError(`${join(f.dir, "events.jsonl")}: event ${e.seq} (started): resolvedSpec.train.precision: got ${JSON.stringify(label)}, expected one of ${Object.keys(PRECISION_TO_PROTO).join(", ")}`);
     }
     return { ...e, data: { ...e.data, resolvedSpec: specToJson(resolved) } };
   });

@@ -159,76 +159,62 @@ describe("run folder format", () => {
 
 describe("run folder refusals and rewrites", () => {
   const tmp = () => mkdtempSync(join(tmpdir(), "projhead-folders-"));
-
-  test("a folder newer than this code is refused, naming the file and both versions", async () => {
+  /** Runs `fn` on a scratch copy of the fixture folder `src`, removed afterwards. */
+  async function onCopyOf(src: string, fn: (dir: string) => void | Promise<void>): Promise<void> {
     const dir = tmp();
     try {
-      cpSync(V3, dir, { recursive: true });
-      const spec = raw(dir, "spec.json");
-      writeFileSync(join(dir, "spec.json"), JSON.stringify({ ...spec, formatVersion: 4 }));
-      assert.throws(() => readRunFolder(dir), (e: Error) => e instanceof RunFormatError && e.message === `${join(dir, "spec.json")}: run folder format 4 is newer than this projhead reads (3); upgrade projhead`);
-      assert.throws(() => new RunDir(dir).readEvents(), RunFormatError);
-      const warnings: string[] = [];
-      assert.equal(await loadRun(dir, warnings), null);
-      assert.match(warnings.join("\n"), /run folder format 4 is newer/);
-      writeFileSync(join(dir, "spec.json"), JSON.stringify({ ...spec, formatVersion: "3" }));
-      assert.throws(() => readRunFolder(dir), /spec\.json: formatVersion: got "3", expected a positive integer/);
+      cpSync(src, dir, { recursive: true });
+      await fn(dir);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }
 
-  test("a resumed format-2 folder gets events of the current form and still reads the same", () => {
-    const dir = tmp();
-    try {
-      cpSync(V2, dir, { recursive: true });
-      // A resume cuts the log through the store, which writes every event back in the current
-      // form; spec.json keeps formatVersion 2, so the upgrade meets its own output.
-      new RunDir(dir).truncateAfter(Number.MAX_SAFE_INTEGER);
-      assert.equal(raw(dir, "spec.json").formatVersion, 2);
-      assert.equal((rawStarted(dir).data.resolvedSpec.train as Record<string, unknown>).precision, "PRECISION_FP32");
-      assert.deepEqual(readRunFolder(dir)!.events, readRunFolder(V2)!.events);
-      assert.deepEqual(new RunDir(dir).readEvents(), new RunDir(V2).readEvents());
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  test("a folder newer than this code is refused, naming the file and both versions", () => onCopyOf(V3, async (dir) => {
+    const spec = raw(dir, "spec.json");
+    writeFileSync(join(dir, "spec.json"), JSON.stringify({ ...spec, formatVersion: 4 }));
+    assert.throws(() => readRunFolder(dir), (e: Error) => e instanceof RunFormatError && e.message === `${join(dir, "spec.json")}: run folder format 4 is newer than this projhead reads (3); upgrade projhead`);
+    assert.throws(() => new RunDir(dir).readEvents(), RunFormatError);
+    const warnings: string[] = [];
+    assert.equal(await loadRun(dir, warnings), null);
+    assert.match(warnings.join("\n"), /run folder format 4 is newer/);
+    writeFileSync(join(dir, "spec.json"), JSON.stringify({ ...spec, formatVersion: "3" }));
+    assert.throws(() => readRunFolder(dir), /spec\.json: formatVersion: got "3", expected a positive integer/);
+  }));
 
-  test("a format-2 resolved spec whose precision is no label is refused, naming the file, event and field", async () => {
-    const dir = tmp();
-    try {
-      cpSync(V2, dir, { recursive: true });
-      const events = join(dir, "events.jsonl");
-      writeFileSync(events, readFileSync(events, "utf8").replace('"precision":"fp32"', '"precision":"fp16"'));
-      assert.throws(() => new RunDir(dir).readEvents(), (e: Error) => e instanceof RunFormatError
-        && e.message === `${events}: event 1 (started): resolvedSpec.train.precision: got "fp16", expected one of auto, fp32, bf16`);
-      const warnings: string[] = [];
-      assert.equal(await loadRun(dir, warnings), null); // the report: a warning, the run left out
-      assert.match(warnings.join("\n"), /resolvedSpec\.train\.precision: got "fp16"/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  test("a resumed format-2 folder gets events of the current form and still reads the same", () => onCopyOf(V2, (dir) => {
+    // A resume cuts the log through the store, which writes every event back in the current
+    // form; spec.json keeps formatVersion 2, so the upgrade meets its own output.
+    new RunDir(dir).truncateAfter(Number.MAX_SAFE_INTEGER);
+    assert.equal(raw(dir, "spec.json").formatVersion, 2);
+    assert.equal((rawStarted(dir).data.resolvedSpec.train as Record<string, unknown>).precision, "PRECISION_FP32");
+    assert.deepEqual(readRunFolder(dir)!.events, readRunFolder(V2)!.events);
+    assert.deepEqual(new RunDir(dir).readEvents(), new RunDir(V2).readEvents());
+  }));
 
-  test("the store's reads are strict: a corrupt event line names the file; a torn last line is dropped", () => {
-    const dir = tmp();
-    try {
-      cpSync(V2, dir, { recursive: true });
-      const events = join(dir, "events.jsonl");
-      const text = readFileSync(events, "utf8");
-      writeFileSync(events, text + '{"seq": 12, "ty');
-      assert.equal(new RunDir(dir).readEvents().length, 11);
-      const lines = text.trimEnd().split("\n");
-      lines[3] = "{not json";
-      writeFileSync(events, lines.join("\n") + "\n");
-      assert.throws(() => new RunDir(dir).readEvents(), (e: Error) => e instanceof RunFormatError && e.message.includes(`${events}:4: unparseable event line`));
-      const warnings: string[] = [];
-      assert.equal(readRunFolder(dir, warnings)!.events.length, 10); // the report: a warning, the rest
-      assert.equal(warnings.length, 1);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  test("a format-2 resolved spec whose precision is no label is refused, naming the file, event and field", () => onCopyOf(V2, async (dir) => {
+    const events = join(dir, "events.jsonl");
+    writeFileSync(events, readFileSync(events, "utf8").replace('"precision":"fp32"', '"precision":"fp16"'));
+    assert.throws(() => new RunDir(dir).readEvents(), (e: Error) => e instanceof RunFormatError
+      && e.message === `${events}: event 1 (started): resolvedSpec.train.precision: got "fp16", expected one of auto, fp32, bf16`);
+    const warnings: string[] = [];
+    assert.equal(await loadRun(dir, warnings), null); // the report: a warning, the run left out
+    assert.match(warnings.join("\n"), /resolvedSpec\.train\.precision: got "fp16"/);
+  }));
+
+  test("the store's reads are strict: a corrupt event line names the file; a torn last line is dropped", () => onCopyOf(V2, (dir) => {
+    const events = join(dir, "events.jsonl");
+    const text = readFileSync(events, "utf8");
+    writeFileSync(events, text + '{"seq": 12, "ty');
+    assert.equal(new RunDir(dir).readEvents().length, 11);
+    const lines = text.trimEnd().split("\n");
+    lines[3] = "{not json";
+    writeFileSync(events, lines.join("\n") + "\n");
+    assert.throws(() => new RunDir(dir).readEvents(), (e: Error) => e instanceof RunFormatError && e.message.includes(`${events}:4: unparseable event line`));
+    const warnings: string[] = [];
+    assert.equal(readRunFolder(dir, warnings)!.events.length, 10); // the report: a warning, the rest
+    assert.equal(warnings.length, 1);
+  }));
 
   test("a new folder is stamped with the current version; a rewritten old one keeps its own", () => {
     const dir = tmp();

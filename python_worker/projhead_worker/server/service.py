@@ -30,7 +30,7 @@ from projhead.v1 import worker_pb2_grpc as pb_grpc
 
 from .. import __version__
 from ..common import errors, memory, paths
-from ..common.config import RunConfig, SpecError
+from ..common.config import RunConfig
 from ..common.echo import echo
 from ..common.errors import JobError, MalformedRequest, SpecError
 from ..common.evalspec import evaluation_config
