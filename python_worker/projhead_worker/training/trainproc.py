@@ -30,7 +30,6 @@ from ..common import errors, runlock, storage
 from ..common.childproc import INTERRUPT_SIGNAL, UNWRITTEN, WORKER_PID_ENV
 from ..common.config import RunConfig, SpecError
 from ..common.eventlog import EVENTS_FILE, SPEC_FILE, last_seq_in, write_event
-from . import checkpoint, dist
 
 EXIT = {"finished": 0, "crash": 1, "cancelled": 3, "non_finite_loss": 4, "dataset": 5, "invalid_spec": 6, "out_of_memory": 7,
         "locked": 8, "interrupted": 9, "io": 10}
@@ -83,12 +82,12 @@ def watch_parent(on_gone) -> None:
 
 
 class Emitter:
-    """Numbers events and appends them to the run's event log (rank 0 only)."""
+    """Numbers events and appends them to the run's event log (rank 0 only: `main`)."""
 
-    def __init__(self, path: Path, seq: int):
+    def __init__(self, path: Path, seq: int, main: bool = True):
         self.seq = seq
         self.path = path
-        self._file = open(path, "a", encoding="utf-8") if dist.is_main() else None
+        self._file = open(path, "a", encoding="utf-8") if main else None
 
     def __call__(self, type_: str, **fields) -> int:
         if self._file is None:
@@ -147,6 +146,9 @@ def _main(argv: list[str] | None) -> int:
 
     for s in (signal.SIGUSR1, INTERRUPT_SIGNAL, signal.SIGTERM, signal.SIGINT):
         signal.signal(s, on_signal)
+    # torch comes only now: its import is the slow part of start-up, and a cancel or a shutdown
+    # that arrives meanwhile must find the handlers above, not the signal's default action.
+    from . import checkpoint, dist
 
     def on_parent_gone():
         # Nobody reads our stderr pipe any more: writes to it would raise BrokenPipeError in
@@ -169,7 +171,7 @@ def _main(argv: list[str] | None) -> int:
         except (OSError, ValueError, KeyError, TypeError):
             device = "auto"  # a bad spec is reported below, as one failed event from rank 0
         dist.init_from_env(dist.backend_for(device))
-    emit = Emitter(run_dir / EVENTS_FILE, last_seq_in(run_dir / EVENTS_FILE))
+    emit = Emitter(run_dir / EVENTS_FILE, last_seq_in(run_dir / EVENTS_FILE), main=dist.is_main())
 
     def fail(cause: str, message: str) -> int:
         last = checkpoint.latest(run_dir)
@@ -185,7 +187,7 @@ def _main(argv: list[str] | None) -> int:
     except (SpecError, ValueError, OSError) as e:
         return fail("invalid_spec", str(e))
 
-    from .train import Cancelled, train  # imported late: torch import is the slow part of start-up
+    from .train import Cancelled, train  # the training code loads once the spec has passed its checks
 
     resume_from = None
     if args.resume:
